@@ -1,0 +1,114 @@
+// buildApp(): the HTTP API with all its routes, hooks and docs, not yet listening. Tests use
+// it with app.inject(); the `api` role of `securemail serve` listens on it.
+
+import { randomUUID } from 'node:crypto';
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Config } from '../config.ts';
+import type { Store } from '../store/database.ts';
+import { authenticateAndCount } from './authenticate.ts';
+import './caller.ts';
+import { RouteTable, registerErrorHandling } from './error-handler.ts';
+import { createRegistry, registerHttpMetrics } from './metrics.ts';
+import { registerAccountRoutes } from './routes/accounts.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerOauthRoutes, TOKEN_PATH } from './routes/oauth.ts';
+import { ErrorBodySchema } from './schemas.ts';
+import { registerStandardHeaders } from './standard-headers.ts';
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  /** A pino logger, or false for none (tests). */
+  logger: Logger | false;
+  now?: () => number;
+  registry?: Registry;
+}
+
+// A client may pass its own request id for correlation; anything else is replaced, so logs
+// cannot be polluted through the header.
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, store } = deps;
+  const now = deps.now ?? Date.now;
+  const registry = deps.registry ?? createRegistry();
+
+  const app = Fastify({
+    ...(deps.logger === false
+      ? { logger: false }
+      : { loggerInstance: deps.logger as FastifyBaseLogger }),
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+    ajv: {
+      // Unknown fields are an error the caller should hear about, not something to drop.
+      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
+    },
+  });
+
+  const routes = new RouteTable();
+  app.addHook('onRoute', (route) => routes.add(route.url, route.method));
+  app.decorateRequest('caller', undefined);
+  app.decorateRequest('quota', undefined);
+  app.addSchema(ErrorBodySchema);
+
+  registerStandardHeaders(app, config, now);
+  registerErrorHandling(app, routes);
+  registerHttpMetrics(app, registry);
+  await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'SecureMail API',
+        version: config.apiVersion,
+        description:
+          'Secure E-mail API, compatible with the KPN API Store Secure E-mail API. Mail is delivered only ' +
+          'to recipient servers reachable over an encrypted, authenticated connection.',
+      },
+      ...(config.publicUrl === undefined ? {} : { servers: [{ url: config.publicUrl }] }),
+      components: {
+        securitySchemes: {
+          oauth2: {
+            type: 'oauth2',
+            description: 'Client credentials made with `securemail client create`.',
+            flows: {
+              clientCredentials: { tokenUrl: `${config.publicUrl ?? ''}${TOKEN_PATH}`, scopes: {} },
+            },
+          },
+        },
+      },
+    },
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`),
+    },
+  });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { persistAuthorization: false },
+  });
+
+  registerHealthRoutes(app, { store, registry });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  registerOauthRoutes(app, { store, config, now });
+
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', authenticateAndCount({ store, config, now }));
+      registerAccountRoutes(api, { store, config, now });
+    },
+    { prefix: config.basePath },
+  );
+
+  return app;
+}

@@ -1,0 +1,127 @@
+// `securemail client ...`: OAuth clients are made by the operator, not through the API.
+
+import type { Logger } from 'pino';
+import {
+  createClient,
+  deleteClient,
+  listClients,
+  rotateClient,
+} from '../clients/clients-service.ts';
+import type { Config } from '../config.ts';
+import { openReadyStore } from '../service.ts';
+import { countAccounts } from '../store/clients.repository.ts';
+import type { Store } from '../store/database.ts';
+import { parseOrThrow, UsageError } from './args.ts';
+
+export async function runClientCommand(
+  args: string[],
+  config: Config,
+  logger: Logger,
+): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseOrThrow(rest, {
+    name: { type: 'string' },
+    quota: { type: 'string' },
+    json: { type: 'boolean' },
+    force: { type: 'boolean' },
+  });
+  const json = values.json === true;
+  if (sub !== 'create' && sub !== 'list' && sub !== 'rotate' && sub !== 'delete') {
+    throw new UsageError('client needs one of: create, list, rotate, delete');
+  }
+  const { store } = await openReadyStore(config, logger);
+  try {
+    return await run(sub, store, { ...values, json }, positionals);
+  } finally {
+    await store.close();
+  }
+}
+
+async function run(
+  sub: 'create' | 'list' | 'rotate' | 'delete',
+  store: Store,
+  values: {
+    name?: string | boolean | undefined;
+    quota?: string | boolean | undefined;
+    json: boolean;
+    force?: string | boolean | undefined;
+  },
+  positionals: string[],
+): Promise<number> {
+  const now = Date.now();
+  switch (sub) {
+    case 'create': {
+      if (typeof values.name !== 'string' || values.name.trim() === '') {
+        throw new UsageError('client create needs --name NAME');
+      }
+      let quotaLimit: number | null = null;
+      if (typeof values.quota === 'string') {
+        if (!/^\d+$/.test(values.quota) || Number(values.quota) < 1)
+          throw new UsageError('--quota must be a positive whole number');
+        quotaLimit = Number(values.quota);
+      }
+      const created = await createClient(store, { name: values.name.trim(), quotaLimit }, now);
+      printCredentials(created, values.json);
+      return 0;
+    }
+    case 'list': {
+      const clients = await listClients(store);
+      if (values.json) {
+        console.log(JSON.stringify(clients, null, 2));
+      } else if (clients.length === 0) {
+        console.log('no clients; make one with: securemail client create --name NAME');
+      } else {
+        for (const c of clients) {
+          console.log(
+            `${c.clientId}  ${c.name}  accounts=${c.accounts}  quota=${c.quotaLimit ?? 'default'}  created=${new Date(c.createdAt).toISOString()}`,
+          );
+        }
+      }
+      return 0;
+    }
+    case 'rotate': {
+      const id = onlyPositional(positionals, 'client rotate CLIENT_ID');
+      const rotated = await rotateClient(store, id, now);
+      if (rotated === undefined) return notFound(id);
+      printCredentials(rotated, values.json);
+      return 0;
+    }
+    case 'delete': {
+      const id = onlyPositional(positionals, 'client delete CLIENT_ID');
+      const accounts = await countAccounts(store.db, id);
+      if (accounts > 0 && values.force !== true) {
+        console.error(
+          `securemail: client ${id} owns ${accounts} account(s); add --force to delete them too`,
+        );
+        return 1;
+      }
+      if (!(await deleteClient(store, id))) return notFound(id);
+      console.log(`deleted client ${id}; its tokens no longer work`);
+      return 0;
+    }
+    default: {
+      const never: never = sub;
+      throw new UsageError(`unknown client command ${String(never)}`);
+    }
+  }
+}
+
+function onlyPositional(positionals: string[], usage: string): string {
+  if (positionals.length !== 1) throw new UsageError(`usage: securemail ${usage}`);
+  return positionals[0]!;
+}
+
+function notFound(id: string): number {
+  console.error(`securemail: no client ${id}`);
+  return 1;
+}
+
+function printCredentials(c: { clientId: string; clientSecret: string }, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify({ client_id: c.clientId, client_secret: c.clientSecret }));
+    return;
+  }
+  console.log(`client_id:     ${c.clientId}`);
+  console.log(`client_secret: ${c.clientSecret}`);
+  console.log('Store the secret now: only a hash of it is kept, it cannot be shown again.');
+}

@@ -1,0 +1,233 @@
+// Every setting of the service, read from the environment in one place, validated once at
+// start-up and then frozen. A wrong value stops the process with a message that names the
+// variable; nothing else in the code reads `process.env`.
+
+import { isIP } from 'node:net';
+import path from 'node:path';
+
+export type Role = 'api' | 'worker' | 'mx';
+export const ALL_ROLES: readonly Role[] = ['api', 'worker', 'mx'];
+
+export type QuotaTimeUnit = 'second' | 'minute' | 'hour' | 'day' | 'month';
+const QUOTA_TIME_UNITS: readonly QuotaTimeUnit[] = ['second', 'minute', 'hour', 'day', 'month'];
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+
+export interface Config {
+  /** PostgreSQL connection string; undefined means the embedded SQLite database. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** The SQLite file, inside `dataDir`. */
+  sqlitePath: string;
+  httpHost: string;
+  httpPort: number;
+  /** Prefix of the API routes (`/account`, `/message`), '' or '/something' without trailing slash. */
+  basePath: string;
+  /** Base64 or hex of 32 bytes; undefined means: use (or create) `<dataDir>/master.key`. */
+  masterKey: string | undefined;
+  quota: {
+    /** Requests a client may make per window. */
+    limit: number;
+    interval: number;
+    timeUnit: QuotaTimeUnit;
+  };
+  /** Lifetime of an OAuth access token in seconds (KPN: 3599). */
+  tokenTtlSeconds: number;
+  /** Largest request body accepted outside `POST /message`. */
+  bodyLimitBytes: number;
+  corsOrigin: string;
+  logLevel: LogLevel;
+  /** Also answered as the `api-version` header. */
+  apiVersion: string;
+  /** Host name used in EHLO and shown as the platform name. */
+  hostname: string;
+  /** The two host names account owners point their bounce MX records at. */
+  mxHosts: [string, string];
+  /** What the SPF record of a bounce subdomain includes (`include:` target), if set. */
+  spfInclude: string | undefined;
+  /** Addresses the SPF record authorizes explicitly (`ip4:` / `ip6:`). */
+  spfIps: string[];
+  /** Public URL of the service, used in docs (Swagger's token URL). */
+  publicUrl: string | undefined;
+  /** Grace period for in-flight work on SIGTERM before the process exits anyway. */
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Reads and validates the whole configuration. Throws `ConfigError` on the first bad value. */
+export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Config> {
+  const read = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+
+  const databaseUrl = read('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
+  }
+  const dataDir = path.resolve(cwd, read('SECUREMAIL_DATA_DIR') ?? 'data');
+  const hostname = hostName('SECUREMAIL_HOSTNAME', read('SECUREMAIL_HOSTNAME') ?? 'localhost');
+
+  const mxHostsText = read('SECUREMAIL_MX_HOSTS') ?? `mx1.${hostname}, mx2.${hostname}`;
+  const mxHosts = mxHostsText.split(',').map((h) => hostName('SECUREMAIL_MX_HOSTS', h.trim()));
+  if (mxHosts.length !== 2) {
+    throw new ConfigError(
+      'SECUREMAIL_MX_HOSTS',
+      'must name exactly two host names, comma-separated',
+    );
+  }
+
+  const spfIps = (read('SECUREMAIL_SPF_IPS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const ip of spfIps) {
+    const bare = ip.split('/')[0] ?? '';
+    if (isIP(bare) === 0)
+      throw new ConfigError('SECUREMAIL_SPF_IPS', `"${ip}" is not an IP address or prefix`);
+  }
+  const spfIncludeText = read('SECUREMAIL_SPF_INCLUDE');
+
+  const config: Config = {
+    databaseUrl,
+    dataDir,
+    sqlitePath: path.join(dataDir, 'securemail.db'),
+    httpHost: read('SECUREMAIL_HTTP_HOST') ?? '127.0.0.1',
+    httpPort: integer('SECUREMAIL_HTTP_PORT', read('SECUREMAIL_HTTP_PORT'), 8080, 0, 65535),
+    basePath: basePath(read('SECUREMAIL_BASE_PATH')),
+    masterKey: read('SECUREMAIL_MASTER_KEY'),
+    quota: {
+      limit: integer('SECUREMAIL_QUOTA_LIMIT', read('SECUREMAIL_QUOTA_LIMIT'), 600, 1, 1e9),
+      interval: integer('SECUREMAIL_QUOTA_INTERVAL', read('SECUREMAIL_QUOTA_INTERVAL'), 1, 1, 1e6),
+      timeUnit: oneOf(
+        'SECUREMAIL_QUOTA_TIME_UNIT',
+        read('SECUREMAIL_QUOTA_TIME_UNIT'),
+        QUOTA_TIME_UNITS,
+        'minute',
+      ),
+    },
+    tokenTtlSeconds: integer('SECUREMAIL_TOKEN_TTL', read('SECUREMAIL_TOKEN_TTL'), 3599, 60, 86400),
+    bodyLimitBytes: integer(
+      'SECUREMAIL_BODY_LIMIT',
+      read('SECUREMAIL_BODY_LIMIT'),
+      1024 * 1024,
+      1024,
+      1024 ** 3,
+    ),
+    corsOrigin: read('SECUREMAIL_CORS_ORIGIN') ?? '*',
+    logLevel: oneOf('SECUREMAIL_LOG_LEVEL', read('SECUREMAIL_LOG_LEVEL'), LOG_LEVELS, 'info'),
+    apiVersion: read('SECUREMAIL_API_VERSION') ?? '1',
+    hostname,
+    mxHosts: [mxHosts[0]!, mxHosts[1]!],
+    spfInclude:
+      spfIncludeText === undefined ? undefined : hostName('SECUREMAIL_SPF_INCLUDE', spfIncludeText),
+    spfIps,
+    publicUrl: publicUrl(read('SECUREMAIL_PUBLIC_URL')),
+    shutdownTimeoutMs: integer(
+      'SECUREMAIL_SHUTDOWN_TIMEOUT_MS',
+      read('SECUREMAIL_SHUTDOWN_TIMEOUT_MS'),
+      10_000,
+      0,
+      600_000,
+    ),
+  };
+  if (config.masterKey !== undefined) parseMasterKey(config.masterKey, 'SECUREMAIL_MASTER_KEY');
+  return deepFreeze(config);
+}
+
+/** Decodes a 32-byte key given as 64 hex digits or base64/base64url. */
+export function parseMasterKey(text: string, variable: string): Buffer {
+  const trimmed = text.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed)
+    ? Buffer.from(trimmed, 'hex')
+    : Buffer.from(trimmed, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError(
+      variable,
+      'must be 32 random bytes, as 64 hex digits or base64 (openssl rand -base64 32)',
+    );
+  }
+  return key;
+}
+
+function integer(
+  name: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) throw new ConfigError(name, `must be a whole number, got "${text}"`);
+  const value = Number(text);
+  if (value < min || value > max)
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(
+  name: string,
+  text: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (text === undefined) return fallback;
+  const found = allowed.find((a) => a === text.toLowerCase());
+  if (found === undefined)
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${text}"`);
+  return found;
+}
+
+function basePath(text: string | undefined): string {
+  if (text === undefined || text === '/') return '';
+  if (!/^(\/[A-Za-z0-9._~-]+)+\/?$/.test(text)) {
+    throw new ConfigError('SECUREMAIL_BASE_PATH', `must look like "/api/v1", got "${text}"`);
+  }
+  return text.replace(/\/$/, '');
+}
+
+function hostName(name: string, text: string): string {
+  const host = text.toLowerCase().replace(/\.$/, '');
+  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+  if (host.length > 253 || !host.split('.').every((l) => label.test(l))) {
+    throw new ConfigError(name, `"${text}" is not a valid host name`);
+  }
+  return host;
+}
+
+function publicUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const url = new URL(text);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
+    return url.toString().replace(/\/$/, '');
+  } catch {
+    throw new ConfigError('SECUREMAIL_PUBLIC_URL', `must be an http(s) URL, got "${text}"`);
+  }
+}
+
+function deepFreeze<T extends object>(value: T): Readonly<T> {
+  for (const inner of Object.values(value)) {
+    if (inner !== null && typeof inner === 'object') deepFreeze(inner as object);
+  }
+  return Object.freeze(value);
+}

@@ -1,0 +1,54 @@
+// The master key encrypts what must be secret at rest (DKIM private keys, message bodies).
+// It comes from SECUREMAIL_MASTER_KEY, or from `<dataDir>/master.key`, which the first start
+// creates. A check value in the database makes a process with the wrong key stop at once,
+// instead of failing later on every decryption.
+
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseMasterKey } from '../config.ts';
+import type { Store } from '../store/database.ts';
+import { getSetting, putSettingIfAbsent } from '../store/settings.repository.ts';
+
+export const MASTER_KEY_FILE = 'master.key';
+const CHECK_SETTING = 'master_key_check';
+
+export interface LoadedKey {
+  key: Buffer;
+  /** Where the key came from, for the start-up log. */
+  source: 'environment' | 'file' | 'generated';
+  file?: string;
+}
+
+export function loadMasterKey(configured: string | undefined, dataDir: string): LoadedKey {
+  if (configured !== undefined)
+    return { key: parseMasterKey(configured, 'SECUREMAIL_MASTER_KEY'), source: 'environment' };
+  const file = path.join(dataDir, MASTER_KEY_FILE);
+  if (existsSync(file)) {
+    return { key: parseMasterKey(readFileSync(file, 'utf8'), file), source: 'file', file };
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(32);
+  // 'wx': never overwrite a key another process wrote in the meantime.
+  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  return { key, source: 'generated', file };
+}
+
+function checkValue(key: Buffer): string {
+  return createHmac('sha256', key).update('securemail master key check v1').digest('base64');
+}
+
+/** Records the key's check value on first use; throws when the database belongs to another key. */
+export async function assertMasterKeyMatches(store: Store, key: Buffer): Promise<void> {
+  const mine = checkValue(key);
+  await putSettingIfAbsent(store.db, CHECK_SETTING, mine);
+  const stored = await getSetting(store.db, CHECK_SETTING);
+  const a = Buffer.from(stored ?? '', 'utf8');
+  const b = Buffer.from(mine, 'utf8');
+  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+    throw new Error(
+      'the master key does not match the one this database was set up with; ' +
+        'give every process the same SECUREMAIL_MASTER_KEY',
+    );
+  }
+}

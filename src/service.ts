@@ -1,0 +1,97 @@
+// Starting and stopping the long-running roles of `securemail serve`. The api role listens
+// for HTTP; the worker and mx roles are wired here as their issues land.
+
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './api/app.ts';
+import type { Config, Role } from './config.ts';
+import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
+import { deleteExpiredTokens } from './store/clients.repository.ts';
+import { openStore, type Store } from './store/database.ts';
+import { migrateToLatest } from './store/migrations.ts';
+import { deleteQuotaBefore } from './store/quota.repository.ts';
+
+const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
+// Quota rows are kept a little longer than the longest window so no live counter is removed.
+const QUOTA_ROW_RETENTION_MS = 32 * 24 * 3600 * 1000;
+
+export interface RunningService {
+  store: Store;
+  app: FastifyInstance | undefined;
+  /** The address the API listens on, e.g. http://127.0.0.1:8080. */
+  url: string | undefined;
+  stop(): Promise<void>;
+}
+
+/** Opens and migrates the store, checks the master key: what every command needing data does. */
+export async function openReadyStore(
+  config: Config,
+  logger: Logger,
+): Promise<{ store: Store; masterKey: Buffer }> {
+  const key = loadMasterKey(config.masterKey, config.dataDir);
+  if (key.source === 'generated') {
+    logger.warn(
+      { file: key.file },
+      'SECUREMAIL_MASTER_KEY is not set: generated a new master key and stored it in the data directory. ' +
+        'Back it up: without it, DKIM keys and queued messages cannot be decrypted. Every process ' +
+        'sharing this database needs the same key.',
+    );
+  }
+  const store = openStore({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath });
+  try {
+    const { applied } = await migrateToLatest(store.db);
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+    await assertMasterKeyMatches(store, key.key);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return { store, masterKey: key.key };
+}
+
+export async function startService(
+  config: Config,
+  logger: Logger,
+  roles: readonly Role[],
+): Promise<RunningService> {
+  const { store } = await openReadyStore(config, logger);
+  logger.info({ database: store.description, roles }, 'starting');
+
+  let app: FastifyInstance | undefined;
+  let url: string | undefined;
+  const timers: NodeJS.Timeout[] = [];
+
+  if (roles.includes('api')) {
+    app = await buildApp({ config, store, logger });
+    url = await app.listen({ host: config.httpHost, port: config.httpPort });
+    logger.info({ url, docs: `${url}/docs` }, 'API listening');
+    const housekeeping = async () => {
+      const now = Date.now();
+      try {
+        await deleteExpiredTokens(store.db, now);
+        await deleteQuotaBefore(store.db, now - QUOTA_ROW_RETENTION_MS);
+      } catch (error) {
+        logger.warn({ err: error }, 'housekeeping failed; will retry');
+      }
+    };
+    const timer = setInterval(housekeeping, HOUSEKEEPING_INTERVAL_MS);
+    timer.unref();
+    timers.push(timer);
+  }
+  if (roles.includes('worker'))
+    logger.info('worker role: no delivery work is implemented in this version yet');
+  if (roles.includes('mx'))
+    logger.info('mx role: the bounce MX is not implemented in this version yet');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      for (const t of timers) clearInterval(t);
+      // Fastify's close stops accepting connections and waits for requests in flight.
+      if (app !== undefined) await app.close();
+      await store.close();
+    })();
+    return stopping;
+  };
+  return { store, app, url, stop };
+}

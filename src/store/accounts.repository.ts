@@ -1,0 +1,42 @@
+// Accounts (sending domains). Every read and write is scoped to the owning client, so a
+// tenant can never reach another tenant's account, not even by guessing a domain.
+
+import type { Kysely } from 'kysely';
+import type { Account, Database, NewAccount } from './schema.ts';
+
+type Db = Kysely<Database>;
+
+export async function insertAccount(db: Db, account: NewAccount): Promise<void> {
+  await db.insertInto('accounts').values(account).execute();
+}
+
+export async function findAccount(
+  db: Db,
+  clientId: string,
+  domain: string,
+): Promise<Account | undefined> {
+  return db
+    .selectFrom('accounts')
+    .selectAll()
+    .where('client_id', '=', clientId)
+    .where('domain', '=', domain)
+    .executeTakeFirst();
+}
+
+export async function listAccounts(db: Db, clientId: string): Promise<Account[]> {
+  return db
+    .selectFrom('accounts')
+    .selectAll()
+    .where('client_id', '=', clientId)
+    .orderBy('domain')
+    .execute();
+}
+
+export async function deleteAccount(db: Db, clientId: string, domain: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('accounts')
+    .where('client_id', '=', clientId)
+    .where('domain', '=', domain)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}

@@ -1,0 +1,113 @@
+// Opens the database the configuration names: PostgreSQL when a URL is given, the embedded
+// SQLite file otherwise. Dialect differences are answered here, as capability flags; the
+// rest of the code asks for a capability, never "is this PostgreSQL?".
+
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import { openSqlite } from './sqlite-database.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Capabilities {
+  /** `SELECT ... FOR UPDATE SKIP LOCKED` works, so several workers can claim rows safely. */
+  skipLocked: boolean;
+  /** Several processes may write at once (PostgreSQL); SQLite allows one writer process. */
+  multipleWriters: boolean;
+}
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  capabilities: Capabilities;
+  /** Where the data lives, for logs (no password). */
+  description: string;
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** postgres:// URL; when absent, SQLite at `sqlitePath`. */
+  databaseUrl?: string | undefined;
+  sqlitePath?: string;
+  /** PostgreSQL schema to work in (created when missing); tests use one per test file. */
+  pgSchema?: string;
+  /** Largest number of PostgreSQL connections of this process. */
+  poolSize?: number;
+}
+
+const INT8_OID = 20;
+
+export function openStore(options: StoreOptions): Store {
+  if (options.databaseUrl !== undefined) return openPostgres(options.databaseUrl, options);
+  const location = options.sqlitePath ?? ':memory:';
+  if (location !== ':memory:') mkdirSync(path.dirname(location), { recursive: true });
+  const { kysely } = openSqlite({ location });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: kysely }) });
+  return finish(db, 'sqlite', { skipLocked: false, multipleWriters: false }, `sqlite:${location}`);
+}
+
+function openPostgres(url: string, options: StoreOptions): Store {
+  const schema = options.pgSchema;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
+    throw new Error(`invalid PostgreSQL schema name "${schema}"`);
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    // Times are stored as bigint milliseconds; they fit in a JS number for 285,000 years.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID
+          ? (v: string) => Number.parseInt(v, 10)
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+  });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({
+      pool,
+      onCreateConnection: async (connection) => {
+        if (schema !== undefined) {
+          await connection.executeQuery(
+            sql`create schema if not exists ${sql.id(schema)}`.compile(db),
+          );
+        }
+      },
+    }),
+  });
+  const where = new URL(url);
+  where.password = '';
+  return finish(
+    db,
+    'postgres',
+    { skipLocked: true, multipleWriters: true },
+    `${where.toString()}${schema ? `#${schema}` : ''}`,
+  );
+}
+
+function finish(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  capabilities: Capabilities,
+  description: string,
+): Store {
+  return {
+    db,
+    dialect,
+    capabilities,
+    description,
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => db.destroy(),
+  };
+}

@@ -1,0 +1,71 @@
+// Kysely's SQLite dialect expects a better-sqlite3 shaped database. Node 24 ships
+// `node:sqlite`, which needs no native build; this file is the small bridge between the two.
+
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { SqliteDatabase, SqliteStatement } from 'kysely';
+
+/** Prepared statements are reused: preparing costs more than running a small query. */
+const STATEMENT_CACHE_SIZE = 256;
+
+export interface SqliteOptions {
+  /** Path of the database file, or ':memory:'. */
+  location: string;
+  /** How long a writer waits for another process's lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+/** Opens the file with the settings the service relies on: WAL, durable commits, foreign keys. */
+export function openSqlite(options: SqliteOptions): { kysely: SqliteDatabase; raw: DatabaseSync } {
+  const raw = new DatabaseSync(options.location, { timeout: options.busyTimeoutMs ?? 5000 });
+  raw.exec('PRAGMA journal_mode = WAL');
+  // FULL: a commit is on disk before it returns, so a 202 is never answered for data a power
+  // loss could take back. (NORMAL in WAL mode may lose the last commits.)
+  raw.exec('PRAGMA synchronous = FULL');
+  raw.exec('PRAGMA foreign_keys = ON');
+  return { kysely: bridge(raw), raw };
+}
+
+function bridge(raw: DatabaseSync): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>();
+  return {
+    close: () => {
+      cache.clear();
+      raw.close();
+    },
+    prepare: (sql: string): SqliteStatement => {
+      const cached = cache.get(sql);
+      if (cached !== undefined) {
+        // Refresh its place so the least recently used statement is dropped first.
+        cache.delete(sql);
+        cache.set(sql, cached);
+        return cached;
+      }
+      const statement = wrap(raw.prepare(sql));
+      cache.set(sql, statement);
+      if (cache.size > STATEMENT_CACHE_SIZE) {
+        const oldest = cache.keys().next().value;
+        if (oldest !== undefined) cache.delete(oldest);
+      }
+      return statement;
+    },
+  };
+}
+
+function wrap(statement: StatementSync): SqliteStatement {
+  const reader = statement.columns().length > 0;
+  return {
+    reader,
+    all: (parameters) => statement.all(...toSqlite(parameters)),
+    run: (parameters) => statement.run(...toSqlite(parameters)),
+    iterate: (parameters) => statement.iterate(...toSqlite(parameters)),
+  };
+}
+
+/** node:sqlite binds no booleans; store them as 0/1 like SQLite itself does. */
+function toSqlite(parameters: ReadonlyArray<unknown>): SQLInputValue[] {
+  return parameters.map((p) => {
+    if (typeof p === 'boolean') return p ? 1 : 0;
+    if (p === undefined) return null;
+    return p as SQLInputValue;
+  });
+}
