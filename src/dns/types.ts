@@ -65,3 +65,9 @@ export function describeAnswer(answer: DnsAnswer): string {
   if (answer.outcome === 'nxdomain' || answer.outcome === 'nodata') return answer.outcome;
   return answer.secure ? 'secure' : 'insecure';
 }
+
+/** A resolver to send queries to: an IP address (never a name) and a port. */
+export interface DnsServer {
+  host: string;
+  port: number;
+}

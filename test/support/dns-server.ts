@@ -25,11 +25,12 @@ export type TestRecord =
 
 export type TestRecordType = TestRecord['type'];
 export type FailureMode = 'servfail' | 'timeout' | 'refused';
+export type Transport = 'udp' | 'tcp';
 
 export interface LoggedQuery {
   name: string;
   type: string;
-  transport: 'udp' | 'tcp';
+  transport: Transport;
   dnssecOk: boolean;
   /** Whether the query itself had the AD bit set (RFC 6840 5.7). */
   adRequested: boolean;
@@ -44,7 +45,7 @@ const SERVER_UDP_PAYLOAD = 1232;
 const MAX_SERVER_CHAIN = 16;
 const MAX_CHARACTER_STRING = 255;
 const BIND_ATTEMPTS = 10;
-const ANY_TYPE = '*';
+const ANY = '*';
 
 const RCODE_NOERROR = 0;
 const RCODE_SERVFAIL = 2;
@@ -54,6 +55,10 @@ const RCODE_REFUSED = 5;
 function normalise(name: string): string {
   const lower = name.toLowerCase();
   return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}
+
+function failureKey(name: string, type: string, transport: string): string {
+  return `${name}|${type}|${transport}`;
 }
 
 function isAtOrUnder(name: string, zone: string): boolean {
@@ -147,6 +152,8 @@ export class TestDnsServer {
       const reply = this.#handle(message, 'udp');
       if (reply.packet) udp.send(reply.packet, remote.port, remote.address);
     });
+    // A reply to a client that already went away must not crash the test process.
+    udp.on('error', () => {});
     tcp.on('connection', (socket) => this.#serveTcp(socket));
   }
 
@@ -215,9 +222,14 @@ export class TestDnsServer {
     this.#signed.delete(normalise(zone));
   }
 
-  /** Make queries for name (any type, or one type) fail: 'servfail' answers SERVFAIL (how a validating resolver reports bogus), 'timeout' never answers, 'refused' answers REFUSED. */
-  fail(name: string, how: FailureMode, type?: string): void {
-    this.#failures.set(`${normalise(name)}|${type?.toUpperCase() ?? ANY_TYPE}`, how);
+  /**
+   * Make queries for name (any type, or one type) fail: 'servfail' answers SERVFAIL (how a
+   * validating resolver reports bogus), 'timeout' never answers, 'refused' answers REFUSED.
+   * Extra: `transport` limits the failure to UDP or TCP queries.
+   */
+  fail(name: string, how: FailureMode, type?: string, transport?: Transport): void {
+    const key = failureKey(normalise(name), type?.toUpperCase() ?? ANY, transport ?? ANY);
+    this.#failures.set(key, how);
   }
 
   clearFailures(): void {
@@ -287,7 +299,7 @@ export class TestDnsServer {
     });
   }
 
-  #handle(message: Buffer, transport: 'udp' | 'tcp'): Reply {
+  #handle(message: Buffer, transport: Transport): Reply {
     let query: dnsPacket.DecodedPacket;
     try {
       query = dnsPacket.decode(message);
@@ -309,7 +321,7 @@ export class TestDnsServer {
     });
 
     const resolution = this.#resolve(name, question.type);
-    const failure = this.#failureFor(resolution.names, question.type);
+    const failure = this.#failureFor(resolution.names, question.type, transport);
     if (failure === 'timeout') return { packet: undefined };
 
     const truncate = transport === 'udp' && this.#truncated.has(name);
@@ -407,12 +419,17 @@ export class TestDnsServer {
     return false;
   }
 
-  #failureFor(names: string[], type: string): FailureMode | undefined {
+  #failureFor(names: string[], type: string, transport: Transport): FailureMode | undefined {
     for (const name of names) {
-      const how =
-        this.#failures.get(`${name}|${type.toUpperCase()}`) ??
-        this.#failures.get(`${name}|${ANY_TYPE}`);
-      if (how) return how;
+      for (const key of [
+        failureKey(name, type, transport),
+        failureKey(name, type, ANY),
+        failureKey(name, ANY, transport),
+        failureKey(name, ANY, ANY),
+      ]) {
+        const how = this.#failures.get(key);
+        if (how) return how;
+      }
     }
     return undefined;
   }
