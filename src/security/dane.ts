@@ -1,0 +1,143 @@
+// DANE for SMTP (RFC 7672, RFC 7671): matching the presented certificates against TLSA.
+import { createHash, type X509Certificate } from 'node:crypto';
+import type { TlsaRecord } from '../dns/types.ts';
+import { isValidAt } from './certificates.ts';
+import type { ReasonCode } from './reasons.ts';
+
+export const TLSA_USAGE_DANE_TA = 2;
+export const TLSA_USAGE_DANE_EE = 3;
+const SELECTOR_FULL_CERT = 0;
+const SELECTOR_SPKI = 1;
+const MATCHING_EXACT = 0;
+const MATCHING_SHA256 = 1;
+const MATCHING_SHA512 = 2;
+
+/** Usages 0/1 (PKIX-TA/EE) are unusable for SMTP (RFC 7672 3.1.3); unknown parameters too. */
+export function isUsable(record: TlsaRecord): boolean {
+  return (
+    (record.usage === TLSA_USAGE_DANE_TA || record.usage === TLSA_USAGE_DANE_EE) &&
+    (record.selector === SELECTOR_FULL_CERT || record.selector === SELECTOR_SPKI) &&
+    (record.matchingType === MATCHING_EXACT ||
+      record.matchingType === MATCHING_SHA256 ||
+      record.matchingType === MATCHING_SHA512)
+  );
+}
+
+/** `3 1 1 ab12...` presentation form, for evidence. */
+export function describeTlsa(record: TlsaRecord): string {
+  return `${record.usage} ${record.selector} ${record.matchingType} ${record.data.toString('hex')}`;
+}
+
+export function tlsaMatches(record: TlsaRecord, cert: X509Certificate): boolean {
+  const selected =
+    record.selector === SELECTOR_SPKI
+      ? cert.publicKey.export({ type: 'spki', format: 'der' })
+      : cert.raw;
+  let digest: Buffer;
+  switch (record.matchingType) {
+    case MATCHING_EXACT:
+      digest = selected;
+      break;
+    case MATCHING_SHA256:
+      digest = createHash('sha256').update(selected).digest();
+      break;
+    case MATCHING_SHA512:
+      digest = createHash('sha512').update(selected).digest();
+      break;
+    default:
+      return false;
+  }
+  return digest.equals(record.data);
+}
+
+export type DaneResult =
+  | { ok: true; usage: number; matched: string; detail: string }
+  | { ok: false; reason: ReasonCode; detail: string };
+
+/**
+ * Checks the chain (leaf first) against the usable TLSA records.
+ * - DANE-EE(3): the leaf matches; no name or expiry checks (RFC 7672 3.1.1).
+ * - DANE-TA(2): a certificate above the leaf matches, every link down to the leaf is
+ *   signed by the one above, the leaf and intermediates are within their validity, and
+ *   the leaf names the MX host or the recipient domain (RFC 7672 3.1.2, 3.2.2). The trust
+ *   anchor's own validity is not checked: the TLSA record is what makes it trusted.
+ */
+export function verifyDane(
+  records: readonly TlsaRecord[],
+  chain: readonly X509Certificate[],
+  names: readonly string[],
+  now: Date,
+): DaneResult {
+  const leaf = chain[0];
+  if (!leaf) return { ok: false, reason: 'validation-failure', detail: 'no certificate presented' };
+  const usable = records.filter(isUsable);
+  for (const record of usable) {
+    if (record.usage === TLSA_USAGE_DANE_EE && tlsaMatches(record, leaf)) {
+      return {
+        ok: true,
+        usage: record.usage,
+        matched: describeTlsa(record),
+        detail: 'DANE-EE match',
+      };
+    }
+  }
+  let taFailure: DaneResult | undefined;
+  for (const record of usable) {
+    if (record.usage !== TLSA_USAGE_DANE_TA) continue;
+    for (let anchor = 1; anchor < chain.length; anchor++) {
+      if (!tlsaMatches(record, chain[anchor]!)) continue;
+      const result = checkBelowAnchor(chain.slice(0, anchor + 1), names, now);
+      if (result === undefined) {
+        return {
+          ok: true,
+          usage: record.usage,
+          matched: describeTlsa(record),
+          detail: 'DANE-TA match',
+        };
+      }
+      taFailure ??= result;
+    }
+  }
+  return (
+    taFailure ?? {
+      ok: false,
+      reason: 'tlsa-invalid',
+      detail: `the certificate chain matches none of ${usable.length} usable TLSA records`,
+    }
+  );
+}
+
+/** undefined when the path from the anchor (last) to the leaf (first) is acceptable. */
+function checkBelowAnchor(
+  path: readonly X509Certificate[],
+  names: readonly string[],
+  now: Date,
+): DaneResult | undefined {
+  for (let i = 0; i < path.length - 1; i++) {
+    const child = path[i]!;
+    const parent = path[i + 1]!;
+    if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) {
+      return {
+        ok: false,
+        reason: 'tlsa-invalid',
+        detail: `certificate ${i} is not signed by the DANE-TA trust anchor chain`,
+      };
+    }
+    if (!isValidAt(child, now)) {
+      return {
+        ok: false,
+        reason: 'certificate-expired',
+        detail: `certificate ${i} is not valid now`,
+      };
+    }
+  }
+  const leaf = path[0]!;
+  if (!names.some((name) => leaf.checkHost(name) !== undefined)) {
+    return {
+      ok: false,
+      reason: 'certificate-host-mismatch',
+      detail: `the certificate names none of ${names.join(', ')}`,
+    };
+  }
+  return undefined;
+}

@@ -1,0 +1,234 @@
+// One attempt: one connection to one address of one MX host, from the greeting to a
+// verified TLS session (or a reason why not). Steps 4 to 7 of SECURITY_POLICY.md.
+import type { TLSSocket } from 'node:tls';
+import type { TlsaRecord } from '../dns/types.ts';
+import { judgePkix, peerChain, summarise, trustedCas } from './certificates.ts';
+import { verifyDane } from './dane.ts';
+import type { HostEvidence } from './evidence.ts';
+import type { AuthMethod, SecurityOptions } from './options.ts';
+import type { ReasonCode } from './reasons.ts';
+import { SmtpClient, type SmtpConnectOptions } from './smtp-client.ts';
+import { SmtpError } from './smtp-reply.ts';
+import {
+  type KeyExchangeInfo,
+  OFFERED_GROUPS,
+  OFFERED_TLS12_CIPHERS,
+  OFFERED_TLS13_CIPHERS,
+  parameterFailure,
+  rateParameters,
+  type TlsParameters,
+} from './tls-policy.ts';
+
+export interface AttemptInput {
+  recipientDomain: string;
+  mxHost: string;
+  address: string;
+  method: AuthMethod;
+  /** Usable TLSA records when `method` is `dane`. */
+  tlsa: readonly TlsaRecord[];
+  options: Readonly<SecurityOptions>;
+}
+
+export type AttemptOutcome =
+  | { ok: true; client: SmtpClient }
+  | { ok: false; reason: ReasonCode; detail: string };
+
+/** Bytes of injected data kept in evidence; enough to see what it was. */
+const MAX_INJECTED_EVIDENCE_OCTETS = 512;
+
+/** Fills `evidence` (tls, certificate, validation, transcript) as it goes. */
+export async function attemptAddress(
+  input: AttemptInput,
+  evidence: HostEvidence,
+): Promise<AttemptOutcome> {
+  const { options } = input;
+  const connect: SmtpConnectOptions = {
+    address: input.address,
+    port: options.smtpPort,
+    host: input.mxHost,
+    ehloName: options.ehloName,
+    connectTimeoutMs: options.connectTimeoutMs,
+    commandTimeoutMs: options.commandTimeoutMs,
+    now: options.now,
+  };
+  let client: SmtpClient | undefined;
+  try {
+    client = await SmtpClient.connect(connect);
+    await client.ehlo();
+    if (!client.capabilities.has('STARTTLS')) {
+      return await fail(client, 'starttls-not-supported', 'STARTTLS is not advertised');
+    }
+    const socket = await client.startTls({
+      servername: input.mxHost,
+      minVersion: 'TLSv1.2',
+      ciphers: `${OFFERED_TLS13_CIPHERS}:${OFFERED_TLS12_CIPHERS}`,
+      ecdhCurve: OFFERED_GROUPS,
+      ca: trustedCas(options.extraCa),
+      // Node's own verification is not the decision: DANE-EE must accept self-signed
+      // certificates. The verifier below ALWAYS runs, and the session refuses MAIL FROM
+      // until markVerified() is called after it passed.
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+    });
+    if (client.injectedAfterStartTls) {
+      evidence.injectedAfterStartTls = client.injectedAfterStartTls
+        .subarray(0, MAX_INJECTED_EVIDENCE_OCTETS)
+        .toString('hex');
+      evidence.validation.push('starttls: bytes after 220 discarded (response injection)');
+    }
+    const params = rateParameters(
+      socket.getProtocol() ?? 'unknown',
+      socket.getCipher(),
+      keyExchangeOf(socket),
+    );
+    evidence.tls = params;
+    const chain = peerChain(socket);
+    if (chain[0]) evidence.certificate = summarise(chain[0]);
+    evidence.chain = chain.slice(1).map(summarise);
+    const paramFailure = parameterFailure(params);
+    if (paramFailure) return await fail(client, paramFailure, describeParams(params));
+    evidence.validation.push(`tls: ${describeParams(params)}`);
+
+    const now = options.now();
+    switch (input.method) {
+      case 'dane': {
+        const dane = verifyDane(input.tlsa, chain, [input.mxHost, input.recipientDomain], now);
+        evidence.validation.push(
+          `dane: ${dane.ok ? `${dane.detail} ${dane.matched}` : dane.detail}`,
+        );
+        if (!dane.ok) return await fail(client, dane.reason, dane.detail);
+        if (evidence.tlsa) evidence.tlsa.matched = dane.matched;
+        break;
+      }
+      case 'mta-sts':
+      case 'pkix': {
+        const pkix = judgePkix(socket, input.mxHost, now);
+        evidence.validation.push(
+          `${input.method}: ${pkix.ok ? 'chain, validity and name ok' : pkix.detail}`,
+        );
+        if (!pkix.ok) return await fail(client, pkix.reason, pkix.detail);
+        break;
+      }
+      default: {
+        const never: never = input.method;
+        throw new Error(`unknown method ${String(never)}`);
+      }
+    }
+    await client.ehlo();
+    client.markVerified();
+    return { ok: true, client };
+  } catch (error) {
+    client?.close();
+    if (!(error instanceof SmtpError)) throw error;
+    if (error.step === 'tls-handshake' && error.kind === 'tls') {
+      return diagnoseHandshake(connect, error, evidence);
+    }
+    return { ok: false, ...classifySmtpError(error) };
+  } finally {
+    if (client) evidence.transcript.push(...client.transcript);
+  }
+}
+
+async function fail(
+  client: SmtpClient,
+  reason: ReasonCode,
+  detail: string,
+): Promise<AttemptOutcome> {
+  await client.quit();
+  return { ok: false, reason, detail };
+}
+
+function keyExchangeOf(socket: TLSSocket): KeyExchangeInfo {
+  // Node returns {} without ephemeral key exchange (static RSA) and null on the server side.
+  return (socket.getEphemeralKeyInfo() ?? {}) as KeyExchangeInfo;
+}
+
+function describeParams(params: TlsParameters): string {
+  return (
+    `${params.version} (${params.versionRating}), ${params.cipherStandardName} (${params.cipherRating}), ` +
+    `${params.keyExchange} (${params.keyExchangeRating})`
+  );
+}
+
+export function classifySmtpError(error: SmtpError): { reason: ReasonCode; detail: string } {
+  const detail = error.message;
+  if (error.step === 'starttls' && error.reply) {
+    // 454 "TLS not available due to temporary reason" (RFC 3207); 5xx: not supported.
+    return {
+      reason: error.reply.code < 500 ? 'starttls-refused' : 'starttls-not-supported',
+      detail,
+    };
+  }
+  switch (error.kind) {
+    case 'reply':
+      return { reason: error.permanent ? 'smtp-permanent-error' : 'smtp-temporary-error', detail };
+    case 'timeout':
+      return { reason: error.step === 'connect' ? 'connection-failed' : 'smtp-timeout', detail };
+    case 'network':
+    case 'closed':
+      return { reason: 'connection-failed', detail };
+    case 'protocol':
+    case 'usage':
+      return { reason: 'smtp-permanent-error', detail };
+    case 'tls':
+      return { reason: 'tls-handshake-failed', detail };
+    default: {
+      const never: never = error.kind;
+      throw new Error(`unknown error kind ${String(never)}`);
+    }
+  }
+}
+
+// OpenSSL alerts that mean "we could not agree" rather than a broken connection.
+const VERSION_ALERT = /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION_NUMBER/;
+const NEGOTIATION_ALERT = /HANDSHAKE_FAILURE|NO_SHARED_CIPHER|INSUFFICIENT_SECURITY|NO_SUITABLE/;
+
+/**
+ * After a handshake we refused (or the server refused), find out why with a second,
+ * permissive handshake that is closed right away: nothing but EHLO and STARTTLS is ever
+ * sent on it. That tells "TLS 1.0 only" and "only static RSA" apart from network trouble,
+ * and records what the server actually offers.
+ */
+async function diagnoseHandshake(
+  connect: SmtpConnectOptions,
+  error: SmtpError,
+  evidence: HostEvidence,
+): Promise<AttemptOutcome> {
+  const code = error.causeCode ?? '';
+  const fallback: ReasonCode = VERSION_ALERT.test(code)
+    ? 'tls-version-too-low'
+    : NEGOTIATION_ALERT.test(code)
+      ? 'cipher-not-acceptable'
+      : 'tls-handshake-failed';
+  evidence.validation.push(`tls: handshake failed (${code || error.message})`);
+  if (fallback === 'tls-handshake-failed')
+    return { ok: false, reason: fallback, detail: error.message };
+  let probe: SmtpClient | undefined;
+  try {
+    probe = await SmtpClient.connect(connect);
+    await probe.ehlo();
+    const socket = await probe.startTls({
+      servername: connect.host,
+      minVersion: 'TLSv1',
+      ciphers: 'ALL:@SECLEVEL=0',
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+    });
+    const params = rateParameters(
+      socket.getProtocol() ?? 'unknown',
+      socket.getCipher(),
+      keyExchangeOf(socket),
+    );
+    evidence.tlsProbe = params;
+    evidence.validation.push(`tls probe: ${describeParams(params)}`);
+    return {
+      ok: false,
+      reason: parameterFailure(params) ?? fallback,
+      detail: describeParams(params),
+    };
+  } catch {
+    return { ok: false, reason: fallback, detail: error.message };
+  } finally {
+    probe?.close();
+  }
+}

@@ -1,0 +1,70 @@
+// Which MTA-STS policy applies to a recipient domain right now (RFC 8461 5.1), combining
+// discovery, the HTTPS fetch and the cache.
+import { describeAnswer, type Resolver } from '../dns/types.ts';
+import type { StsPolicyCache } from './mta-sts-cache.ts';
+import { fetchStsPolicy, type StsFetchError } from './mta-sts-fetch.ts';
+import { parseStsTxt, type StsPolicy } from './mta-sts-policy.ts';
+
+export interface StsDiscovery {
+  /** The policy that applies, if any (any mode; only `enforce` authenticates). */
+  policy: StsPolicy | undefined;
+  source: 'fetched' | 'cache' | 'none';
+  /** What the TXT lookup found: a record (with id), none/invalid, or a DNS failure. */
+  txt: 'found' | 'absent' | 'dns-failure';
+  txtId?: string;
+  txtDnssec: string;
+  /** Why a policy announced now could not be fetched (recorded even when the cache covers it). */
+  error?: { reason: StsFetchError; detail: string };
+}
+
+export interface StsDeps {
+  resolver: Resolver;
+  cache: StsPolicyCache;
+  extraCa: readonly string[];
+  port: number;
+  timeoutMs: number;
+  now: () => Date;
+}
+
+export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<StsDiscovery> {
+  const now = deps.now();
+  const stored = await deps.cache.get(domain);
+  const cached = stored && stored.expiresAt.getTime() > now.getTime() ? stored.policy : undefined;
+  const fromCache = (base: Omit<StsDiscovery, 'policy' | 'source'>): StsDiscovery =>
+    cached
+      ? { ...base, policy: cached, source: 'cache' }
+      : { ...base, policy: undefined, source: 'none' };
+
+  const answer = await deps.resolver.query(`_mta-sts.${domain}`, 'TXT');
+  const txtDnssec = describeAnswer(answer);
+  if (answer.outcome === 'servfail' || answer.outcome === 'timeout') {
+    return fromCache({ txt: 'dns-failure', txtDnssec });
+  }
+  const txt = parseStsTxt(answer.outcome === 'ok' ? answer.records : []);
+  if (!txt.found) {
+    // A missing record must not switch off a cached policy: that is the downgrade an
+    // attacker who strips DNS answers would try.
+    return fromCache({ txt: 'absent', txtDnssec });
+  }
+  if (cached && cached.id === txt.id) {
+    return { policy: cached, source: 'cache', txt: 'found', txtId: txt.id, txtDnssec };
+  }
+  const fetched = await fetchStsPolicy(domain, txt.id, {
+    resolver: deps.resolver,
+    extraCa: deps.extraCa,
+    port: deps.port,
+    timeoutMs: deps.timeoutMs,
+  });
+  if (!fetched.ok) {
+    return fromCache({
+      txt: 'found',
+      txtId: txt.id,
+      txtDnssec,
+      error: { reason: fetched.reason, detail: fetched.detail },
+    });
+  }
+  const fetchedAt = deps.now();
+  const expiresAt = new Date(fetchedAt.getTime() + fetched.policy.maxAge * 1000);
+  await deps.cache.put(domain, fetched.policy, fetchedAt, expiresAt);
+  return { policy: fetched.policy, source: 'fetched', txt: 'found', txtId: txt.id, txtDnssec };
+}

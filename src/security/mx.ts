@@ -1,0 +1,137 @@
+// MX resolution (RFC 5321 5.1, RFC 7505), each host's addresses, and the TLSA lookup that
+// only happens when the path to the host is DNSSEC-secure (RFC 7672 2.2).
+import { type DnsAnswer, describeAnswer, type Resolver, type TlsaRecord } from '../dns/types.ts';
+import { isUsable } from './dane.ts';
+import type { ReasonCode } from './reasons.ts';
+
+export interface MxHost {
+  host: string;
+  preference: number;
+  /** True when the domain has no MX and its own address records are used (RFC 5321 5.1). */
+  implicit: boolean;
+}
+
+export type MxResolution =
+  | { ok: true; hosts: MxHost[]; secure: boolean; dnssec: string }
+  | { ok: false; reason: ReasonCode; detail: string; dnssec: string };
+
+function isFailure(answer: DnsAnswer): boolean {
+  return answer.outcome === 'servfail' || answer.outcome === 'timeout';
+}
+
+/**
+ * The MX hosts of a domain in preference order. Hosts of equal preference are shuffled
+ * with `random` (RFC 5321 5.1 asks to spread load among them); tests pass a fixed one.
+ */
+export async function resolveMx(
+  resolver: Resolver,
+  domain: string,
+  random: () => number,
+): Promise<MxResolution> {
+  const answer = await resolver.query(domain, 'MX');
+  const dnssec = describeAnswer(answer);
+  switch (answer.outcome) {
+    case 'nxdomain':
+      return { ok: false, reason: 'no-such-domain', detail: `${domain} does not exist`, dnssec };
+    case 'servfail':
+    case 'timeout':
+      return {
+        ok: false,
+        reason: 'dns-temporary-failure',
+        detail: `MX lookup for ${domain}: ${answer.outcome}`,
+        dnssec,
+      };
+    case 'nodata':
+      return {
+        ok: true,
+        hosts: [{ host: domain, preference: 0, implicit: true }],
+        secure: answer.secure,
+        dnssec,
+      };
+    case 'ok':
+      break;
+    default: {
+      const never: never = answer.outcome;
+      throw new Error(`unexpected DNS outcome ${String(never)}`);
+    }
+  }
+  if (answer.records.some((mx) => mx.exchange === '')) {
+    return { ok: false, reason: 'null-mx', detail: `${domain} publishes a null MX`, dnssec };
+  }
+  const seen = new Set<string>();
+  const keyed = answer.records
+    .filter((mx) => !seen.has(mx.exchange) && seen.add(mx.exchange))
+    .map((mx) => ({ mx, tieBreak: random() }));
+  keyed.sort((a, b) => a.mx.preference - b.mx.preference || a.tieBreak - b.tieBreak);
+  return {
+    ok: true,
+    hosts: keyed.map(({ mx }) => ({
+      host: mx.exchange,
+      preference: mx.preference,
+      implicit: false,
+    })),
+    secure: answer.secure,
+    dnssec,
+  };
+}
+
+export type AddressResolution =
+  | { ok: true; addresses: string[]; secure: boolean; dnssec: string }
+  | { ok: false; reason: ReasonCode; detail: string; dnssec: string };
+
+/** IPv4 first, then IPv6: IPv4 is reachable from more sending networks. */
+export async function resolveAddresses(
+  resolver: Resolver,
+  host: string,
+): Promise<AddressResolution> {
+  const [a, aaaa] = await Promise.all([resolver.query(host, 'A'), resolver.query(host, 'AAAA')]);
+  const dnssec = `A ${describeAnswer(a)}, AAAA ${describeAnswer(aaaa)}`;
+  const addresses = [
+    ...(a.outcome === 'ok' ? a.records : []),
+    ...(aaaa.outcome === 'ok' ? aaaa.records : []),
+  ];
+  if (addresses.length === 0) {
+    if (isFailure(a) || isFailure(aaaa)) {
+      return {
+        ok: false,
+        reason: 'dns-temporary-failure',
+        detail: `address lookup for ${host}: ${dnssec}`,
+        dnssec,
+      };
+    }
+    return { ok: false, reason: 'no-mail-host', detail: `${host} has no address records`, dnssec };
+  }
+  // Secure only when every answer used (including the denial of the other family) validated.
+  const secure = [a, aaaa].every((answer) => answer.secure && !isFailure(answer));
+  return { ok: true, addresses, secure, dnssec };
+}
+
+export type TlsaResolution =
+  | { ok: true; name: string; records: TlsaRecord[]; usable: TlsaRecord[]; dnssec: string }
+  | { ok: false; name: string; reason: ReasonCode; detail: string; dnssec: string };
+
+/**
+ * TLSA at `_<port>._tcp.<host>`. The port is the SMTP port we connect to: 25 in
+ * production, an ephemeral port in tests. Only DNSSEC-secure records count; an insecure
+ * answer is treated as no records. A failed lookup means the host cannot be judged now.
+ */
+export async function resolveTlsa(
+  resolver: Resolver,
+  host: string,
+  port: number,
+): Promise<TlsaResolution> {
+  const name = `_${port}._tcp.${host}`;
+  const answer = await resolver.query(name, 'TLSA');
+  const dnssec = describeAnswer(answer);
+  if (isFailure(answer)) {
+    return {
+      ok: false,
+      name,
+      reason: 'dns-temporary-failure',
+      detail: `TLSA lookup for ${name}: ${answer.outcome}`,
+      dnssec,
+    };
+  }
+  const records = answer.outcome === 'ok' && answer.secure ? answer.records : [];
+  return { ok: true, name, records, usable: records.filter(isUsable), dnssec };
+}

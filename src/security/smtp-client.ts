@@ -1,0 +1,449 @@
+// Our own SMTP client session. We do not use a library transport because the policy needs
+// control of every step around STARTTLS: what is discarded after `220`, which capabilities
+// are forgotten, which TLS options are used, and that nothing is sent before the server is
+// verified. One instance is one TCP connection to one MX address.
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import tls from 'node:tls';
+import { DotStuffer } from './dot-stuffing.ts';
+import {
+  buildReply,
+  formatReply,
+  MAX_REPLY_LINE_OCTETS,
+  MAX_REPLY_LINES,
+  parseCapabilities,
+  parseReplyLine,
+  type ReplyLine,
+  SmtpError,
+  type SmtpReply,
+  type SmtpStep,
+} from './smtp-reply.ts';
+
+export interface TranscriptEntry {
+  at: string;
+  /** `>` sent by us, `<` received, `!` an observation (e.g. injected bytes). */
+  dir: '>' | '<' | '!';
+  text: string;
+}
+
+export interface SmtpConnectOptions {
+  /** IP address to connect to. */
+  address: string;
+  port: number;
+  /** MX host name, used for SNI and in messages. */
+  host: string;
+  ehloName: string;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  now: () => Date;
+}
+
+export interface MailOptions {
+  size?: number;
+  /** RFC 8689: only allowed when the server advertises REQUIRETLS. */
+  requireTls?: boolean;
+  body?: '7BIT' | '8BITMIME';
+  envelopeId?: string;
+  ret?: 'FULL' | 'HDRS';
+}
+
+export interface RcptOptions {
+  notify?: Array<'SUCCESS' | 'FAILURE' | 'DELAY'> | 'NEVER';
+  originalRecipient?: string;
+}
+
+interface Waiter {
+  resolve: (reply: SmtpReply) => void;
+  reject: (error: SmtpError) => void;
+}
+
+// Addresses go into command lines: no CR/LF/NUL/<>, no spaces (we do not quote).
+const SAFE_ADDRESS = /^[^\s<>\0]*$/;
+const SAFE_XTEXT = /^[\x21-\x7e]*$/;
+
+export class SmtpClient {
+  readonly options: SmtpConnectOptions;
+  readonly transcript: TranscriptEntry[] = [];
+  /** Bytes the server sent after its `220` to STARTTLS, before the handshake (discarded). */
+  injectedAfterStartTls: Buffer | undefined;
+  #socket: net.Socket;
+  #tlsSocket: tls.TLSSocket | undefined;
+  #capabilities = new Map<string, string>();
+  #verified = false;
+  #buffer: Buffer = Buffer.alloc(0);
+  #lines: ReplyLine[] = [];
+  #replies: SmtpReply[] = [];
+  #waiter: Waiter | undefined;
+  #failure: SmtpError | undefined;
+  // Set while waiting for the reply to STARTTLS: once that reply is complete, everything
+  // after it goes to `#held`, kept raw as evidence and never parsed.
+  #holdAfterReply = false;
+  #held: Buffer[] | undefined;
+  #step: SmtpStep = 'connect';
+  readonly #onData = (chunk: Buffer) => this.#receive(chunk);
+  readonly #onError = (error: NodeJS.ErrnoException) =>
+    this.#fail(new SmtpError(this.#step, 'network', error.message, { causeCode: error.code }));
+  readonly #onClose = () =>
+    this.#fail(new SmtpError(this.#step, 'closed', 'connection closed by the server'));
+
+  private constructor(socket: net.Socket, options: SmtpConnectOptions) {
+    this.#socket = socket;
+    this.options = options;
+  }
+
+  /** Opens the TCP connection and reads the greeting (which must be 220). */
+  static async connect(options: SmtpConnectOptions): Promise<SmtpClient> {
+    const socket = await openSocket(options);
+    const client = new SmtpClient(socket, options);
+    client.#attach(socket);
+    client.#note(`connected to ${options.address}:${options.port} (${options.host})`);
+    client.#step = 'greeting';
+    try {
+      await client.#expect('greeting', [220]);
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+    return client;
+  }
+
+  get capabilities(): ReadonlyMap<string, string> {
+    return this.#capabilities;
+  }
+
+  get tlsSocket(): tls.TLSSocket | undefined {
+    return this.#tlsSocket;
+  }
+
+  get verified(): boolean {
+    return this.#verified;
+  }
+
+  /** EHLO; replaces the known capabilities with the ones in the reply. */
+  async ehlo(): Promise<SmtpReply> {
+    const step: SmtpStep = this.#tlsSocket ? 'ehlo-tls' : 'ehlo';
+    const reply = await this.#command(step, `EHLO ${this.options.ehloName}`, [250]);
+    this.#capabilities = parseCapabilities(reply);
+    return reply;
+  }
+
+  /**
+   * STARTTLS and the handshake. Bytes after the `220` are discarded (CVE-2011-0411) and
+   * kept in `injectedAfterStartTls`; pre-TLS capabilities are forgotten. The certificate is
+   * NOT judged here: the caller verifies it and then calls `markVerified()`.
+   */
+  async startTls(tlsOptions: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+    this.#holdAfterReply = true;
+    await this.#command('starttls', 'STARTTLS', [220]);
+    const leftover = Buffer.concat([this.#buffer, ...(this.#held ?? [])]);
+    this.#detach(this.#socket);
+    // From here the TLS socket owns the connection and reports its errors.
+    this.#socket.on('error', () => {});
+    this.#buffer = Buffer.alloc(0);
+    this.#held = undefined;
+    this.#holdAfterReply = false;
+    this.#capabilities = new Map();
+    if (leftover.length > 0) {
+      this.injectedAfterStartTls = leftover;
+      this.#note(`discarded ${leftover.length} bytes received after 220 to STARTTLS`);
+    }
+    this.#step = 'tls-handshake';
+    const tlsSocket = await handshake(this.#socket, tlsOptions, this.options.commandTimeoutMs);
+    this.#tlsSocket = tlsSocket;
+    this.#attach(tlsSocket);
+    this.#note(`TLS ${tlsSocket.getProtocol()} ${tlsSocket.getCipher().name}`);
+    return tlsSocket;
+  }
+
+  /** Called by the policy engine once the server passed authentication. */
+  markVerified(): void {
+    if (!this.#tlsSocket)
+      throw new SmtpError('mail', 'usage', 'cannot verify a clear-text session');
+    this.#verified = true;
+  }
+
+  async mail(from: string, options: MailOptions = {}): Promise<SmtpReply> {
+    this.#requireVerified('mail');
+    checkAddress('mail', from);
+    const params: string[] = [];
+    if (options.size !== undefined && this.#capabilities.has('SIZE'))
+      params.push(`SIZE=${options.size}`);
+    if (options.body && this.#capabilities.has('8BITMIME')) params.push(`BODY=${options.body}`);
+    if (options.requireTls) {
+      if (!this.#capabilities.has('REQUIRETLS')) {
+        throw new SmtpError('mail', 'usage', 'the server does not advertise REQUIRETLS');
+      }
+      params.push('REQUIRETLS');
+    }
+    if (this.#capabilities.has('DSN')) {
+      if (options.ret) params.push(`RET=${options.ret}`);
+      if (options.envelopeId) params.push(`ENVID=${xtext('mail', options.envelopeId)}`);
+    }
+    return this.#command('mail', [`MAIL FROM:<${from}>`, ...params].join(' '), [250]);
+  }
+
+  async rcpt(to: string, options: RcptOptions = {}): Promise<SmtpReply> {
+    this.#requireVerified('rcpt');
+    checkAddress('rcpt', to);
+    const params: string[] = [];
+    if (this.#capabilities.has('DSN')) {
+      if (options.notify) {
+        params.push(`NOTIFY=${options.notify === 'NEVER' ? 'NEVER' : options.notify.join(',')}`);
+      }
+      if (options.originalRecipient) {
+        params.push(`ORCPT=rfc822;${xtext('rcpt', options.originalRecipient)}`);
+      }
+    }
+    return this.#command('rcpt', [`RCPT TO:<${to}>`, ...params].join(' '), [250, 251]);
+  }
+
+  /** DATA, the dot-stuffed message, and the final reply (which carries the queue id). */
+  async data(message: Buffer | Readable): Promise<SmtpReply> {
+    this.#requireVerified('data');
+    await this.#command('data', 'DATA', [354]);
+    this.#step = 'message';
+    const stuffer = new DotStuffer();
+    const chunks: AsyncIterable<Buffer | string> | Buffer[] = Buffer.isBuffer(message)
+      ? [message]
+      : message;
+    for await (const chunk of chunks) {
+      await this.#write(stuffer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
+    }
+    await this.#write(stuffer.end());
+    this.#sent('<message>');
+    return this.#expect('message', [250]);
+  }
+
+  async rset(): Promise<SmtpReply> {
+    return this.#command('rset', 'RSET', [250]);
+  }
+
+  /** QUIT and close; never throws (the session is over either way). */
+  async quit(): Promise<SmtpReply | undefined> {
+    try {
+      if (this.#failure) return undefined;
+      return await this.#command('quit', 'QUIT', [221]);
+    } catch {
+      return undefined;
+    } finally {
+      this.close();
+    }
+  }
+
+  close(): void {
+    this.#tlsSocket?.destroy();
+    this.#socket.destroy();
+  }
+
+  #requireVerified(step: SmtpStep): void {
+    if (!this.#verified) {
+      throw new SmtpError(step, 'usage', 'refusing to send: the session is not verified');
+    }
+  }
+
+  async #command(step: SmtpStep, line: string, expected: number[]): Promise<SmtpReply> {
+    this.#step = step;
+    if (this.#replies.length > 0 || this.#lines.length > 0) {
+      // We never pipeline, so a reply nobody asked for means the dialogue is out of step.
+      const error = new SmtpError(step, 'protocol', 'unsolicited reply from the server');
+      this.#fail(error);
+      throw error;
+    }
+    this.#sent(line);
+    await this.#write(Buffer.from(`${line}\r\n`));
+    return this.#expect(step, expected);
+  }
+
+  async #expect(step: SmtpStep, expected: number[]): Promise<SmtpReply> {
+    const reply = await this.#readReply(step);
+    if (!expected.includes(reply.code)) {
+      throw new SmtpError(step, 'reply', `${step}: ${formatReply(reply)}`, { reply });
+    }
+    return reply;
+  }
+
+  #readReply(step: SmtpStep): Promise<SmtpReply> {
+    const ready = this.#replies.shift();
+    if (ready) return Promise.resolve(ready);
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise<SmtpReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiter = undefined;
+        const error = new SmtpError(
+          step,
+          'timeout',
+          `${step}: no reply within ${this.options.commandTimeoutMs} ms`,
+        );
+        this.#fail(error);
+        reject(error);
+      }, this.options.commandTimeoutMs);
+      this.#waiter = {
+        resolve: (reply) => {
+          clearTimeout(timer);
+          resolve(reply);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+    });
+  }
+
+  #receive(chunk: Buffer): void {
+    if (this.#held) {
+      this.#held.push(chunk);
+      return;
+    }
+    this.#buffer = this.#buffer.length ? Buffer.concat([this.#buffer, chunk]) : chunk;
+    for (;;) {
+      const end = this.#buffer.indexOf(0x0a);
+      if (end < 0) break;
+      const line = this.#buffer.subarray(0, end).toString('latin1').replace(/\r$/, '');
+      this.#buffer = this.#buffer.subarray(end + 1);
+      if (!this.#acceptLine(line)) return;
+      const held = this.#held as Buffer[] | undefined;
+      if (held) {
+        // The reply to STARTTLS is complete: what follows is not ours to read.
+        held.push(this.#buffer);
+        this.#buffer = Buffer.alloc(0);
+        return;
+      }
+    }
+    if (this.#buffer.length > MAX_REPLY_LINE_OCTETS) {
+      this.#fail(new SmtpError(this.#step, 'protocol', 'reply line too long'));
+    }
+  }
+
+  #acceptLine(line: string): boolean {
+    const parsed = parseReplyLine(line);
+    if (!parsed) {
+      this.#fail(new SmtpError(this.#step, 'protocol', `not an SMTP reply: ${line.slice(0, 80)}`));
+      return false;
+    }
+    this.#lines.push(parsed);
+    if (this.#lines.length > MAX_REPLY_LINES) {
+      this.#fail(new SmtpError(this.#step, 'protocol', 'reply has too many lines'));
+      return false;
+    }
+    if (!parsed.last) return true;
+    const reply = buildReply(this.#lines);
+    this.#lines = [];
+    this.#transcriptReply(reply);
+    if (this.#holdAfterReply) {
+      this.#holdAfterReply = false;
+      this.#held = [];
+    }
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (waiter) waiter.resolve(reply);
+    else this.#replies.push(reply);
+    return true;
+  }
+
+  #fail(error: SmtpError): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.reject(error);
+    this.close();
+  }
+
+  #attach(socket: net.Socket): void {
+    socket.on('data', this.#onData);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+  }
+
+  #detach(socket: net.Socket): void {
+    socket.off('data', this.#onData);
+    socket.off('error', this.#onError);
+    socket.off('close', this.#onClose);
+  }
+
+  #write(bytes: Buffer): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const socket = this.#tlsSocket ?? this.#socket;
+    return new Promise<void>((resolve) => {
+      // Write errors also surface as 'error' on the socket, which fails the pending read.
+      if (socket.write(bytes)) resolve();
+      else socket.once('drain', resolve);
+    });
+  }
+
+  #sent(line: string): void {
+    this.transcript.push({ at: this.options.now().toISOString(), dir: '>', text: line });
+  }
+
+  #transcriptReply(reply: SmtpReply): void {
+    this.transcript.push({
+      at: this.options.now().toISOString(),
+      dir: '<',
+      text: formatReply(reply),
+    });
+  }
+
+  #note(text: string): void {
+    this.transcript.push({ at: this.options.now().toISOString(), dir: '!', text });
+  }
+}
+
+function checkAddress(step: SmtpStep, address: string): void {
+  if (!SAFE_ADDRESS.test(address)) {
+    throw new SmtpError(step, 'usage', 'address contains characters not allowed in a command');
+  }
+}
+
+/** RFC 3461 xtext: printable ASCII except "+" and "=", which are hex-escaped. */
+function xtext(step: SmtpStep, value: string): string {
+  if (!SAFE_XTEXT.test(value)) throw new SmtpError(step, 'usage', 'value is not printable ASCII');
+  return value.replace(/[+=]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function openSocket(options: SmtpConnectOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: options.address, port: options.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new SmtpError('connect', 'timeout', `no connection within ${options.connectTimeoutMs} ms`),
+      );
+    }, options.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+    const onError = (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new SmtpError('connect', 'network', error.message, { causeCode: error.code }));
+    };
+    socket.once('error', onError);
+  });
+}
+
+function handshake(
+  socket: net.Socket,
+  options: tls.ConnectionOptions,
+  timeoutMs: number,
+): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const tlsSocket = tls.connect({ ...options, socket });
+    const timer = setTimeout(() => {
+      tlsSocket.destroy();
+      reject(new SmtpError('tls-handshake', 'timeout', `no TLS handshake within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onError = (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      tlsSocket.destroy();
+      reject(new SmtpError('tls-handshake', 'tls', error.message, { causeCode: error.code }));
+    };
+    tlsSocket.once('error', onError);
+    tlsSocket.once('secureConnect', () => {
+      clearTimeout(timer);
+      tlsSocket.off('error', onError);
+      resolve(tlsSocket);
+    });
+  });
+}

@@ -1,0 +1,210 @@
+// Certificates made at test time: a private CA, intermediates, leaves with SANs, expired,
+// self-signed and wrong-name certificates. EC P-256 keys by default because they take
+// milliseconds to generate; RSA only where a test needs static-RSA cipher suites.
+import { webcrypto } from 'node:crypto';
+import type * as X509 from '@peculiar/x509';
+
+// @peculiar/x509 depends on tsyringe, which refuses to load without a Reflect metadata
+// polyfill (the `reflect-metadata` package is not installed). The few calls it makes only
+// need a per-target key/value store, so a tiny one is installed before the dynamic import.
+installReflectMetadata();
+const x509: typeof X509 = await import('@peculiar/x509');
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+function installReflectMetadata(): void {
+  const reflect = Reflect as unknown as Record<string, unknown>;
+  if (typeof reflect.getMetadata === 'function') return;
+  const store = new WeakMap<object, Map<unknown, unknown>>();
+  const mapFor = (target: object): Map<unknown, unknown> => {
+    let map = store.get(target);
+    if (!map) {
+      map = new Map();
+      store.set(target, map);
+    }
+    return map;
+  };
+  reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
+    mapFor(target).set(key, value);
+  };
+  reflect.getMetadata = (key: unknown, target: object): unknown => {
+    for (let t: object | null = target; t; t = Object.getPrototypeOf(t)) {
+      const map = store.get(t);
+      if (map?.has(key)) return map.get(key);
+    }
+    return undefined;
+  };
+  reflect.getOwnMetadata = (key: unknown, target: object): unknown => store.get(target)?.get(key);
+  reflect.hasMetadata = (key: unknown, target: object) =>
+    (reflect.getMetadata as (k: unknown, t: object) => unknown)(key, target) !== undefined;
+  reflect.metadata = (key: unknown, value: unknown) => (target: object) => {
+    mapFor(target).set(key, value);
+  };
+}
+
+export type KeyKind = 'ec' | 'rsa';
+
+export interface TestCert {
+  /** PEM of this certificate alone. */
+  pem: string;
+  /** DER of this certificate. */
+  der: Buffer;
+  /** PKCS#8 PEM of the private key. */
+  keyPem: string;
+  /** DER of the SubjectPublicKeyInfo (what TLSA selector 1 hashes). */
+  spki: Buffer;
+  cert: X509.X509Certificate;
+  keys: webcrypto.CryptoKeyPair;
+  keyKind: KeyKind;
+}
+
+const DAY_MS = 86_400_000;
+
+const EC_PARAMS = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const RSA_PARAMS = {
+  name: 'RSASSA-PKCS1-v1_5',
+  modulusLength: 2048,
+  publicExponent: new Uint8Array([1, 0, 1]),
+  hash: 'SHA-256',
+} as const;
+
+async function generateKeys(kind: KeyKind): Promise<webcrypto.CryptoKeyPair> {
+  const params = kind === 'ec' ? EC_PARAMS : RSA_PARAMS;
+  return (await webcrypto.subtle.generateKey(params, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
+}
+
+function signingAlgorithm(kind: KeyKind): webcrypto.Algorithm | webcrypto.EcdsaParams {
+  return kind === 'ec' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5' };
+}
+
+async function finish(
+  cert: X509.X509Certificate,
+  keys: webcrypto.CryptoKeyPair,
+  keyKind: KeyKind,
+): Promise<TestCert> {
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
+  return {
+    pem: `${cert.toString('pem')}\n`,
+    der: Buffer.from(cert.rawData),
+    keyPem,
+    spki,
+    cert,
+    keys,
+    keyKind,
+  };
+}
+
+export interface CaOptions {
+  /** Signs this CA (an intermediate); omitted for a self-signed root. */
+  issuer?: TestCert;
+  keyKind?: KeyKind;
+}
+
+/** A root CA (self-signed) or, with `issuer`, an intermediate CA. */
+export async function makeCa(commonName: string, options: CaOptions = {}): Promise<TestCert> {
+  const keyKind = options.keyKind ?? 'ec';
+  const keys = await generateKeys(keyKind);
+  const extensions: X509.Extension[] = [
+    new x509.BasicConstraintsExtension(true, undefined, true),
+    new x509.KeyUsagesExtension(
+      x509.KeyUsageFlags.keyCertSign |
+        x509.KeyUsageFlags.cRLSign |
+        x509.KeyUsageFlags.digitalSignature,
+      true,
+    ),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ];
+  const notBefore = new Date(Date.now() - DAY_MS);
+  const notAfter = new Date(Date.now() + 365 * DAY_MS);
+  const issuer = options.issuer;
+  if (!issuer) {
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      name: `CN=${commonName}`,
+      keys,
+      notBefore,
+      notAfter,
+      extensions,
+      signingAlgorithm: signingAlgorithm(keyKind),
+    });
+    return finish(cert, keys, keyKind);
+  }
+  extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuer.cert));
+  const cert = await x509.X509CertificateGenerator.create({
+    subject: `CN=${commonName}`,
+    issuer: issuer.cert.subject,
+    publicKey: keys.publicKey,
+    signingKey: issuer.keys.privateKey,
+    notBefore,
+    notAfter,
+    extensions,
+    signingAlgorithm: signingAlgorithm(issuer.keyKind),
+  });
+  return finish(cert, keys, keyKind);
+}
+
+export interface LeafOptions {
+  /** DNS names for the SAN extension; the first is also the subject CN. */
+  names: string[];
+  /** Omitted: the leaf is self-signed. */
+  issuer?: TestCert;
+  /** Make a certificate whose validity ended yesterday. */
+  expired?: boolean;
+  keyKind?: KeyKind;
+}
+
+/** A server (leaf) certificate with the given DNS names. */
+export async function makeLeaf(options: LeafOptions): Promise<TestCert> {
+  const keyKind = options.keyKind ?? 'ec';
+  const keys = await generateKeys(keyKind);
+  const now = Date.now();
+  const notBefore = new Date(now - (options.expired ? 30 : 1) * DAY_MS);
+  const notAfter = new Date(options.expired ? now - DAY_MS : now + 90 * DAY_MS);
+  const subject = `CN=${options.names[0] ?? 'unnamed'}`;
+  const extensions: X509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(
+      x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+      true,
+    ),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    new x509.SubjectAlternativeNameExtension(
+      options.names.map((value) => ({ type: 'dns' as const, value })),
+    ),
+  ];
+  const issuer = options.issuer;
+  if (!issuer) {
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      name: subject,
+      keys,
+      notBefore,
+      notAfter,
+      extensions,
+      signingAlgorithm: signingAlgorithm(keyKind),
+    });
+    return finish(cert, keys, keyKind);
+  }
+  extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuer.cert));
+  const cert = await x509.X509CertificateGenerator.create({
+    subject,
+    issuer: issuer.cert.subject,
+    publicKey: keys.publicKey,
+    signingKey: issuer.keys.privateKey,
+    notBefore,
+    notAfter,
+    extensions,
+    signingAlgorithm: signingAlgorithm(issuer.keyKind),
+  });
+  return finish(cert, keys, keyKind);
+}
+
+/** The PEM a TLS server presents: the leaf first, then the given intermediates/anchors. */
+export function chainPem(leaf: TestCert, ...rest: TestCert[]): string {
+  return [leaf, ...rest].map((c) => c.pem).join('');
+}
