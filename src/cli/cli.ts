@@ -39,7 +39,12 @@ export async function runCli(argv: string[], env: Env): Promise<number> {
     }
     throw error;
   }
-  const logger = pino({ level: config.logLevel, base: { service: 'securemail' } });
+  // The service logs JSON to stdout; one-shot commands log to stderr so that their own
+  // output (e.g. `client create --json`) stays machine-readable.
+  const logger = pino(
+    { level: config.logLevel, base: { service: 'securemail' } },
+    pino.destination(command === 'serve' ? 1 : 2),
+  );
   try {
     switch (command) {
       case 'serve':

@@ -1,0 +1,133 @@
+// The securemail command, run as a real process the way an operator runs it.
+
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const MAIN = path.resolve(import.meta.dirname, '../../src/main.ts');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(args: string[], env: Record<string, string>): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [MAIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('securemail CLI', () => {
+  let dir: string;
+  let env: Record<string, string>;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'securemail-cli-'));
+    env = { SECUREMAIL_DATA_DIR: dir, SECUREMAIL_LOG_LEVEL: 'warn' };
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('usage and unknown commands exit 2', async () => {
+    assert.equal((await cli([], env)).code, 2);
+    const unknown = await cli(['frobnicate'], env);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+    assert.equal((await cli(['serve', '--roles', 'api,cook'], env)).code, 2);
+  });
+
+  test('a bad setting stops the process with one message naming the variable', async () => {
+    const result = await cli(['migrate'], { ...env, SECUREMAIL_HTTP_PORT: 'eighty' });
+    assert.equal(result.code, 78);
+    assert.equal(
+      result.stderr.trim(),
+      'securemail: configuration error: SECUREMAIL_HTTP_PORT: must be a whole number, got "eighty"',
+    );
+  });
+
+  test('migrate creates the database and a master key file readable only by its owner', async () => {
+    const result = await cli(['migrate'], env);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /up to date/);
+    assert.match(result.stdout, /securemail\.db/);
+    assert.match(result.stderr, /SECUREMAIL_MASTER_KEY is not set/);
+    assert.equal(statSync(path.join(dir, 'master.key')).mode & 0o777, 0o600);
+    const again = await cli(['migrate'], env);
+    assert.doesNotMatch(again.stderr, /MASTER_KEY is not set/, 'the stored key is reused');
+  });
+
+  test('client create, list, rotate, delete', async () => {
+    const created = await cli(['client', 'create', '--name', 'Webshop', '--json'], env);
+    assert.equal(created.code, 0, created.stderr);
+    const { client_id, client_secret } = JSON.parse(created.stdout);
+    assert.ok(client_id && client_secret);
+
+    const listed = await cli(['client', 'list', '--json'], env);
+    const clients = JSON.parse(listed.stdout) as Array<{ clientId: string; name: string }>;
+    assert.ok(clients.some((c) => c.clientId === client_id && c.name === 'Webshop'));
+    assert.doesNotMatch(listed.stdout, new RegExp(client_secret), 'secrets are never listed');
+
+    const rotated = await cli(['client', 'rotate', client_id, '--json'], env);
+    assert.equal(rotated.code, 0);
+    assert.notEqual(JSON.parse(rotated.stdout).client_secret, client_secret);
+
+    assert.equal((await cli(['client', 'create'], env)).code, 2, '--name is required');
+    assert.equal((await cli(['client', 'rotate', 'nobody'], env)).code, 1);
+    assert.equal((await cli(['client', 'delete', client_id], env)).code, 0);
+    assert.equal((await cli(['client', 'delete', client_id], env)).code, 1);
+  });
+
+  test('serve answers HTTP, works next to the CLI on one SQLite file, and stops on SIGTERM', async () => {
+    const child: ChildProcess = spawn(process.execPath, [MAIN, 'serve', '--roles', 'api'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...env,
+        SECUREMAIL_HTTP_PORT: '0',
+        SECUREMAIL_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let buffer = '';
+        child.stdout?.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString();
+          const match = /"url":"(http:\/\/[^"]+)","docs"/.exec(buffer);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', (code) =>
+          reject(new Error(`serve exited early with ${code}: ${buffer}`)),
+        );
+      });
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+
+      const created = await cli(['client', 'create', '--name', 'live', '--json'], env);
+      const { client_id, client_secret } = JSON.parse(created.stdout);
+      const token = await fetch(
+        `${url}/oauth/client_credential/accesstoken?grant_type=client_credentials`,
+        {
+          method: 'POST',
+          body: new URLSearchParams({ client_id, client_secret }),
+        },
+      );
+      assert.equal(token.status, 200);
+
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  createClient,
+  issueToken,
+  listClients,
+  resolveToken,
+} from '../../src/clients/clients-service.ts';
+import { assertMasterKeyMatches } from '../../src/secrets/master-key.ts';
+import { hashSecret, verifySecret } from '../../src/secrets/secret-hash.ts';
+import { deleteExpiredTokens } from '../../src/store/clients.repository.ts';
+import { migrateToLatest } from '../../src/store/migrations.ts';
+import { dialects } from '../support/db.ts';
+
+for (const dialect of dialects()) {
+  describe(`store (${dialect.name})`, () => {
+    test('migrations are idempotent and ping works', async () => {
+      const store = await dialect.open();
+      try {
+        assert.deepEqual((await migrateToLatest(store.db)).applied, []);
+        assert.equal(await store.ping(), true);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('clients keep only a hash of the secret; tokens only a hash of the token', async () => {
+      const store = await dialect.open();
+      try {
+        const { clientId, clientSecret } = await createClient(store, { name: 'hash' }, 1000);
+        const row = await store.db
+          .selectFrom('clients')
+          .selectAll()
+          .where('client_id', '=', clientId)
+          .executeTakeFirstOrThrow();
+        assert.ok(!row.secret_hash.includes(clientSecret));
+        assert.match(row.secret_hash, /^scrypt\$/);
+        const token = await issueToken(store, { clientId, clientSecret }, 1000, 60);
+        assert.ok(token);
+        const tokens = await store.db.selectFrom('access_tokens').selectAll().execute();
+        assert.ok(tokens.every((t) => t.token_hash !== token.accessToken));
+        assert.equal((await resolveToken(store, token.accessToken, 1000))?.clientId, clientId);
+        assert.equal(await resolveToken(store, token.accessToken, 61_000), undefined, 'expired');
+        assert.equal(await deleteExpiredTokens(store.db, 61_000), 1);
+        const [listed] = await listClients(store);
+        assert.equal(listed?.name, 'hash');
+        assert.equal(typeof listed?.createdAt, 'number', 'bigint times come back as numbers');
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('a second master key is refused by a database set up with the first', async () => {
+      const store = await dialect.open();
+      try {
+        await assertMasterKeyMatches(store, Buffer.alloc(32, 1));
+        await assertMasterKeyMatches(store, Buffer.alloc(32, 1));
+        await assert.rejects(
+          assertMasterKeyMatches(store, Buffer.alloc(32, 2)),
+          /master key does not match/,
+        );
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
+
+describe('secret hashing', () => {
+  test('verifies the right secret only', async () => {
+    const hash = await hashSecret('correct horse');
+    assert.equal(await verifySecret('correct horse', hash), true);
+    assert.equal(await verifySecret('correct horsf', hash), false);
+    assert.equal(await verifySecret('correct horse', 'garbage'), false);
+  });
+});
