@@ -93,9 +93,14 @@ export function judgePkix(socket: tls.TLSSocket, host: string, now: Date): PkixR
     const reason = UNTRUSTED_CODES.has(code) ? 'certificate-not-trusted' : 'validation-failure';
     return { ok: false, reason, detail: code };
   }
-  const nameError = tls.checkServerIdentity(host, socket.getPeerCertificate());
-  if (nameError) {
-    return { ok: false, reason: 'certificate-host-mismatch', detail: nameError.message };
+  // X509Certificate.checkHost: SAN DNS names with RFC 6125 wildcards, the subject CN only
+  // when there are none (as tls.checkServerIdentity does).
+  if (leaf.checkHost(host) === undefined) {
+    return {
+      ok: false,
+      reason: 'certificate-host-mismatch',
+      detail: `${host} is not among the certificate names ${summarise(leaf).dnsNames.join(', ') || leaf.subject}`,
+    };
   }
   return { ok: true };
 }

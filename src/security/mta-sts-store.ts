@@ -1,7 +1,6 @@
 // The database-backed MTA-STS policy cache: one row per recipient domain, shared by every
 // API/worker process and surviving restarts. Free functions over a Kysely handle, like the
-// other repositories. Times are ISO-8601 UTC strings so SQLite and PostgreSQL store the
-// same text and compare it the same way.
+// other repositories. Times are Unix epoch milliseconds, like every table of the store.
 import type { Kysely } from 'kysely';
 import type { CachedStsPolicy, StsPolicyCache } from './mta-sts-cache.ts';
 import type { StsMode, StsPolicy } from './mta-sts-policy.ts';
@@ -10,19 +9,27 @@ export interface MtaStsPolicyTable {
   domain: string;
   policy_id: string;
   policy_json: string;
-  fetched_at: string;
-  expires_at: string;
+  fetched_at: number;
+  expires_at: number;
 }
 
 export interface MtaStsTables {
   mta_sts_policies: MtaStsPolicyTable;
 }
 
-export async function findStsPolicy(
-  db: Kysely<MtaStsTables>,
+/**
+ * Accepts any database whose schema includes `mta_sts_policies` with these columns.
+ * Kysely's types are invariant in the schema, so the narrowing is one cast here.
+ */
+function narrow<DB extends MtaStsTables>(db: Kysely<DB>): Kysely<MtaStsTables> {
+  return db as unknown as Kysely<MtaStsTables>;
+}
+
+export async function findStsPolicy<DB extends MtaStsTables>(
+  db: Kysely<DB>,
   domain: string,
 ): Promise<CachedStsPolicy | undefined> {
-  const row = await db
+  const row = await narrow(db)
     .selectFrom('mta_sts_policies')
     .selectAll()
     .where('domain', '=', domain.toLowerCase())
@@ -33,13 +40,13 @@ export async function findStsPolicy(
   return {
     domain: row.domain,
     policy,
-    fetchedAt: new Date(row.fetched_at),
-    expiresAt: new Date(row.expires_at),
+    fetchedAt: new Date(Number(row.fetched_at)),
+    expiresAt: new Date(Number(row.expires_at)),
   };
 }
 
-export async function saveStsPolicy(
-  db: Kysely<MtaStsTables>,
+export async function saveStsPolicy<DB extends MtaStsTables>(
+  db: Kysely<DB>,
   domain: string,
   policy: StsPolicy,
   fetchedAt: Date,
@@ -49,10 +56,10 @@ export async function saveStsPolicy(
     domain: domain.toLowerCase(),
     policy_id: policy.id,
     policy_json: JSON.stringify({ mode: policy.mode, mx: policy.mx, maxAge: policy.maxAge }),
-    fetched_at: fetchedAt.toISOString(),
-    expires_at: expiresAt.toISOString(),
+    fetched_at: fetchedAt.getTime(),
+    expires_at: expiresAt.getTime(),
   };
-  await db
+  await narrow(db)
     .insertInto('mta_sts_policies')
     .values(row)
     .onConflict((conflict) =>
@@ -66,7 +73,9 @@ export async function saveStsPolicy(
     .execute();
 }
 
-export function createDatabaseStsPolicyCache(db: Kysely<MtaStsTables>): StsPolicyCache {
+export function createDatabaseStsPolicyCache<DB extends MtaStsTables>(
+  db: Kysely<DB>,
+): StsPolicyCache {
   return {
     get: (domain) => findStsPolicy(db, domain),
     put: (domain, policy, fetchedAt, expiresAt) =>
