@@ -115,7 +115,7 @@ export async function attemptAddress(
       }
     }
     await client.ehlo();
-    client.markVerified();
+    client.markVerified(input.method);
     return { ok: true, client };
   } catch (error) {
     client?.close();

@@ -6,6 +6,7 @@ import net from 'node:net';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { DotStuffer } from './dot-stuffing.ts';
+import type { AuthMethod } from './options.ts';
 import {
   buildReply,
   formatReply,
@@ -70,6 +71,7 @@ export class SmtpClient {
   #tlsSocket: tls.TLSSocket | undefined;
   #capabilities = new Map<string, string>();
   #verified = false;
+  #method: AuthMethod | undefined;
   #buffer: Buffer = Buffer.alloc(0);
   #lines: ReplyLine[] = [];
   #replies: SmtpReply[] = [];
@@ -156,10 +158,17 @@ export class SmtpClient {
   }
 
   /** Called by the policy engine once the server passed authentication. */
-  markVerified(): void {
-    if (!this.#tlsSocket)
+  markVerified(method: AuthMethod): void {
+    if (!this.#tlsSocket) {
       throw new SmtpError('mail', 'usage', 'cannot verify a clear-text session');
+    }
     this.#verified = true;
+    this.#method = method;
+  }
+
+  /** How the server was authenticated; undefined until verified. */
+  get method(): AuthMethod | undefined {
+    return this.#method;
   }
 
   async mail(from: string, options: MailOptions = {}): Promise<SmtpReply> {
@@ -170,8 +179,17 @@ export class SmtpClient {
       params.push(`SIZE=${options.size}`);
     if (options.body && this.#capabilities.has('8BITMIME')) params.push(`BODY=${options.body}`);
     if (options.requireTls) {
+      // RFC 8689 4.2: the server must advertise REQUIRETLS and be authenticated by DANE
+      // or MTA-STS; PKIX alone trusts a possibly forged MX answer.
       if (!this.#capabilities.has('REQUIRETLS')) {
         throw new SmtpError('mail', 'usage', 'the server does not advertise REQUIRETLS');
+      }
+      if (this.#method !== 'dane' && this.#method !== 'mta-sts') {
+        throw new SmtpError(
+          'mail',
+          'usage',
+          'REQUIRETLS needs a DANE- or MTA-STS-authenticated server',
+        );
       }
       params.push('REQUIRETLS');
     }

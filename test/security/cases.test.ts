@@ -98,6 +98,8 @@ describe('certificates and PKIX', () => {
     const session = result.session;
     assert.ok(session.capabilities.has('REQUIRETLS'), 'capabilities come from the EHLO after TLS');
     assert.ok(!session.capabilities.has('STARTTLS'));
+    // REQUIRETLS is advertised, but PKIX alone does not satisfy RFC 8689.
+    await assert.rejects(session.mail('sender@securemail.test', { requireTls: true }), SmtpError);
     await session.mail('sender@securemail.test');
     await session.rcpt('someone@good.test');
     const reply = await session.data(Buffer.from('Subject: hi\r\n\r\n.leading dot\r\nbody\r\n'));
@@ -360,8 +362,17 @@ describe('MTA-STS', () => {
     const { server } = await tlsServer(['mx1.sts-match.test']);
     publishMx(fx, 'sts-match.test', [{ name: 'mx1.sts-match.test' }]);
     publishSts('sts-match.test', '20250101', policyText('enforce', ['*.sts-match.test']));
-    const result = await check('sts-match.test', server.port, { policyLevel: 'authenticated' });
+    const result = await openSecureSession(
+      'sts-match.test',
+      options(fx, server.port, { policyLevel: 'authenticated' }),
+      deps(fx),
+    );
     assertDelivers(result, 'mta-sts');
+    assert.ok(result.verdict === 'deliver');
+    const reply = await result.session.mail('a@securemail.test', { requireTls: true });
+    assert.equal(reply.code, 250);
+    await result.session.quit();
+    assert.ok(server.commands.includes('tls: MAIL FROM:<a@securemail.test> REQUIRETLS'));
     assert.equal(result.domain.mtaSts?.policy?.id, '20250101');
     assert.equal(result.domain.mtaSts?.source, 'fetched');
   });
