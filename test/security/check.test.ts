@@ -58,8 +58,8 @@ test('checks each domain once, connects, and QUITs without MAIL FROM', async () 
   const plain = formatText(reports, { colour: false });
   assert.match(plain, /ok\.test {2}DELIVER/);
   assert.match(plain, /nomail\.test {2}REFUSE \(null-mx\)/);
-  const escape = String.fromCharCode(0x1b);
-  assert.ok(!plain.includes(escape));
-  assert.ok(formatText(reports, { colour: true }).includes(`${escape}[32mDELIVER`));
+  const esc = String.fromCharCode(0x1b);
+  assert.ok(!plain.includes(esc));
+  assert.ok(formatText(reports, { colour: true }).includes(`${esc}[32mDELIVER`));
   assert.equal(JSON.parse(formatJson(reports)).length, 3);
 });
