@@ -13,11 +13,13 @@ export class DotStuffer {
 
   /** Transforms one chunk of the message. */
   push(chunk: Buffer): Buffer {
-    const out: number[] = [];
+    // Worst case every byte becomes two (a dot doubled, a bare LF/CR becoming CRLF).
+    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
+    let n = 0;
     for (const byte of chunk) {
       if (this.#pendingCr) {
         this.#pendingCr = false;
-        this.#newline(out);
+        n = this.#newline(out, n);
         if (byte === LF) continue;
       }
       if (byte === CR) {
@@ -25,31 +27,36 @@ export class DotStuffer {
         continue;
       }
       if (byte === LF) {
-        this.#newline(out);
+        n = this.#newline(out, n);
         continue;
       }
-      if (this.#atLineStart && byte === DOT) out.push(DOT);
+      if (this.#atLineStart && byte === DOT) out[n++] = DOT;
       this.#atLineStart = false;
-      out.push(byte);
+      out[n++] = byte;
     }
-    return Buffer.from(out);
+    return out.subarray(0, n);
   }
 
   /** The bytes that end the message: a final CRLF when missing, then `.` CRLF. */
   end(): Buffer {
-    const out: number[] = [];
+    const out = Buffer.alloc(7);
+    let n = 0;
     if (this.#pendingCr) {
       this.#pendingCr = false;
-      this.#newline(out);
+      n = this.#newline(out, n);
     }
-    if (!this.#atLineStart) this.#newline(out);
-    out.push(DOT, CR, LF);
-    return Buffer.from(out);
+    if (!this.#atLineStart) n = this.#newline(out, n);
+    out[n++] = DOT;
+    out[n++] = CR;
+    out[n++] = LF;
+    return out.subarray(0, n);
   }
 
-  #newline(out: number[]): void {
-    out.push(CR, LF);
+  #newline(out: Buffer, n: number): number {
+    out[n] = CR;
+    out[n + 1] = LF;
     this.#atLineStart = true;
+    return n + 2;
   }
 }
 

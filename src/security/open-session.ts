@@ -87,6 +87,7 @@ export async function openSecureSession(
 
   let addressesTried = 0;
   for (const host of mx.hosts) {
+    if (addressesTried >= MAX_ADDRESSES_TRIED) break;
     const started = options.now().toISOString();
     const base: HostEvidence = {
       recipientDomain: domainName,

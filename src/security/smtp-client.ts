@@ -383,10 +383,20 @@ export class SmtpClient {
   #write(bytes: Buffer): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
     const socket = this.#tlsSocket ?? this.#socket;
-    return new Promise<void>((resolve) => {
+    return new Promise<void>((resolve, reject) => {
       // Write errors also surface as 'error' on the socket, which fails the pending read.
-      if (socket.write(bytes)) resolve();
-      else socket.once('drain', resolve);
+      if (socket.write(bytes)) {
+        resolve();
+        return;
+      }
+      const settle = () => {
+        socket.off('drain', settle);
+        socket.off('close', settle);
+        if (this.#failure) reject(this.#failure);
+        else resolve();
+      };
+      socket.on('drain', settle);
+      socket.on('close', settle);
     });
   }
 

@@ -5,6 +5,7 @@
 // not get mail.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createMemoryStsPolicyCache } from '../../src/security/mta-sts-cache.ts';
 import { openSecureSession, type SecureSessionResult } from '../../src/security/open-session.ts';
@@ -538,6 +539,23 @@ describe('several MX hosts', () => {
     await session.quit();
     assert.equal(server.messages.length, 1);
   });
+});
+
+test('a large message streams through the verified session with dot-stuffing', async () => {
+  const { server } = await tlsServer(['mx.stream.test']);
+  publishMx(fx, 'stream.test', [{ name: 'mx.stream.test' }]);
+  const result = await openSecureSession('stream.test', options(fx, server.port), deps(fx));
+  assert.ok(result.verdict === 'deliver');
+  const line = `.${'x'.repeat(998)}\n`;
+  const chunks = Array.from({ length: 4000 }, () => line);
+  await result.session.mail('a@securemail.test', { size: line.length * chunks.length });
+  await result.session.rcpt('b@stream.test');
+  const reply = await result.session.data(Readable.from(chunks));
+  assert.equal(reply.code, 250);
+  await result.session.quit();
+  const received = server.messages[0]!.data.toString('latin1');
+  assert.equal(received.length, (line.length + 1) * chunks.length);
+  assert.ok(received.startsWith(`.${'x'.repeat(998)}\r\n`));
 });
 
 describe('DNS', () => {

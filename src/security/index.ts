@@ -1,0 +1,55 @@
+// The security engine's public surface. Other modules import from here, not from the parts.
+
+export type { CertificateSummary } from './certificates.ts';
+export {
+  CHECK_CONCURRENCY,
+  checkRecipients,
+  type DomainReport,
+  domainOf,
+  type HostReport,
+} from './check.ts';
+export type { DomainEvidence, HostEvidence, Verdict } from './evidence.ts';
+export {
+  type CachedStsPolicy,
+  createMemoryStsPolicyCache,
+  type StsPolicyCache,
+} from './mta-sts-cache.ts';
+export type { StsMode, StsPolicy } from './mta-sts-policy.ts';
+export {
+  createDatabaseStsPolicyCache,
+  findStsPolicy,
+  type MtaStsPolicyTable,
+  type MtaStsTables,
+  saveStsPolicy,
+} from './mta-sts-store.ts';
+export {
+  MAX_ADDRESSES_TRIED,
+  openSecureSession,
+  type SecureSessionResult,
+} from './open-session.ts';
+export {
+  type AuthMethod,
+  DEFAULT_SECURITY_OPTIONS,
+  POLICY_LEVELS,
+  type PolicyLevel,
+  type SecurityDeps,
+  type SecurityOptions,
+  securityOptions,
+} from './options.ts';
+export {
+  REASONS,
+  type ReasonClass,
+  type ReasonCode,
+  type ReasonInfo,
+  reasonClass,
+} from './reasons.ts';
+export { exitCode, formatJson, formatText, type TextOptions } from './report.ts';
+export type { MailOptions, RcptOptions, SmtpClient, TranscriptEntry } from './smtp-client.ts';
+export {
+  queueIdFrom,
+  SmtpError,
+  type SmtpErrorKind,
+  type SmtpReply,
+  type SmtpStep,
+} from './smtp-reply.ts';
+export type { Rating, TlsParameters } from './tls-policy.ts';
