@@ -2,9 +2,9 @@
 // control of every step around STARTTLS: what is discarded after `220`, which capabilities
 // are forgotten, which TLS options are used, and that nothing is sent before the server is
 // verified. One instance is one TCP connection to one MX address.
-import net from 'node:net';
+import type net from 'node:net';
 import type { Readable } from 'node:stream';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { DotStuffer } from './dot-stuffing.ts';
 import type { AuthMethod } from './options.ts';
 import {
@@ -19,6 +19,7 @@ import {
   type SmtpReply,
   type SmtpStep,
 } from './smtp-reply.ts';
+import { handshake, openSocket } from './smtp-socket.ts';
 
 export interface TranscriptEntry {
   at: string;
@@ -427,51 +428,4 @@ function checkAddress(step: SmtpStep, address: string): void {
 function xtext(step: SmtpStep, value: string): string {
   if (!SAFE_XTEXT.test(value)) throw new SmtpError(step, 'usage', 'value is not printable ASCII');
   return value.replace(/[+=]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-function openSocket(options: SmtpConnectOptions): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: options.address, port: options.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(
-        new SmtpError('connect', 'timeout', `no connection within ${options.connectTimeoutMs} ms`),
-      );
-    }, options.connectTimeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      resolve(socket);
-    });
-    const onError = (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(new SmtpError('connect', 'network', error.message, { causeCode: error.code }));
-    };
-    socket.once('error', onError);
-  });
-}
-
-function handshake(
-  socket: net.Socket,
-  options: tls.ConnectionOptions,
-  timeoutMs: number,
-): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const tlsSocket = tls.connect({ ...options, socket });
-    const timer = setTimeout(() => {
-      tlsSocket.destroy();
-      reject(new SmtpError('tls-handshake', 'timeout', `no TLS handshake within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onError = (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      tlsSocket.destroy();
-      reject(new SmtpError('tls-handshake', 'tls', error.message, { causeCode: error.code }));
-    };
-    tlsSocket.once('error', onError);
-    tlsSocket.once('secureConnect', () => {
-      clearTimeout(timer);
-      tlsSocket.off('error', onError);
-      resolve(tlsSocket);
-    });
-  });
 }

@@ -1,0 +1,56 @@
+// Opening the TCP connection and the TLS handshake on it, each with a time limit, failing
+// with an SmtpError that names the step.
+import net from 'node:net';
+import tls from 'node:tls';
+import { SmtpError } from './smtp-reply.ts';
+
+export function openSocket(options: {
+  address: string;
+  port: number;
+  connectTimeoutMs: number;
+}): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: options.address, port: options.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new SmtpError('connect', 'timeout', `no connection within ${options.connectTimeoutMs} ms`),
+      );
+    }, options.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+    const onError = (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new SmtpError('connect', 'network', error.message, { causeCode: error.code }));
+    };
+    socket.once('error', onError);
+  });
+}
+
+export function handshake(
+  socket: net.Socket,
+  options: tls.ConnectionOptions,
+  timeoutMs: number,
+): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const tlsSocket = tls.connect({ ...options, socket });
+    const timer = setTimeout(() => {
+      tlsSocket.destroy();
+      reject(new SmtpError('tls-handshake', 'timeout', `no TLS handshake within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onError = (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      tlsSocket.destroy();
+      reject(new SmtpError('tls-handshake', 'tls', error.message, { causeCode: error.code }));
+    };
+    tlsSocket.once('error', onError);
+    tlsSocket.once('secureConnect', () => {
+      clearTimeout(timer);
+      tlsSocket.off('error', onError);
+      resolve(tlsSocket);
+    });
+  });
+}
