@@ -420,6 +420,28 @@ describe('MTA-STS', () => {
     assert.equal(server.sawMailFrom, false);
   });
 
+  test('a changed TXT id refetches the policy; an expired cached policy no longer applies', async () => {
+    const cache = createMemoryStsPolicyCache();
+    const { server } = await tlsServer(['mx.sts-match.test']);
+    publishMx(fx, 'sts-match.test', [{ name: 'mx.sts-match.test' }]);
+    publishSts('sts-match.test', 'v1', policyText('enforce', ['mx.sts-match.test'], 60));
+    const first = await check('sts-match.test', server.port, {}, cache);
+    assert.equal(first.domain.mtaSts?.source, 'fetched');
+    const cached = await check('sts-match.test', server.port, {}, cache);
+    assert.equal(cached.domain.mtaSts?.source, 'cache');
+    publishSts('sts-match.test', 'v2', policyText('testing', ['mx.sts-match.test'], 60));
+    const changed = await check('sts-match.test', server.port, {}, cache);
+    assert.equal(changed.domain.mtaSts?.source, 'fetched');
+    assert.equal(changed.domain.mtaSts?.policy?.mode, 'testing');
+    // Two minutes later the 60-second policy has expired; with the TXT record gone there
+    // is no policy at all.
+    fx.dns.remove('_mta-sts.sts-match.test');
+    const later = new Date(Date.now() + 120_000);
+    const expired = await check('sts-match.test', server.port, { now: () => later }, cache);
+    assert.equal(expired.domain.mtaSts?.source, 'none');
+    assertDelivers(expired, 'pkix');
+  });
+
   test('policy served with a redirect: not used (sts-policy-invalid), refused when authentication is required', async () => {
     const { server } = await tlsServer(['mx.sts-redirect.test']);
     publishMx(fx, 'sts-redirect.test', [{ name: 'mx.sts-redirect.test' }]);
