@@ -4,6 +4,8 @@
 
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { DEFAULT_TIMEOUT_MS, defaultServers, parseServerList } from './dns/index.ts';
+import type { DnsServer } from './dns/types.ts';
 
 export type Role = 'api' | 'worker' | 'mx';
 export const ALL_ROLES: readonly Role[] = ['api', 'worker', 'mx'];
@@ -60,6 +62,29 @@ export interface Config {
   publicUrl: string | undefined;
   /** Grace period for in-flight work on SIGTERM before the process exits anyway. */
   shutdownTimeoutMs: number;
+  /** The resolvers asked for every DNS lookup (SECUREMAIL_DNS_SERVERS; default: resolv.conf). */
+  dnsServers: DnsServer[];
+  /** Per query to one resolver. */
+  dnsTimeoutMs: number;
+  /** Where DMARC aggregate reports of the suggested record go; undefined: see dmarcRecord(). */
+  dmarcRua: string | undefined;
+  /** The label under the domain that carries the ownership TXT record, e.g. `_securemail`. */
+  ownershipLabel: string;
+  verification: VerificationSchedule;
+}
+
+/** When the background verifier looks at a domain again; see src/accounts/verification.ts. */
+export interface VerificationSchedule {
+  /** Delay before the first check after an account is made, doubled per failed check. */
+  firstDelayMinutes: number;
+  /** The doubling stops here: from then on an unverified domain is checked this often. */
+  maxDelayMinutes: number;
+  /** An unverified domain becomes `failed` when it has not verified for this long. */
+  giveUpHours: number;
+  /** How often a `valid` domain is checked again. */
+  recheckHours: number;
+  /** How often the worker looks for due checks. */
+  pollSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -107,6 +132,14 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
   }
   const spfIncludeText = read('SECUREMAIL_SPF_INCLUDE');
 
+  let dnsServers: DnsServer[];
+  const dnsServersText = read('SECUREMAIL_DNS_SERVERS');
+  try {
+    dnsServers = dnsServersText === undefined ? defaultServers() : parseServerList(dnsServersText);
+  } catch (error) {
+    throw new ConfigError('SECUREMAIL_DNS_SERVERS', (error as Error).message);
+  }
+
   const config: Config = {
     databaseUrl,
     dataDir,
@@ -149,6 +182,17 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
       0,
       600_000,
     ),
+    dnsServers,
+    dnsTimeoutMs: integer(
+      'SECUREMAIL_DNS_TIMEOUT_MS',
+      read('SECUREMAIL_DNS_TIMEOUT_MS'),
+      DEFAULT_TIMEOUT_MS,
+      10,
+      60_000,
+    ),
+    dmarcRua: mailbox('SECUREMAIL_DMARC_RUA', read('SECUREMAIL_DMARC_RUA')),
+    ownershipLabel: ownershipLabel(read('SECUREMAIL_OWNERSHIP_LABEL')),
+    verification: verificationSchedule(read),
   };
   if (config.masterKey !== undefined) parseMasterKey(config.masterKey, 'SECUREMAIL_MASTER_KEY');
   return deepFreeze(config);
@@ -212,6 +256,49 @@ function hostName(name: string, text: string): string {
     throw new ConfigError(name, `"${text}" is not a valid host name`);
   }
   return host;
+}
+
+// An e-mail address for a `mailto:` URI in DNS; the `mailto:` prefix may be given or not.
+function mailbox(name: string, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const address = text.replace(/^mailto:/i, '');
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || /[\s,;!]/.test(address)) {
+    throw new ConfigError(name, `must be an e-mail address, got "${text}"`);
+  }
+  const domain = hostName(name, address.slice(at + 1));
+  return `${address.slice(0, at)}@${domain}`;
+}
+
+function ownershipLabel(text: string | undefined): string {
+  if (text === undefined) return '_securemail';
+  const label = text.toLowerCase();
+  if (!/^_?[a-z0-9]([a-z0-9-]{0,60}[a-z0-9])?$/.test(label)) {
+    throw new ConfigError(
+      'SECUREMAIL_OWNERSHIP_LABEL',
+      `must be one DNS label such as "_securemail", got "${text}"`,
+    );
+  }
+  return label;
+}
+
+function verificationSchedule(read: (name: string) => string | undefined): VerificationSchedule {
+  const setting = (name: string, fallback: number, min: number, max: number) =>
+    integer(name, read(name), fallback, min, max);
+  const schedule: VerificationSchedule = {
+    firstDelayMinutes: setting('SECUREMAIL_VERIFY_FIRST_DELAY_MINUTES', 2, 1, 1440),
+    maxDelayMinutes: setting('SECUREMAIL_VERIFY_MAX_DELAY_MINUTES', 60, 1, 1440),
+    giveUpHours: setting('SECUREMAIL_VERIFY_GIVE_UP_HOURS', 72, 1, 24 * 90),
+    recheckHours: setting('SECUREMAIL_VERIFY_RECHECK_HOURS', 24, 1, 24 * 30),
+    pollSeconds: setting('SECUREMAIL_VERIFY_POLL_SECONDS', 30, 1, 3600),
+  };
+  if (schedule.maxDelayMinutes < schedule.firstDelayMinutes) {
+    throw new ConfigError(
+      'SECUREMAIL_VERIFY_MAX_DELAY_MINUTES',
+      `must not be below SECUREMAIL_VERIFY_FIRST_DELAY_MINUTES (${schedule.firstDelayMinutes})`,
+    );
+  }
+  return schedule;
 }
 
 function publicUrl(text: string | undefined): string | undefined {

@@ -15,6 +15,10 @@ export const ERRORS = {
   account_not_found: { status: 404, message: 'No account for this domain.' },
   method_not_allowed: { status: 405, message: 'This method is not allowed on this path.' },
   account_exists: { status: 409, message: 'An account for this domain already exists.' },
+  domain_not_valid: {
+    status: 412,
+    message: 'The sending domain is not verified: publish the missing DNS records first.',
+  },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: {
     status: 415,

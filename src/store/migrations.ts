@@ -1,7 +1,7 @@
 // The schema, as migrations that run unchanged on SQLite and PostgreSQL. They run at
 // start-up and through `securemail migrate`. Never edit a migration that has shipped: add one.
 
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 
 // Migrations build tables through Kysely's schema builder, which is typed against no
@@ -79,6 +79,69 @@ const migrations: Record<string, Migration> = {
         .addColumn('policy_json', 'text', (c) => c.notNull())
         .addColumn('fetched_at', 'bigint', (c) => c.notNull())
         .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+
+  '0002_domain_onboarding': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('dkim_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('account_id', 'text', (c) =>
+          c.notNull().references('accounts.id').onDelete('cascade'),
+        )
+        .addColumn('selector', 'text', (c) => c.notNull())
+        .addColumn('algorithm', 'text', (c) => c.notNull())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('private_key_sealed', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('activated_at', 'bigint')
+        .addColumn('retired_at', 'bigint')
+        .addUniqueConstraint('dkim_keys_account_selector', ['account_id', 'selector'])
+        .execute();
+
+      await db.schema
+        .createTable('domain_checks')
+        .addColumn('account_id', 'text', (c) =>
+          c.primaryKey().references('accounts.id').onDelete('cascade'),
+        )
+        .addColumn('results', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('window_started_at', 'bigint', (c) => c.notNull())
+        .addColumn('next_check_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_checked_at', 'bigint')
+        .addColumn('last_outcome', 'text')
+        .addColumn('last_valid_at', 'bigint')
+        .execute();
+      await db.schema
+        .createIndex('domain_checks_due')
+        .on('domain_checks')
+        .column('next_check_at')
+        .execute();
+      // Accounts made before this migration get a schedule; their DKIM keys are made on
+      // their first check (the master key is not available to migrations).
+      await sql`insert into domain_checks (account_id, results, attempts, window_started_at, next_check_at)
+        select id, '{}', 0, created_at, 0 from accounts`.execute(db);
+
+      await db.schema
+        .createTable('account_notifications')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('account_id', 'text', (c) =>
+          c.notNull().references('accounts.id').onDelete('cascade'),
+        )
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('recipient', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('sent_at', 'bigint')
+        .execute();
+      await db.schema
+        .createIndex('account_notifications_unsent')
+        .on('account_notifications')
+        .column('sent_at')
         .execute();
     },
   },

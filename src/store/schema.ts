@@ -59,6 +59,57 @@ export interface MtaStsPoliciesTable {
   expires_at: number;
 }
 
+/** `active` keys sign; a `pending` key is published by a rotation and waits to verify. */
+export type DkimKeyStatus = 'active' | 'pending' | 'retired';
+/** The DKIM `k=` tag value. */
+export type DkimAlgorithm = 'rsa' | 'ed25519';
+
+export interface DkimKeysTable {
+  id: string;
+  account_id: string;
+  selector: string;
+  algorithm: DkimAlgorithm;
+  /** Base64 of the DER SubjectPublicKeyInfo (RSA) or the raw 32-byte key (Ed25519): the `p=` tag. */
+  public_key: string;
+  /** PKCS#8 PEM sealed with the master key (src/secrets/sealed-box.ts), base64. */
+  private_key_sealed: string;
+  status: DkimKeyStatus;
+  created_at: number;
+  activated_at: number | null;
+  retired_at: number | null;
+}
+
+/** How the last complete DNS check of a domain ended. */
+export type CheckOutcome = 'valid' | 'invalid' | 'transient';
+
+export interface DomainChecksTable {
+  /** One row per account: the verification schedule and the last results per record. */
+  account_id: string;
+  /** JSON: record key -> { status, detail, found }; see src/accounts/dns-records.ts. */
+  results: string;
+  /** Checks since the current verification window started; drives the backoff. */
+  attempts: number;
+  /** When the domain became unverified (creation, lost records, manual re-check). */
+  window_started_at: number;
+  next_check_at: number;
+  last_checked_at: number | null;
+  last_outcome: CheckOutcome | null;
+  last_valid_at: number | null;
+}
+
+export interface AccountNotificationsTable {
+  id: string;
+  account_id: string;
+  /** e.g. `domain_unverified`. */
+  kind: string;
+  recipient: string;
+  subject: string;
+  body: string;
+  created_at: number;
+  /** Null until the notifier sends it (outbound notification mail is a later issue). */
+  sent_at: number | null;
+}
+
 export interface Database {
   clients: ClientsTable;
   access_tokens: AccessTokensTable;
@@ -66,10 +117,16 @@ export interface Database {
   accounts: AccountsTable;
   settings: SettingsTable;
   mta_sts_policies: MtaStsPoliciesTable;
+  dkim_keys: DkimKeysTable;
+  domain_checks: DomainChecksTable;
+  account_notifications: AccountNotificationsTable;
 }
 
 export type Client = Selectable<ClientsTable>;
 export type Account = Selectable<AccountsTable>;
 export type NewAccount = Insertable<AccountsTable>;
+export type DkimKey = Selectable<DkimKeysTable>;
+export type DomainCheck = Selectable<DomainChecksTable>;
+export type AccountNotification = Selectable<AccountNotificationsTable>;
 // Kept for later tables with generated keys.
 export type { Generated };

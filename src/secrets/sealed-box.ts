@@ -1,0 +1,110 @@
+// Encryption at rest with the master key: AES-256-GCM, for DKIM private keys now and stored
+// message bodies later. A sealed box is
+//
+//   version (1 byte) | IV (12 bytes) | ciphertext | GCM tag (16 bytes)
+//
+// The key is derived from the master key per purpose (HKDF), so a DKIM key and a message body
+// are never encrypted under the same AES key. The caller's `context` (e.g. the row it belongs
+// to) is authenticated as AAD together with the version byte: a sealed value copied into
+// another row, or into another purpose, does not open.
+
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+
+export const SEALED_BOX_VERSION = 1;
+const IV_LENGTH = 12;
+const TAG_LENGTH = 16;
+const KEY_LENGTH = 32;
+const HEADER_LENGTH = 1 + IV_LENGTH;
+
+/** What a sealed box protects; each purpose has its own derived key. */
+export type SealPurpose = 'dkim-private-key' | 'message-body';
+
+export class SealedBoxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SealedBoxError';
+  }
+}
+
+function derivedKey(masterKey: Buffer, purpose: SealPurpose): Buffer {
+  if (masterKey.length !== KEY_LENGTH) throw new SealedBoxError('the master key must be 32 bytes');
+  return Buffer.from(
+    hkdfSync(
+      'sha256',
+      masterKey,
+      Buffer.alloc(0),
+      `securemail sealed-box v1 ${purpose}`,
+      KEY_LENGTH,
+    ),
+  );
+}
+
+function aad(version: number, purpose: SealPurpose, context: string): Buffer {
+  return Buffer.concat([Buffer.from([version]), Buffer.from(`${purpose}\0${context}`, 'utf8')]);
+}
+
+export function seal(
+  masterKey: Buffer,
+  purpose: SealPurpose,
+  context: string,
+  plaintext: Buffer | string,
+): Buffer {
+  const iv = randomBytes(IV_LENGTH);
+  const cipher = createCipheriv('aes-256-gcm', derivedKey(masterKey, purpose), iv, {
+    authTagLength: TAG_LENGTH,
+  });
+  cipher.setAAD(aad(SEALED_BOX_VERSION, purpose, context));
+  const body = Buffer.concat([
+    cipher.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext),
+    cipher.final(),
+  ]);
+  return Buffer.concat([Buffer.from([SEALED_BOX_VERSION]), iv, body, cipher.getAuthTag()]);
+}
+
+/** Throws `SealedBoxError` for an unknown version, a wrong key, a wrong context or tampering. */
+export function open(
+  masterKey: Buffer,
+  purpose: SealPurpose,
+  context: string,
+  sealed: Buffer,
+): Buffer {
+  if (sealed.length < HEADER_LENGTH + TAG_LENGTH) throw new SealedBoxError('sealed box too short');
+  const version = sealed[0]!;
+  if (version !== SEALED_BOX_VERSION) {
+    throw new SealedBoxError(`sealed box version ${version} is not supported`);
+  }
+  const iv = sealed.subarray(1, HEADER_LENGTH);
+  const tag = sealed.subarray(sealed.length - TAG_LENGTH);
+  const body = sealed.subarray(HEADER_LENGTH, sealed.length - TAG_LENGTH);
+  const decipher = createDecipheriv('aes-256-gcm', derivedKey(masterKey, purpose), iv, {
+    authTagLength: TAG_LENGTH,
+  });
+  decipher.setAAD(aad(version, purpose, context));
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(body), decipher.final()]);
+  } catch {
+    throw new SealedBoxError(
+      'sealed box does not open: wrong master key, wrong context, or the data was changed',
+    );
+  }
+}
+
+/** `seal` as base64 text, for text columns that work the same in SQLite and PostgreSQL. */
+export function sealToText(
+  masterKey: Buffer,
+  purpose: SealPurpose,
+  context: string,
+  plaintext: Buffer | string,
+): string {
+  return seal(masterKey, purpose, context, plaintext).toString('base64');
+}
+
+export function openText(
+  masterKey: Buffer,
+  purpose: SealPurpose,
+  context: string,
+  sealed: string,
+): Buffer {
+  return open(masterKey, purpose, context, Buffer.from(sealed, 'base64'));
+}

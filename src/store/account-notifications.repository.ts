@@ -1,0 +1,38 @@
+// Notifications to an account's address, stored until a notifier sends them. Outbound
+// notification mail does not exist yet: rows wait with sent_at = null.
+
+import type { Kysely } from 'kysely';
+import type { AccountNotification, Database } from './schema.ts';
+
+type Db = Kysely<Database>;
+
+export async function insertNotification(db: Db, row: AccountNotification): Promise<void> {
+  await db.insertInto('account_notifications').values(row).execute();
+}
+
+export async function listUnsentNotifications(db: Db, limit = 100): Promise<AccountNotification[]> {
+  return db
+    .selectFrom('account_notifications')
+    .selectAll()
+    .where('sent_at', 'is', null)
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+}
+
+export async function listNotifications(db: Db, accountId: string): Promise<AccountNotification[]> {
+  return db
+    .selectFrom('account_notifications')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .orderBy('created_at')
+    .execute();
+}
+
+export async function markNotificationSent(db: Db, id: string, now: number): Promise<void> {
+  await db
+    .updateTable('account_notifications')
+    .set({ sent_at: now })
+    .where('id', '=', id)
+    .execute();
+}
