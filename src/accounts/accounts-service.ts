@@ -1,24 +1,43 @@
-// Creating, reading and deleting accounts on behalf of one tenant (OAuth client).
+// Creating, reading, verifying and deleting accounts on behalf of one tenant (OAuth client).
 
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { randomToken } from '../secrets/secret-hash.ts';
 import { deleteAccount, findAccount, insertAccount } from '../store/accounts.repository.ts';
-import type { Store } from '../store/database.ts';
-import type { Account, AccountState, PolicyLevel } from '../store/schema.ts';
-import { type AccountRecords, requiredRecords } from './dns-records.ts';
+import { deleteDkimKeys, insertDkimKeys } from '../store/dkim-keys.repository.ts';
+import { updateDomainCheck } from '../store/domain-checks.repository.ts';
+import type {
+  Account,
+  AccountState,
+  CheckOutcome,
+  DkimKey,
+  DomainCheck,
+  PolicyLevel,
+} from '../store/schema.ts';
+import { generateDkimKeys } from './dkim-keys.ts';
+import {
+  type AccountRecords,
+  expectedRecords,
+  parseStoredResults,
+  type RecordsConfig,
+  recordsView,
+} from './dns-records.ts';
 import { checkApexDomain } from './domain-name.ts';
 import { checkAddress } from './email-address.ts';
+import {
+  backoffDelayMs,
+  insertOnboarding,
+  loadOnboarding,
+  newDomainCheck,
+  type VerificationDeps,
+  verifyAccount,
+} from './verification.ts';
 
 export const POLICY_LEVELS: readonly PolicyLevel[] = ['dane-only', 'authenticated', 'verified'];
 const BOUNCE_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-export interface AccountsDeps {
-  store: Store;
-  config: Pick<Config, 'mxHosts' | 'spfInclude' | 'spfIps' | 'hostname'>;
-  now: () => number;
-}
+/** The store, config, clock, DNS resolver and master key (for DKIM keys) accounts work with. */
+export type AccountsDeps = VerificationDeps;
 
 export interface CreateAccountInput {
   domain: string;
@@ -34,6 +53,12 @@ export interface AccountView extends AccountRecords {
   policy_level: PolicyLevel;
   created_at: string;
   updated_at: string;
+  /** When the records were last checked and when they will be next. */
+  verification: {
+    last_checked_at: string | null;
+    last_outcome: CheckOutcome | null;
+    next_check_at: string | null;
+  };
 }
 
 /** Validates a domain from a request; the field name makes the error say where it came from. */
@@ -83,8 +108,14 @@ export async function createAccount(
     created_at: now,
     updated_at: now,
   };
+  // The keys are made before the transaction: RSA key generation takes tens of milliseconds.
+  const keys = await generateDkimKeys(deps.masterKey, account.id, 'active', now);
+  const check = newDomainCheck(account.id, now, deps.config.verification);
   try {
-    await insertAccount(deps.store.db, account);
+    await deps.store.db.transaction().execute(async (trx) => {
+      await insertAccount(trx, account);
+      await insertOnboarding(trx, keys, check);
+    });
   } catch (error) {
     // Two requests raced past the check above; the unique constraint decided.
     if (await findAccount(deps.store.db, clientId, domain)) {
@@ -95,7 +126,7 @@ export async function createAccount(
     }
     throw error;
   }
-  return accountView(account, deps.config);
+  return accountView(account, deps.config, keys, check);
 }
 
 export async function getAccount(
@@ -104,7 +135,45 @@ export async function getAccount(
   domainInput: string,
 ): Promise<AccountView> {
   const account = await requireAccount(deps, clientId, domainInput);
-  return accountView(account, deps.config);
+  const { keys, check } = await loadOnboarding(deps, account);
+  return accountView(account, deps.config, keys, check);
+}
+
+/** `POST /account/verify`: checks the records now and answers with the result. */
+export async function verifyAccountNow(
+  deps: AccountsDeps,
+  clientId: string,
+  domainInput: string,
+): Promise<AccountView> {
+  const account = await requireAccount(deps, clientId, domainInput);
+  const result = await verifyAccount(deps, account, 'manual');
+  return accountView(result.account, deps.config, result.keys, result.check);
+}
+
+/**
+ * `POST /account/dkim/rotate`: a new generation of keys is published as `pending`; mail is
+ * signed with the current keys until the new ones are found in DNS, then the old ones are
+ * retired. Rotating again before that replaces the pending keys.
+ */
+export async function rotateDkimKeys(
+  deps: AccountsDeps,
+  clientId: string,
+  domainInput: string,
+): Promise<AccountView> {
+  const account = await requireAccount(deps, clientId, domainInput);
+  await loadOnboarding(deps, account);
+  const now = deps.now();
+  const fresh = await generateDkimKeys(deps.masterKey, account.id, 'pending', now);
+  await deps.store.db.transaction().execute(async (trx) => {
+    await deleteDkimKeys(trx, account.id, 'pending');
+    await insertDkimKeys(trx, fresh);
+    // Look for the new records soon, on the backoff schedule, not a day from now.
+    await updateDomainCheck(trx, account.id, {
+      next_check_at: now + backoffDelayMs(deps.config.verification, 0),
+    });
+  });
+  const { keys, check } = await loadOnboarding(deps, account);
+  return accountView(account, deps.config, keys, check);
 }
 
 export async function removeAccount(
@@ -132,7 +201,16 @@ function notFound(domain: string): AppError {
   return new AppError('account_not_found', { message: `No account for ${domain}.` });
 }
 
-export function accountView(account: Account, config: AccountsDeps['config']): AccountView {
+const isoOrNull = (ms: number | null): string | null =>
+  ms === null ? null : new Date(ms).toISOString();
+
+export function accountView(
+  account: Account,
+  config: RecordsConfig,
+  keys: readonly DkimKey[],
+  check: DomainCheck,
+): AccountView {
+  const expected = expectedRecords(account, config, keys);
   return {
     domain: { name: account.domain, state: account.state },
     notification_email: account.notification_email,
@@ -140,6 +218,11 @@ export function accountView(account: Account, config: AccountsDeps['config']): A
     policy_level: account.policy_level,
     created_at: new Date(account.created_at).toISOString(),
     updated_at: new Date(account.updated_at).toISOString(),
-    ...requiredRecords(account, config),
+    ...recordsView(expected, parseStoredResults(check.results)),
+    verification: {
+      last_checked_at: isoOrNull(check.last_checked_at),
+      last_outcome: check.last_outcome,
+      next_check_at: account.state === 'failed' ? null : isoOrNull(check.next_check_at),
+    },
   };
 }

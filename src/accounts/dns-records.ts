@@ -1,9 +1,10 @@
-// The DNS records an account owner must publish, as `GET /account` shows them.
-// The records of the bounce subdomain point at the platform; the apex keeps the owner's own
-// mail, so nothing here ever asks for an MX on the apex.
+// The DNS records an account owner must publish, as `GET /account` shows them, with the
+// status of the last check. The records of the bounce subdomain point at the platform; the
+// apex keeps the owner's own mail, so nothing here ever asks for an MX on the apex.
 
 import type { Config } from '../config.ts';
-import type { Account } from '../store/schema.ts';
+import type { Account, DkimAlgorithm, DkimKey } from '../store/schema.ts';
+import { dkimHostname, dkimRecordValue } from './dkim-keys.ts';
 
 export type RecordStatus = 'pending' | 'success' | 'failed';
 
@@ -12,7 +13,7 @@ export interface DnsRecordView {
   type: 'MX' | 'TXT' | 'CNAME';
   value: string;
   status: RecordStatus;
-  /** What was found instead, when status is not `success`. */
+  /** What was found instead (and hints), when status is not `success`; for DMARC also on success. */
   detail?: string;
   /** MX preference, for MX records. */
   priority?: number;
@@ -28,10 +29,38 @@ export interface AccountRecords {
   };
 }
 
-export const OWNERSHIP_LABEL = '_securemail';
 export const OWNERSHIP_PREFIX = 'securemail-verification=';
 
-type RecordsConfig = Pick<Config, 'mxHosts' | 'spfInclude' | 'spfIps' | 'hostname'>;
+export type RecordsConfig = Pick<
+  Config,
+  'mxHosts' | 'spfInclude' | 'spfIps' | 'hostname' | 'dmarcRua' | 'ownershipLabel'
+>;
+
+export type RecordGroup = 'mx' | 'spf' | 'dkim' | 'dmarc' | 'ses';
+
+/** One record to publish, with what verification needs to know about it. */
+export interface ExpectedRecord {
+  /** Stable key of the record in stored results: `mx:<host>`, `spf`, `dkim:<selector>`, `dmarc`, `ses`. */
+  key: string;
+  group: RecordGroup;
+  hostname: string;
+  type: 'MX' | 'TXT';
+  value: string;
+  priority?: number;
+  /** Must pass for the domain to be `valid`. DMARC and DKIM keys of a pending rotation need not. */
+  required: boolean;
+  dkim?: { algorithm: DkimAlgorithm; publicKey: string; pending: boolean };
+}
+
+/** The stored result of checking one record. */
+export interface RecordResult {
+  status: 'success' | 'failed';
+  detail?: string;
+  /** The record found, when it replaces the suggested value (an existing DMARC record). */
+  found?: string;
+}
+
+export type StoredResults = Record<string, RecordResult>;
 
 export function spfValue(config: RecordsConfig): string {
   const mechanisms: string[] = [];
@@ -42,44 +71,140 @@ export function spfValue(config: RecordsConfig): string {
   return `v=spf1 ${mechanisms.join(' ')} ~all`;
 }
 
-/** The records as they should be, every one `pending` until verification says otherwise. */
-export function requiredRecords(account: Account, config: RecordsConfig): AccountRecords {
-  const bounceHost = `${account.bounce_subdomain}.${account.domain}`;
-  const pending = 'not checked yet';
+/**
+ * The suggested DMARC record. Aggregate reports go to SECUREMAIL_DMARC_RUA, else to the
+ * notification address when it is inside the domain (reports to another domain need that
+ * domain's consent record, RFC 7489 7.1, which the owner would not have), else nowhere.
+ */
+export function dmarcValue(account: Account, config: RecordsConfig): string {
+  const email = account.notification_email;
+  const emailDomain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+  const inDomain = emailDomain === account.domain || emailDomain.endsWith(`.${account.domain}`);
+  const rua = config.dmarcRua ?? (inDomain ? email : undefined);
+  return `v=DMARC1; p=quarantine${rua === undefined ? '' : `; rua=mailto:${rua}`}`;
+}
+
+export function bounceHostname(account: Account): string {
+  return `${account.bounce_subdomain}.${account.domain}`;
+}
+
+export function ownershipHostname(account: Account, config: RecordsConfig): string {
+  return `${config.ownershipLabel}.${account.domain}`;
+}
+
+/** Every record the account needs, in display order. `keys`: the account's active and pending DKIM keys. */
+export function expectedRecords(
+  account: Account,
+  config: RecordsConfig,
+  keys: readonly DkimKey[],
+): ExpectedRecord[] {
+  const bounceHost = bounceHostname(account);
+  const records: ExpectedRecord[] = config.mxHosts.map((host, i) => ({
+    key: `mx:${host}`,
+    group: 'mx',
+    hostname: bounceHost,
+    type: 'MX',
+    value: host,
+    priority: 10 * (i + 1),
+    required: true,
+  }));
+  records.push({
+    key: 'spf',
+    group: 'spf',
+    hostname: bounceHost,
+    type: 'TXT',
+    value: spfValue(config),
+    required: true,
+  });
+  for (const key of keys) {
+    if (key.status === 'retired') continue;
+    const pending = key.status === 'pending';
+    records.push({
+      key: `dkim:${key.selector}`,
+      group: 'dkim',
+      hostname: dkimHostname(key.selector, account.domain),
+      type: 'TXT',
+      value: dkimRecordValue(key.algorithm, key.public_key),
+      // Until a rotation verifies, mail is signed with the active keys only.
+      required: !pending,
+      dkim: { algorithm: key.algorithm, publicKey: key.public_key, pending },
+    });
+  }
+  records.push({
+    key: 'dmarc',
+    group: 'dmarc',
+    hostname: `_dmarc.${account.domain}`,
+    type: 'TXT',
+    value: dmarcValue(account, config),
+    required: false,
+  });
+  records.push({
+    key: 'ses',
+    group: 'ses',
+    hostname: ownershipHostname(account, config),
+    type: 'TXT',
+    value: `${OWNERSHIP_PREFIX}${account.ownership_token}`,
+    required: true,
+  });
+  return records;
+}
+
+function recordView(record: ExpectedRecord, result: RecordResult | undefined): DnsRecordView {
+  const view: DnsRecordView = {
+    hostname: record.hostname,
+    type: record.type,
+    value: result?.found ?? record.value,
+    status: result?.status ?? 'pending',
+  };
+  if (record.priority !== undefined) view.priority = record.priority;
+  if (result === undefined) view.detail = 'not checked yet';
+  else if (result.detail !== undefined) view.detail = result.detail;
+  if (record.dkim?.pending) {
+    const note = 'New key of a rotation: publish it; signing switches to it once it verifies.';
+    view.detail = view.detail === undefined ? note : `${note} ${view.detail}`;
+  }
+  return view;
+}
+
+/** The response shape of the records, with the stored status of each. */
+export function recordsView(
+  expected: readonly ExpectedRecord[],
+  results: StoredResults,
+): AccountRecords {
+  const view = (group: RecordGroup) =>
+    expected.filter((r) => r.group === group).map((r) => recordView(r, results[r.key]));
+  const one = (group: RecordGroup): DnsRecordView => {
+    const [first] = view(group);
+    if (first === undefined) throw new Error(`no ${group} record`);
+    return first;
+  };
   return {
-    receiving_dns_records: {
-      mx: config.mxHosts.map((host, i) => ({
-        hostname: bounceHost,
-        type: 'MX' as const,
-        value: host,
-        priority: 10 * (i + 1),
-        status: 'pending' as const,
-        detail: pending,
-      })),
-    },
+    receiving_dns_records: { mx: view('mx') },
     sending_dns_records: {
-      spf: {
-        hostname: bounceHost,
-        type: 'TXT',
-        value: spfValue(config),
-        status: 'pending',
-        detail: pending,
-      },
-      dkim: [],
-      dmarc: {
-        hostname: `_dmarc.${account.domain}`,
-        type: 'TXT',
-        value: 'v=DMARC1; p=quarantine',
-        status: 'pending',
-        detail: pending,
-      },
-      ses: {
-        hostname: `${OWNERSHIP_LABEL}.${account.domain}`,
-        type: 'TXT',
-        value: `${OWNERSHIP_PREFIX}${account.ownership_token}`,
-        status: 'pending',
-        detail: pending,
-      },
+      spf: one('spf'),
+      dkim: view('dkim'),
+      dmarc: one('dmarc'),
+      ses: one('ses'),
     },
   };
+}
+
+/** The required records that did not pass (or were never checked), for 412 answers and notices. */
+export function missingRecords(
+  expected: readonly ExpectedRecord[],
+  results: StoredResults,
+): Array<ExpectedRecord & { detail: string }> {
+  return expected
+    .filter((r) => r.required && results[r.key]?.status !== 'success')
+    .map((r) => ({ ...r, detail: results[r.key]?.detail ?? 'not checked yet' }));
+}
+
+export function parseStoredResults(json: string | undefined): StoredResults {
+  if (json === undefined) return {};
+  try {
+    const value: unknown = JSON.parse(json);
+    return value !== null && typeof value === 'object' ? (value as StoredResults) : {};
+  } catch {
+    return {};
+  }
 }

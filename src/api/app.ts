@@ -1,7 +1,7 @@
 // buildApp(): the HTTP API with all its routes, hooks and docs, not yet listening. Tests use
 // it with app.inject(); the `api` role of `securemail serve` listens on it.
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -9,6 +9,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.ts';
+import { createResolver, type Resolver } from '../dns/index.ts';
 import type { Store } from '../store/database.ts';
 import { authenticateAndCount } from './authenticate.ts';
 import './caller.ts';
@@ -27,6 +28,16 @@ export interface AppDeps {
   logger: Logger | false;
   now?: () => number;
   registry?: Registry;
+  /**
+   * Encrypts DKIM private keys. `securemail serve` passes the real one; the default, a random
+   * key per app, only suits tests (keys made with it cannot be read by another process).
+   */
+  masterKey?: Buffer;
+  /**
+   * Asks DNS when verifying domains. Default: a resolver on `config.dnsServers` without a
+   * cache, so an owner who just fixed a record is never answered from a stale negative entry.
+   */
+  resolver?: Resolver;
 }
 
 // A client may pass its own request id for correlation; anything else is replaced, so logs
@@ -37,6 +48,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, store } = deps;
   const now = deps.now ?? Date.now;
   const registry = deps.registry ?? createRegistry();
+  const masterKey = deps.masterKey ?? randomBytes(32);
+  const ownResolver =
+    deps.resolver === undefined
+      ? createResolver({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs, cache: false })
+      : undefined;
+  const resolver = deps.resolver ?? ownResolver!;
 
   const app = Fastify({
     ...(deps.logger === false
@@ -54,6 +71,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
     },
   });
+
+  if (ownResolver !== undefined) app.addHook('onClose', () => ownResolver.close());
 
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => routes.add(route.url, route.method));
@@ -105,7 +124,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       api.addHook('onRequest', authenticateAndCount({ store, config, now }));
-      registerAccountRoutes(api, { store, config, now });
+      registerAccountRoutes(api, {
+        store,
+        config,
+        now,
+        resolver,
+        masterKey,
+        logger: deps.logger === false ? undefined : deps.logger,
+      });
     },
     { prefix: config.basePath },
   );

@@ -1,12 +1,15 @@
 // /account: the sending domains of the calling tenant.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import {
   type AccountsDeps,
   type CreateAccountInput,
   createAccount,
   getAccount,
   removeAccount,
+  rotateDkimKeys,
+  verifyAccountNow,
 } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
 import {
@@ -17,6 +20,26 @@ import {
 } from '../schemas.ts';
 
 const SECURITY = [{ oauth2: [] }];
+
+const IsoTimeOrNull = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+
+/** The account as the shared schema describes it, plus when its records are checked. */
+const AccountViewSchema = Type.Object(
+  {
+    ...AccountSchema.properties,
+    verification: Type.Object({
+      last_checked_at: IsoTimeOrNull,
+      last_outcome: Type.Union([
+        Type.Literal('valid'),
+        Type.Literal('invalid'),
+        Type.Literal('transient'),
+        Type.Null(),
+      ]),
+      next_check_at: IsoTimeOrNull,
+    }),
+  },
+  { title: 'Account' },
+);
 
 export function callerId(request: FastifyRequest): string {
   // The gate sets the caller before any route runs; its absence is a wiring bug.
@@ -35,7 +58,7 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountsDeps):
         description: 'Returns the account with the DNS records its owner must publish.',
         security: SECURITY,
         body: CreateAccountSchema,
-        response: { 201: AccountSchema, ...errorResponses(400, 401, 409, 413, 415, 429) },
+        response: { 201: AccountViewSchema, ...errorResponses(400, 401, 409, 413, 415, 429) },
       },
     },
     async (request, reply) => {
@@ -52,10 +75,46 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountsDeps):
         summary: 'Get an account, its state and its DNS records',
         security: SECURITY,
         querystring: DomainQuerySchema,
-        response: { 200: AccountSchema, ...errorResponses(400, 401, 404, 429) },
+        response: { 200: AccountViewSchema, ...errorResponses(400, 401, 404, 429) },
       },
     },
     async (request) => getAccount(deps, callerId(request), request.query.domain),
+  );
+
+  app.post<{ Querystring: { domain: string } }>(
+    '/account/verify',
+    {
+      schema: {
+        tags: ['Account'],
+        summary: 'Check the DNS records of an account now',
+        description:
+          'Looks up every record at once and answers with the account, its state and the status ' +
+          'of each record (with what was found instead, and hints for common mistakes). A ' +
+          'DNS timeout or SERVFAIL never changes the state.',
+        security: SECURITY,
+        querystring: DomainQuerySchema,
+        response: { 200: AccountViewSchema, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request) => verifyAccountNow(deps, callerId(request), request.query.domain),
+  );
+
+  app.post<{ Querystring: { domain: string } }>(
+    '/account/dkim/rotate',
+    {
+      schema: {
+        tags: ['Account'],
+        summary: 'Start a DKIM key rotation',
+        description:
+          'Makes new DKIM keys under new selectors and lists them as records to publish. Mail is ' +
+          'signed with the current keys until the new records are found in DNS; then the old keys ' +
+          'are retired and their records may be removed.',
+        security: SECURITY,
+        querystring: DomainQuerySchema,
+        response: { 200: AccountViewSchema, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request) => rotateDkimKeys(deps, callerId(request), request.query.domain),
   );
 
   app.delete<{ Querystring: { domain: string } }>(

@@ -1,0 +1,303 @@
+// Verifying a domain: check its records in DNS, store the result per record, move the
+// account's state, and plan the next check. Used by `POST /account/verify` (now) and by the
+// background verifier in the worker role (when due).
+//
+// States: unverified -> valid when ownership, DKIM (the signing keys) and SPF/MX all pass;
+// valid -> unverified when a record is definitely gone or wrong (the account is notified);
+// unverified -> failed when the domain has not verified within `giveUpHours`.
+// A timeout or SERVFAIL never changes the state: nothing was learned about the records.
+
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { Resolver } from '../dns/index.ts';
+import { insertNotification } from '../store/account-notifications.repository.ts';
+import type { Store } from '../store/database.ts';
+import {
+  insertDkimKeys,
+  listDkimKeys,
+  promotePendingDkimKeys,
+} from '../store/dkim-keys.repository.ts';
+import {
+  findDomainCheck,
+  insertDomainCheck,
+  updateDomainCheck,
+} from '../store/domain-checks.repository.ts';
+import type { Account, AccountState, CheckOutcome, DkimKey, DomainCheck } from '../store/schema.ts';
+import { generateDkimKeys } from './dkim-keys.ts';
+import { type CheckResult, checkRecords } from './dns-check.ts';
+import {
+  type ExpectedRecord,
+  expectedRecords,
+  missingRecords,
+  parseStoredResults,
+  type RecordsConfig,
+  type StoredResults,
+} from './dns-records.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+export interface VerificationDeps {
+  store: Store;
+  config: RecordsConfig & Pick<Config, 'verification'>;
+  now: () => number;
+  resolver: Resolver;
+  masterKey: Buffer;
+  logger?: Logger | undefined;
+}
+
+/**
+ * The retry rule, in one place: the delay doubles per unsuccessful check, from
+ * `firstDelayMinutes` up to `maxDelayMinutes` (2, 4, 8, 16, 32, 60, 60, ... minutes by default).
+ */
+export function backoffDelayMs(schedule: Config['verification'], attempts: number): number {
+  return Math.min(schedule.firstDelayMinutes * 2 ** attempts, schedule.maxDelayMinutes) * MINUTE;
+}
+
+/** The schedule row of a new account: first check after the first delay. */
+export function newDomainCheck(
+  accountId: string,
+  now: number,
+  schedule: Config['verification'],
+): DomainCheck {
+  return {
+    account_id: accountId,
+    results: '{}',
+    attempts: 0,
+    window_started_at: now,
+    next_check_at: now + backoffDelayMs(schedule, 0),
+    last_checked_at: null,
+    last_outcome: null,
+    last_valid_at: null,
+  };
+}
+
+/** Keys and schedule of an account, made on first use for accounts older than onboarding. */
+export async function loadOnboarding(
+  deps: Pick<VerificationDeps, 'store' | 'config' | 'now' | 'masterKey'>,
+  account: Account,
+): Promise<{ keys: DkimKey[]; check: DomainCheck }> {
+  const db = deps.store.db;
+  let keys = await listDkimKeys(db, account.id);
+  if (!keys.some((k) => k.status === 'active')) {
+    const made = await generateDkimKeys(deps.masterKey, account.id, 'active', deps.now());
+    try {
+      await insertDkimKeys(db, made);
+    } catch (error) {
+      // Another process made them at the same time; use theirs.
+      if (!(await listDkimKeys(db, account.id, ['active'])).length) throw error;
+    }
+    keys = await listDkimKeys(db, account.id);
+  }
+  let check = await findDomainCheck(db, account.id);
+  if (check === undefined) {
+    check = newDomainCheck(account.id, deps.now(), deps.config.verification);
+    await db
+      .insertInto('domain_checks')
+      .values(check)
+      .onConflict((oc) => oc.column('account_id').doNothing())
+      .execute();
+    check = (await findDomainCheck(db, account.id)) ?? check;
+  }
+  return { keys, check };
+}
+
+export interface VerificationResult {
+  account: Account;
+  keys: DkimKey[];
+  check: DomainCheck;
+  outcome: CheckOutcome;
+  /** The state before the check, to tell transitions. */
+  previousState: AccountState;
+  /** Whether a pending DKIM rotation completed with this check. */
+  rotated: boolean;
+}
+
+function summarize(
+  expected: readonly ExpectedRecord[],
+  fresh: Map<string, CheckResult>,
+): CheckOutcome {
+  const required = expected.filter((r) => r.required).map((r) => fresh.get(r.key)?.status);
+  if (required.every((s) => s === 'success')) return 'valid';
+  if (required.some((s) => s === 'failed')) return 'invalid';
+  return 'transient';
+}
+
+function nextState(
+  previous: AccountState,
+  outcome: CheckOutcome,
+  windowExpired: boolean,
+  manual: boolean,
+): AccountState {
+  switch (outcome) {
+    case 'valid':
+      return 'valid';
+    case 'transient':
+      return previous;
+    case 'invalid':
+      if (previous === 'valid') return 'unverified';
+      // A check asked for by the owner after giving up opens a new window.
+      if (previous === 'failed') return manual ? 'unverified' : 'failed';
+      return windowExpired && !manual ? 'failed' : 'unverified';
+    default: {
+      const never: never = outcome;
+      throw new Error(`unknown outcome ${String(never)}`);
+    }
+  }
+}
+
+/** Checks an account's records now and applies the result. */
+export async function verifyAccount(
+  deps: VerificationDeps,
+  account: Account,
+  trigger: 'manual' | 'schedule',
+): Promise<VerificationResult> {
+  const { keys, check } = await loadOnboarding(deps, account);
+  const expected = expectedRecords(account, deps.config, keys);
+  const fresh = await checkRecords(deps.resolver, account, expected);
+  const now = deps.now();
+  const schedule = deps.config.verification;
+
+  // Keep the stored result of a record whose lookup failed temporarily; drop results of
+  // records that no longer exist (retired keys).
+  const stored = parseStoredResults(check.results);
+  const results: StoredResults = {};
+  for (const record of expected) {
+    const result = fresh.get(record.key);
+    if (result === undefined || result.status === 'transient') {
+      const kept = stored[record.key];
+      if (kept !== undefined) results[record.key] = kept;
+    } else {
+      results[record.key] = result;
+    }
+  }
+
+  const outcome = summarize(expected, fresh);
+  const pendingKeys = expected.filter((r) => r.dkim?.pending);
+  const rotated =
+    pendingKeys.length > 0 && pendingKeys.every((r) => fresh.get(r.key)?.status === 'success');
+
+  const previousState = account.state;
+  const windowExpired = now - check.window_started_at >= schedule.giveUpHours * HOUR;
+  const state = nextState(previousState, outcome, windowExpired, trigger === 'manual');
+  const newWindow = state === 'unverified' && previousState !== 'unverified';
+  const attempts = outcome === 'valid' ? 0 : newWindow ? 1 : check.attempts + 1;
+  const stillRotating = pendingKeys.length > 0 && !rotated;
+  let nextCheckAt: number;
+  if (state === 'valid' && outcome === 'valid' && !stillRotating) {
+    nextCheckAt = now + schedule.recheckHours * HOUR;
+  } else if (state === 'valid') {
+    // A valid domain with a transient failure or a rotation in progress: look again soon,
+    // but no more often than the backoff allows.
+    nextCheckAt = now + backoffDelayMs(schedule, outcome === 'valid' ? 0 : attempts);
+  } else {
+    nextCheckAt = now + backoffDelayMs(schedule, attempts);
+  }
+
+  const updatedCheck: DomainCheck = {
+    account_id: account.id,
+    results: JSON.stringify(results),
+    attempts,
+    window_started_at: newWindow ? now : check.window_started_at,
+    next_check_at: nextCheckAt,
+    last_checked_at: now,
+    last_outcome: outcome,
+    last_valid_at: outcome === 'valid' ? now : check.last_valid_at,
+  };
+
+  let finalState = state;
+  await deps.store.db.transaction().execute(async (trx) => {
+    if (state !== previousState) {
+      // Only the first of two concurrent checks makes the transition (and the notification).
+      const changed = await trx
+        .updateTable('accounts')
+        .set({ state, updated_at: now })
+        .where('id', '=', account.id)
+        .where('state', '=', previousState)
+        .executeTakeFirst();
+      if (Number(changed.numUpdatedRows) === 1) {
+        const notice = noticeFor(account, state, expected, results, deps.config);
+        if (notice !== undefined) {
+          await insertNotification(trx, {
+            id: randomUUID(),
+            account_id: account.id,
+            kind: notice.kind,
+            recipient: account.notification_email,
+            subject: notice.subject,
+            body: notice.body,
+            created_at: now,
+            sent_at: null,
+          });
+          deps.logger?.warn(
+            { domain: account.domain, kind: notice.kind, to: account.notification_email },
+            'account notification recorded (sent once outbound notifications exist)',
+          );
+        }
+      } else {
+        finalState = previousState;
+      }
+    }
+    if (rotated) await promotePendingDkimKeys(trx, account.id, now);
+    await updateDomainCheck(trx, account.id, updatedCheck);
+  });
+
+  deps.logger?.info(
+    { domain: account.domain, trigger, outcome, from: previousState, to: finalState, rotated },
+    'domain checked',
+  );
+  const finalAccount: Account =
+    finalState === previousState ? account : { ...account, state: finalState, updated_at: now };
+  return {
+    account: finalAccount,
+    keys: rotated ? await listDkimKeys(deps.store.db, account.id) : keys,
+    check: updatedCheck,
+    outcome,
+    previousState,
+    rotated,
+  };
+}
+
+function noticeFor(
+  account: Account,
+  state: AccountState,
+  expected: readonly ExpectedRecord[],
+  results: StoredResults,
+  config: Pick<Config, 'verification'>,
+): { kind: string; subject: string; body: string } | undefined {
+  const missing = missingRecords(expected, results)
+    .map((r) => `- ${r.type} ${r.hostname}: ${r.detail}`)
+    .join('\n');
+  if (state === 'unverified') {
+    return {
+      kind: 'domain_unverified',
+      subject: `${account.domain} can no longer send: DNS records are missing`,
+      body:
+        `A check of ${account.domain} found that records it needs are gone or changed, so mail ` +
+        `from this domain is refused until they are back:\n\n${missing}\n\n` +
+        'Publish them again; the domain becomes valid by itself once they are found ' +
+        '(or ask now with POST /account/verify).',
+    };
+  }
+  if (state === 'failed') {
+    return {
+      kind: 'domain_failed',
+      subject: `${account.domain} could not be verified`,
+      body:
+        `The DNS records of ${account.domain} were not found within ${config.verification.giveUpHours} ` +
+        `hours, so automatic checks have stopped:\n\n${missing}\n\n` +
+        'Publish them and ask for a check with POST /account/verify.',
+    };
+  }
+  return undefined;
+}
+
+/** Inserts the keys and schedule of a newly made account, inside its transaction. */
+export async function insertOnboarding(
+  db: Store['db'],
+  keys: DkimKey[],
+  check: DomainCheck,
+): Promise<void> {
+  await insertDkimKeys(db, keys);
+  await insertDomainCheck(db, check);
+}
