@@ -3,8 +3,10 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { type DomainVerifier, startDomainVerifier } from './accounts/domain-verifier.ts';
 import { buildApp } from './api/app.ts';
 import type { Config, Role } from './config.ts';
+import { createResolver } from './dns/index.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
 import { deleteExpiredTokens } from './store/clients.repository.ts';
 import { openStore, type Store } from './store/database.ts';
@@ -54,15 +56,23 @@ export async function startService(
   logger: Logger,
   roles: readonly Role[],
 ): Promise<RunningService> {
-  const { store } = await openReadyStore(config, logger);
+  const { store, masterKey } = await openReadyStore(config, logger);
   logger.info({ database: store.description, roles }, 'starting');
+  // Domain verification asks DNS without a cache: an owner who just published a record is
+  // never answered from a stale negative entry.
+  const verificationResolver = createResolver({
+    servers: config.dnsServers,
+    timeoutMs: config.dnsTimeoutMs,
+    cache: false,
+  });
+  let verifier: DomainVerifier | undefined;
 
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   const timers: NodeJS.Timeout[] = [];
 
   if (roles.includes('api')) {
-    app = await buildApp({ config, store, logger });
+    app = await buildApp({ config, store, logger, masterKey, resolver: verificationResolver });
     url = await app.listen({ host: config.httpHost, port: config.httpPort });
     logger.info({ url, docs: `${url}/docs` }, 'API listening');
     const housekeeping = async () => {
@@ -78,8 +88,20 @@ export async function startService(
     timer.unref();
     timers.push(timer);
   }
-  if (roles.includes('worker'))
-    logger.info('worker role: no delivery work is implemented in this version yet');
+  if (roles.includes('worker')) {
+    verifier = startDomainVerifier({
+      store,
+      config,
+      now: Date.now,
+      resolver: verificationResolver,
+      masterKey,
+      logger: logger.child({ component: 'domain-verifier' }),
+    });
+    logger.info(
+      { pollSeconds: config.verification.pollSeconds },
+      'worker role: domain verifier started',
+    );
+  }
   if (roles.includes('mx'))
     logger.info('mx role: the bounce MX is not implemented in this version yet');
 
@@ -89,6 +111,9 @@ export async function startService(
       for (const t of timers) clearInterval(t);
       // Fastify's close stops accepting connections and waits for requests in flight.
       if (app !== undefined) await app.close();
+      // The verifier finishes the check in progress; its schedule is in the database.
+      await verifier?.stop();
+      await verificationResolver.close();
       await store.close();
     })();
     return stopping;
