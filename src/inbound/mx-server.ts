@@ -1,0 +1,239 @@
+// The bounce MX: an SMTP server for the bounce subdomains of known accounts. It offers
+// STARTTLS, refuses every other domain at RCPT (so it is no open relay and no catch-all),
+// and limits size, connections, rate and time so it cannot be used to fill the disk.
+
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { FeedbackDb } from '../store/feedback-db.ts';
+import { accountsForBounceDomain } from '../store/inbound.repository.ts';
+import type { BounceResult } from './apply-bounce.ts';
+import type { InboundConfig } from './config.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { type AcceptedRecipient, receiveMessage } from './receive.ts';
+import { makeSelfSignedCertificate } from './self-signed-cert.ts';
+
+/** The part of a pino logger the MX uses. */
+export interface MxLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface InboundMxDeps {
+  db: FeedbackDb;
+  config: InboundConfig;
+  /** Our host name, in the greeting and the self-signed certificate. */
+  hostname: string;
+  logger?: MxLogger;
+  now?: () => number;
+  /** Called after a DSN made a recipient `bounced` (complete the message, notify). */
+  onBounced?: (result: BounceResult) => Promise<void>;
+}
+
+export interface RunningMx {
+  port: number;
+  /** The certificate presented on STARTTLS (PEM); tests trust it per connection. */
+  certificatePem: string;
+  close(): Promise<void>;
+}
+
+const SMTP_CLOSE_TIMEOUT_MS = 5000;
+
+class SmtpError extends Error {
+  readonly responseCode: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.responseCode = code;
+  }
+}
+
+export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
+  const { config, db } = deps;
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger;
+  const tls = loadTls(config, deps.hostname, logger);
+  const connections = new RateLimiter(config.connectionsPerMinute, now);
+  const messages = new RateLimiter(config.messagesPerMinute, now);
+  // Which accounts each accepted RCPT belongs to, per session.
+  const accepted = new Map<string, AcceptedRecipient[]>();
+
+  const server = new SMTPServer({
+    name: deps.hostname,
+    banner: 'SecureMail bounce MX',
+    secure: false,
+    key: tls.keyPem,
+    cert: tls.certPem,
+    disabledCommands: ['AUTH'],
+    authOptional: true,
+    disableReverseLookup: true,
+    size: config.maxMessageBytes,
+    maxClients: config.maxConnections,
+    socketTimeout: config.socketTimeoutMs,
+    closeTimeout: SMTP_CLOSE_TIMEOUT_MS,
+    logger: false,
+
+    onConnect(session, callback) {
+      if (!connections.hit(session.remoteAddress)) {
+        callback(new SmtpError(421, '4.7.0 Too many connections from your address, try later'));
+        return;
+      }
+      accepted.set(session.id, []);
+      callback();
+    },
+
+    onClose(session) {
+      accepted.delete(session.id);
+    },
+
+    onMailFrom(_address, session, callback) {
+      if (!messages.hit(session.remoteAddress)) {
+        callback(new SmtpError(450, '4.7.1 Too many messages from your address, slow down'));
+        return;
+      }
+      // A new transaction on the same connection starts with no recipients.
+      accepted.set(session.id, []);
+      callback();
+    },
+
+    onRcptTo(address, session, callback) {
+      const list = accepted.get(session.id) ?? [];
+      if (list.length >= config.maxRecipients) {
+        callback(new SmtpError(452, '4.5.3 Too many recipients'));
+        return;
+      }
+      const rcpt = address.address.toLowerCase();
+      const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1);
+      accountsForBounceDomain(db, domain).then(
+        (accounts) => {
+          if (accounts.length === 0) {
+            callback(
+              new SmtpError(550, '5.1.1 Relaying denied: not a bounce domain of this service'),
+            );
+            return;
+          }
+          list.push({ address: rcpt, accountIds: accounts.map((a) => a.id) });
+          accepted.set(session.id, list);
+          callback();
+        },
+        (error: unknown) => {
+          logger?.error({ err: error }, 'bounce MX: account lookup failed');
+          callback(new SmtpError(451, '4.3.0 Temporary failure, try again later'));
+        },
+      );
+    },
+
+    onData(stream, session, callback) {
+      collect(stream, config.keepBytes, config.maxMessageBytes)
+        .then(async ({ raw, size, oversized }) => {
+          const recipients = accepted.get(session.id) ?? [];
+          const results = await receiveMessage(
+            db,
+            {
+              mailFrom:
+                session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address,
+              recipients,
+              remoteAddress: session.remoteAddress,
+              helo: session.hostNameAppearsAs ?? '',
+              raw,
+              size,
+              oversized,
+              receivedAt: now(),
+            },
+            {
+              keepBytes: config.keepBytes,
+              ...(deps.onBounced ? { onBounced: deps.onBounced } : {}),
+            },
+          );
+          logger?.info(
+            {
+              remote: session.remoteAddress,
+              size,
+              results: results.map((r) => [r.kind, r.outcome]),
+            },
+            'bounce MX: message received',
+          );
+          if (oversized) {
+            callback(
+              new SmtpError(552, `5.3.4 Message too big (limit ${config.maxMessageBytes} bytes)`),
+            );
+            return;
+          }
+          callback(null, `2.0.0 Accepted as ${results[0]?.id ?? 'nothing'}`);
+        })
+        .catch((error: unknown) => {
+          logger?.error(
+            { err: error, session: sessionInfo(session) },
+            'bounce MX: processing failed',
+          );
+          // Temporary: the sender keeps the bounce and tries again, nothing is lost.
+          callback(new SmtpError(451, '4.3.0 Temporary failure, try again later'));
+        });
+    },
+  });
+  server.on('error', (error) => logger?.warn({ err: error }, 'bounce MX: connection error'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.server.address() as AddressInfo).port;
+  logger?.info({ host: config.host, port }, 'bounce MX listening');
+  return {
+    port,
+    certificatePem: tls.certPem,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function sessionInfo(session: SMTPServerSession): object {
+  return { id: session.id, remote: session.remoteAddress };
+}
+
+/**
+ * Reads the DATA stream, keeping at most `keep` bytes when the message is over `limit`
+ * (its head is enough to see what it was) and all of it otherwise. The stream is always
+ * read to its end, as the SMTP dialogue requires.
+ */
+async function collect(
+  stream: SMTPServerDataStream,
+  keep: number,
+  limit: number,
+): Promise<{ raw: Buffer; size: number; oversized: boolean }> {
+  const chunks: Buffer[] = [];
+  let held = 0;
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (held < limit) {
+      chunks.push(chunk);
+      held += chunk.length;
+    }
+  }
+  const oversized = stream.sizeExceeded || size > limit;
+  const raw = Buffer.concat(chunks);
+  return { raw: oversized ? raw.subarray(0, keep) : raw, size, oversized };
+}
+
+function loadTls(
+  config: InboundConfig,
+  hostname: string,
+  logger: MxLogger | undefined,
+): { certPem: string; keyPem: string } {
+  if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
+    return { certPem: pemOrFile(config.tlsCert), keyPem: pemOrFile(config.tlsKey) };
+  }
+  logger?.warn(
+    { hostname },
+    'SECUREMAIL_MX_TLS_CERT/_KEY are not set: the bounce MX offers STARTTLS with a self-signed ' +
+      'certificate made at start-up. Configure a certificate for the MX host names.',
+  );
+  return makeSelfSignedCertificate(hostname);
+}
+
+function pemOrFile(value: string): string {
+  return value.startsWith('-----BEGIN') ? value : readFileSync(value, 'utf8');
+}

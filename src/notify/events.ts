@@ -1,0 +1,150 @@
+// Events for webhooks, recorded as an outbox row inside the transaction that made the
+// change, so an event is never lost when a process dies and never sent for a change that
+// was rolled back. The dispatcher (webhook-dispatcher.ts) posts them later.
+//
+// Glossary: an *event* is one state change (a recipient became `bounced`, a domain became
+// `valid`); a *webhook* is an account's HTTPS endpoint with the event types it wants; a
+// *delivery* is one POST of an event to a webhook.
+
+import { randomUUID } from 'node:crypto';
+import type { FeedbackDb } from '../store/feedback-db.ts';
+import type { RecipientStatus } from '../store/messages.table.ts';
+import { appendWebhookEvent } from '../store/webhooks.repository.ts';
+
+/** Recipient states an account can subscribe to; `queued` is not an event. */
+export const RECIPIENT_EVENT_TYPES = [
+  'delivered',
+  'refused_insecure',
+  'bounced',
+  'deferred',
+  'expired',
+  'failed',
+  'suppressed',
+] as const satisfies readonly RecipientStatus[];
+export type RecipientEventType = (typeof RECIPIENT_EVENT_TYPES)[number];
+
+export const DOMAIN_EVENT_TYPE = 'domain_state_changed';
+export const WEBHOOK_EVENT_TYPES = [...RECIPIENT_EVENT_TYPES, DOMAIN_EVENT_TYPE] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+export interface RecipientEvent {
+  accountId: string;
+  /** Our message id (as returned by POST /message). */
+  messageId: string;
+  recipientId: string;
+  address: string;
+  status: RecipientStatus;
+  reason: string | null;
+  detail: string | null;
+  at: number;
+}
+
+export interface DomainEvent {
+  accountId: string;
+  domain: string;
+  state: string;
+  at: number;
+}
+
+/** The JSON body of every delivery; `data` depends on `type`. */
+export interface WebhookPayload {
+  id: string;
+  type: WebhookEventType;
+  created_at: string;
+  domain: string;
+  data: Record<string, string | null>;
+}
+
+function isRecipientEventType(status: RecipientStatus): status is RecipientEventType {
+  return (RECIPIENT_EVENT_TYPES as readonly string[]).includes(status);
+}
+
+/**
+ * Queues the event if the account has an active webhook that wants it. Call with the
+ * transaction that changes the recipient. Returns whether an event was queued.
+ */
+export async function recordRecipientEvent(
+  trx: FeedbackDb,
+  event: RecipientEvent,
+): Promise<boolean> {
+  if (!isRecipientEventType(event.status)) return false;
+  const target = await subscribedWebhook(trx, event.accountId, event.status);
+  if (target === undefined) return false;
+  const id = randomUUID();
+  const payload: WebhookPayload = {
+    id,
+    type: event.status,
+    created_at: new Date(event.at).toISOString(),
+    domain: target.domain,
+    data: {
+      message_id: event.messageId,
+      recipient_id: event.recipientId,
+      recipient: event.address,
+      status: event.status,
+      reason: event.reason,
+      detail: event.detail,
+    },
+  };
+  await appendWebhookEvent(trx, {
+    id,
+    account_id: event.accountId,
+    ordering_key: `recipient:${event.recipientId}`,
+    type: event.status,
+    payload: JSON.stringify(payload),
+    state: 'pending',
+    attempts: 0,
+    next_attempt_at: event.at,
+    lease_owner: null,
+    lease_until: null,
+    last_error: null,
+    created_at: event.at,
+    finished_at: null,
+  });
+  return true;
+}
+
+/** Queues a domain state change (`unverified`, `valid`, `failed`) for the account's webhook. */
+export async function recordDomainEvent(trx: FeedbackDb, event: DomainEvent): Promise<boolean> {
+  const target = await subscribedWebhook(trx, event.accountId, DOMAIN_EVENT_TYPE);
+  if (target === undefined) return false;
+  const id = randomUUID();
+  const payload: WebhookPayload = {
+    id,
+    type: DOMAIN_EVENT_TYPE,
+    created_at: new Date(event.at).toISOString(),
+    domain: event.domain,
+    data: { domain: event.domain, state: event.state },
+  };
+  await appendWebhookEvent(trx, {
+    id,
+    account_id: event.accountId,
+    ordering_key: `domain:${event.accountId}`,
+    type: DOMAIN_EVENT_TYPE,
+    payload: JSON.stringify(payload),
+    state: 'pending',
+    attempts: 0,
+    next_attempt_at: event.at,
+    lease_owner: null,
+    lease_until: null,
+    last_error: null,
+    created_at: event.at,
+    finished_at: null,
+  });
+  return true;
+}
+
+async function subscribedWebhook(
+  db: FeedbackDb,
+  accountId: string,
+  type: WebhookEventType,
+): Promise<{ domain: string } | undefined> {
+  const row = await db
+    .selectFrom('webhooks')
+    .innerJoin('accounts', 'accounts.id', 'webhooks.account_id')
+    .select(['webhooks.events', 'webhooks.state', 'accounts.domain'])
+    .where('webhooks.account_id', '=', accountId)
+    .executeTakeFirst();
+  if (row === undefined || row.state !== 'active') return undefined;
+  const events = JSON.parse(row.events) as string[];
+  return events.includes(type) ? { domain: row.domain } : undefined;
+}

@@ -1,0 +1,71 @@
+// What the bounce MX received: one row per message, with its classification and, for
+// inspection, the message itself (possibly cut at the keep limit).
+
+import type { Insertable, Selectable } from 'kysely';
+import type { FeedbackDb } from './feedback-db.ts';
+import type { InboundMessagesTable } from './inbound.table.ts';
+
+export type InboundMessage = Selectable<InboundMessagesTable>;
+
+export async function insertInboundMessage(
+  db: FeedbackDb,
+  row: Insertable<InboundMessagesTable>,
+): Promise<void> {
+  await db.insertInto('inbound_messages').values(row).execute();
+}
+
+export async function listInboundMessages(
+  db: FeedbackDb,
+  filter: { accountId?: string; recipientId?: string; limit?: number } = {},
+): Promise<InboundMessage[]> {
+  let query = db
+    .selectFrom('inbound_messages')
+    .selectAll()
+    .orderBy('received_at')
+    .orderBy('id')
+    .limit(filter.limit ?? 100);
+  if (filter.accountId !== undefined) query = query.where('account_id', '=', filter.accountId);
+  if (filter.recipientId !== undefined)
+    query = query.where('recipient_id', '=', filter.recipientId);
+  return query.execute();
+}
+
+/** Retention: removes received messages older than `before`. */
+export async function deleteInboundBefore(db: FeedbackDb, before: number): Promise<number> {
+  const result = await db
+    .deleteFrom('inbound_messages')
+    .where('received_at', '<', before)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/** Accounts whose bounce domain (`<bounce_subdomain>.<domain>`) is `domain`. */
+export async function accountsForBounceDomain(
+  db: FeedbackDb,
+  domain: string,
+): Promise<{ id: string }[]> {
+  const dot = domain.indexOf('.');
+  if (dot <= 0) return [];
+  return db
+    .selectFrom('accounts')
+    .select('id')
+    .where('bounce_subdomain', '=', domain.slice(0, dot))
+    .where('domain', '=', domain.slice(dot + 1))
+    .execute();
+}
+
+/** The recipient a VERP address names, with the account of its message. */
+export async function findBouncedRecipient(
+  db: FeedbackDb,
+  recipientId: string,
+): Promise<{ id: string; address: string; accountId: string } | undefined> {
+  const row = await db
+    .selectFrom('recipients')
+    .innerJoin('messages', 'messages.id', 'recipients.message_id')
+    .select(['recipients.id', 'recipients.address', 'messages.account_id'])
+    .where('recipients.id', '=', recipientId)
+    .executeTakeFirst();
+  return row === undefined
+    ? undefined
+    : { id: row.id, address: row.address, accountId: row.account_id };
+}

@@ -1,0 +1,99 @@
+// The per-account suppression list: addresses that hard-bounced (or that the account owner
+// added), which new messages skip at submission. Addresses are compared lower-cased.
+
+import type { Selectable } from 'kysely';
+import type { FeedbackDb } from './feedback-db.ts';
+import type { SuppressionReason, SuppressionsTable } from './inbound.table.ts';
+
+export type Suppression = Selectable<SuppressionsTable>;
+
+// Keeps `IN (...)` lists well below SQLite's and PostgreSQL's parameter limits.
+const LOOKUP_CHUNK = 500;
+
+export interface NewSuppression {
+  accountId: string;
+  address: string;
+  reason: SuppressionReason;
+  detail: string | null;
+  recipientId: string | null;
+  at: number;
+}
+
+/** Adds the address unless it is listed already. Returns true when it was added. */
+export async function insertSuppression(db: FeedbackDb, entry: NewSuppression): Promise<boolean> {
+  const result = await db
+    .insertInto('suppressions')
+    .values({
+      account_id: entry.accountId,
+      address: entry.address.toLowerCase(),
+      reason: entry.reason,
+      detail: entry.detail,
+      recipient_id: entry.recipientId,
+      created_at: entry.at,
+    })
+    .onConflict((oc) => oc.columns(['account_id', 'address']).doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+}
+
+export async function findSuppression(
+  db: FeedbackDb,
+  accountId: string,
+  address: string,
+): Promise<Suppression | undefined> {
+  return db
+    .selectFrom('suppressions')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('address', '=', address.toLowerCase())
+    .executeTakeFirst();
+}
+
+/** One page in address order; `after` is the last address of the previous page. */
+export async function listSuppressions(
+  db: FeedbackDb,
+  accountId: string,
+  options: { limit: number; after?: string | undefined },
+): Promise<Suppression[]> {
+  let query = db
+    .selectFrom('suppressions')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .orderBy('address')
+    .limit(options.limit);
+  if (options.after !== undefined) query = query.where('address', '>', options.after.toLowerCase());
+  return query.execute();
+}
+
+export async function deleteSuppression(
+  db: FeedbackDb,
+  accountId: string,
+  address: string,
+): Promise<boolean> {
+  const result = await db
+    .deleteFrom('suppressions')
+    .where('account_id', '=', accountId)
+    .where('address', '=', address.toLowerCase())
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/** The lower-cased addresses among `addresses` that are on the account's list. */
+export async function suppressedAmong(
+  db: FeedbackDb,
+  accountId: string,
+  addresses: readonly string[],
+): Promise<Set<string>> {
+  const wanted = [...new Set(addresses.map((a) => a.toLowerCase()))];
+  const found = new Set<string>();
+  for (let i = 0; i < wanted.length; i += LOOKUP_CHUNK) {
+    const rows = await db
+      .selectFrom('suppressions')
+      .select('address')
+      .where('account_id', '=', accountId)
+      .where('address', 'in', wanted.slice(i, i + LOOKUP_CHUNK))
+      .execute();
+    for (const row of rows) found.add(row.address);
+  }
+  return found;
+}
