@@ -10,7 +10,7 @@ export async function insertDkimKeys(db: Db, keys: DkimKey[]): Promise<void> {
   await db.insertInto('dkim_keys').values(keys).execute();
 }
 
-/** The keys of an account in the given states, oldest first. */
+/** The keys of an account in the given states: active before pending, oldest first, RSA before Ed25519. */
 export async function listDkimKeys(
   db: Db,
   accountId: string,
@@ -22,7 +22,9 @@ export async function listDkimKeys(
     .selectAll()
     .where('account_id', '=', accountId)
     .where('status', 'in', [...statuses])
+    .orderBy('status')
     .orderBy('created_at')
+    .orderBy('algorithm', 'desc')
     .orderBy('selector')
     .execute();
 }
