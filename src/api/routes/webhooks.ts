@@ -1,0 +1,276 @@
+// /account/webhook: the HTTPS endpoint an account's events are posted to, signed with a
+// secret that is shown once (on creation and on rotation).
+
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { AppError } from '../../errors.ts';
+import type { WebhookConfig } from '../../inbound/config.ts';
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../notify/events.ts';
+import { openWebhookSecret, sealWebhookSecret } from '../../notify/webhook-secrets.ts';
+import { newWebhookSecret } from '../../notify/webhook-signing.ts';
+import {
+  checkWebhookUrl,
+  type HostLookup,
+  MAX_WEBHOOK_URL_LENGTH,
+  systemLookup,
+} from '../../notify/webhook-target.ts';
+import { findAccount } from '../../store/accounts.repository.ts';
+import type { Store } from '../../store/database.ts';
+import { feedbackDb } from '../../store/feedback-db.ts';
+import type { Account } from '../../store/schema.ts';
+import {
+  deleteWebhook,
+  dropPendingEvents,
+  findWebhook,
+  insertWebhook,
+  updateWebhook,
+  type Webhook,
+} from '../../store/webhooks.repository.ts';
+import { DomainQuerySchema, errorResponses } from '../schemas.ts';
+import { callerId } from './accounts.ts';
+
+export interface WebhookRouteDeps {
+  store: Store;
+  masterKey: Buffer;
+  config: WebhookConfig;
+  now: () => number;
+  /** How webhook host names are resolved for the SSRF check; default: the system resolver. */
+  lookup?: HostLookup;
+}
+
+const SECURITY = [{ oauth2: [] }];
+const HOUR_MS = 3_600_000;
+
+const EventTypeSchema = Type.Union(
+  WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)),
+  { description: 'A recipient status, or `domain_state_changed`.' },
+);
+
+const IsoOrNull = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+
+const WebhookSchema = Type.Object(
+  {
+    url: Type.String(),
+    events: Type.Array(EventTypeSchema),
+    state: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+    last_success_at: IsoOrNull,
+    failing_since: IsoOrNull,
+    last_error: Type.Union([Type.String(), Type.Null()]),
+    disabled_at: IsoOrNull,
+    previous_secret_valid_until: IsoOrNull,
+    secret: Type.Optional(
+      Type.String({
+        description:
+          'The signing secret. Only in the answer that created or rotated it: store it now.',
+      }),
+    ),
+  },
+  { title: 'Webhook' },
+);
+
+const PutBodySchema = Type.Object(
+  {
+    url: Type.String({
+      minLength: 9,
+      maxLength: MAX_WEBHOOK_URL_LENGTH,
+      description: 'https:// only',
+    }),
+    events: Type.Optional(
+      Type.Array(EventTypeSchema, {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'Default: every event type.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function view(row: Webhook, now: number, secret?: string) {
+  return {
+    url: row.url,
+    events: JSON.parse(row.events) as WebhookEventType[],
+    state: row.state,
+    created_at: new Date(row.created_at).toISOString(),
+    updated_at: new Date(row.updated_at).toISOString(),
+    last_success_at: iso(row.last_success_at),
+    failing_since: iso(row.failing_since),
+    last_error: row.last_error,
+    disabled_at: iso(row.disabled_at),
+    previous_secret_valid_until:
+      row.previous_secret_until !== null && row.previous_secret_until > now
+        ? iso(row.previous_secret_until)
+        : null,
+    ...(secret === undefined ? {} : { secret }),
+  };
+}
+
+export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): void {
+  const db = feedbackDb(deps.store.db);
+
+  async function account(clientId: string, domain: string): Promise<Account> {
+    const found = await findAccount(deps.store.db, clientId, domain.toLowerCase());
+    if (found === undefined) throw new AppError('account_not_found', { field: 'query.domain' });
+    return found;
+  }
+
+  async function existing(accountId: string): Promise<Webhook> {
+    const found = await findWebhook(db, accountId);
+    if (found === undefined) {
+      throw new AppError('not_found', { message: 'This account has no webhook.' });
+    }
+    return found;
+  }
+
+  app.put<{ Querystring: { domain: string }; Body: { url: string; events?: WebhookEventType[] } }>(
+    '/account/webhook',
+    {
+      schema: {
+        tags: ['Webhooks'],
+        summary: 'Register or change the webhook of an account',
+        description:
+          'Events are POSTed as JSON to the HTTPS URL, signed in the `SecureMail-Signature` ' +
+          'header (see docs/bounces-and-webhooks.md). The first registration answers 201 with ' +
+          'the secret, shown only then; later calls change URL and events (and re-enable a ' +
+          'disabled webhook) and keep the secret. URLs that reach loopback, private or ' +
+          'link-local addresses are refused.',
+        security: SECURITY,
+        querystring: DomainQuerySchema,
+        body: PutBodySchema,
+        response: {
+          200: WebhookSchema,
+          201: WebhookSchema,
+          ...errorResponses(400, 401, 404, 413, 415, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const owner = await account(callerId(request), request.query.domain);
+      const check = await checkWebhookUrl(request.body.url, {
+        allowPrivate: deps.config.allowPrivate,
+        lookup: deps.lookup ?? systemLookup,
+      });
+      if (!check.ok) {
+        throw new AppError('validation_failed', { field: 'url', message: `url: ${check.problem}` });
+      }
+      const events = JSON.stringify(request.body.events ?? WEBHOOK_EVENT_TYPES);
+      const now = deps.now();
+      const current = await findWebhook(db, owner.id);
+      if (current !== undefined) {
+        await updateWebhook(db, current.id, {
+          url: request.body.url,
+          events,
+          state: 'active',
+          disabled_at: null,
+          failing_since: null,
+          last_error: null,
+          updated_at: now,
+        });
+        return reply.code(200).send(view(await existing(owner.id), now));
+      }
+      const id = randomUUID();
+      const secret = newWebhookSecret();
+      await insertWebhook(db, {
+        id,
+        account_id: owner.id,
+        url: request.body.url,
+        events,
+        secret_sealed: sealWebhookSecret(deps.masterKey, id, 'current', secret),
+        previous_secret_sealed: null,
+        previous_secret_until: null,
+        state: 'active',
+        failing_since: null,
+        last_error: null,
+        last_success_at: null,
+        disabled_at: null,
+        created_at: now,
+        updated_at: now,
+      });
+      return reply.code(201).send(view(await existing(owner.id), now, secret));
+    },
+  );
+
+  app.get<{ Querystring: { domain: string } }>(
+    '/account/webhook',
+    {
+      schema: {
+        tags: ['Webhooks'],
+        summary: 'Get the webhook of an account and its delivery state',
+        security: SECURITY,
+        querystring: DomainQuerySchema,
+        response: { 200: WebhookSchema, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const owner = await account(callerId(request), request.query.domain);
+      return view(await existing(owner.id), deps.now());
+    },
+  );
+
+  app.post<{ Querystring: { domain: string } }>(
+    '/account/webhook/secret',
+    {
+      schema: {
+        tags: ['Webhooks'],
+        summary: 'Rotate the signing secret',
+        description:
+          'Answers with the new secret, shown only now. Until `previous_secret_valid_until` ' +
+          'every delivery carries a signature with the new and one with the previous secret.',
+        security: SECURITY,
+        querystring: DomainQuerySchema,
+        response: { 200: WebhookSchema, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const owner = await account(callerId(request), request.query.domain);
+      const current = await existing(owner.id);
+      const now = deps.now();
+      const secret = newWebhookSecret();
+      const previous = openWebhookSecret(
+        deps.masterKey,
+        current.id,
+        'current',
+        current.secret_sealed,
+      );
+      await updateWebhook(db, current.id, {
+        secret_sealed: sealWebhookSecret(deps.masterKey, current.id, 'current', secret),
+        previous_secret_sealed: sealWebhookSecret(deps.masterKey, current.id, 'previous', previous),
+        previous_secret_until: now + deps.config.secretOverlapHours * HOUR_MS,
+        updated_at: now,
+      });
+      return view(await existing(owner.id), now, secret);
+    },
+  );
+
+  app.delete<{ Querystring: { domain: string } }>(
+    '/account/webhook',
+    {
+      schema: {
+        tags: ['Webhooks'],
+        summary: 'Remove the webhook; pending events are dropped',
+        security: SECURITY,
+        querystring: DomainQuerySchema,
+        response: {
+          204: { type: 'null', description: 'Removed' },
+          ...errorResponses(400, 401, 404, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const owner = await account(callerId(request), request.query.domain);
+      await existing(owner.id);
+      await db.transaction().execute(async (trx) => {
+        await dropPendingEvents(trx, owner.id, deps.now(), 'webhook removed');
+        await deleteWebhook(trx, owner.id);
+      });
+      return reply.code(204).send();
+    },
+  );
+}
