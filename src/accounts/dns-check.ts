@@ -173,10 +173,8 @@ async function checkDkim(
     const [one] = keyRecords;
     if (one !== undefined) {
       const comparison = compareDkim(one, expected);
-      return failed(
-        `The DKIM record at ${record.hostname} does not match: ${comparison.match ? '' : comparison.problem}.`,
-        [],
-      );
+      const problem = comparison.match ? 'it is not the only key record' : comparison.problem;
+      return failed(`The DKIM record at ${record.hostname} does not match: ${problem}.`, []);
     }
   }
   const problem =
