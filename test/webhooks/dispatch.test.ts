@@ -55,7 +55,7 @@ for (const dialect of dialects()) {
     async function event(
       recipientId: string,
       messageId: string,
-      status: 'deferred' | 'bounced' | 'delivered',
+      status: 'deferred' | 'bounced' | 'delivered' | 'expired',
     ) {
       await fs.db.transaction().execute((trx) =>
         recordRecipientEvent(trx, {
