@@ -6,6 +6,15 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { DEFAULT_TIMEOUT_MS, defaultServers, parseServerList } from './dns/index.ts';
 import type { DnsServer } from './dns/types.ts';
+import {
+  type InboundConfig,
+  loadInboundConfig,
+  loadWebhookConfig,
+  type WebhookConfig,
+} from './inbound/config.ts';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 
 export type Role = 'api' | 'worker' | 'mx';
 export const ALL_ROLES: readonly Role[] = ['api', 'worker', 'mx'];
@@ -62,6 +71,11 @@ export interface Config {
   publicUrl: string | undefined;
   /** Grace period for in-flight work on SIGTERM before the process exits anyway. */
   shutdownTimeoutMs: number;
+  sending: SendingConfig;
+  delivery: DeliveryConfig;
+  security: OutboundSecurityConfig;
+  inbound: InboundConfig;
+  webhooks: WebhookConfig;
   /** The resolvers asked for every DNS lookup (SECUREMAIL_DNS_SERVERS; default: resolv.conf). */
   dnsServers: DnsServer[];
   /** Per query to one resolver. */
@@ -85,6 +99,43 @@ export interface VerificationSchedule {
   recheckHours: number;
   /** How often the worker looks for due checks. */
   pollSeconds: number;
+}
+
+export interface SendingConfig {
+  /** Distinct recipients per POST /message. */
+  maxRecipients: number;
+  /** Largest MIME message accepted. */
+  maxMessageBytes: number;
+  /** Messages an account may submit per UTC day. */
+  messagesPerDay: number;
+}
+
+export interface DeliveryConfig {
+  /** Deferred recipients are retried this long after acceptance, then end `expired`. */
+  retryWindowMs: number;
+  /** SMTP sessions a worker process keeps open at once. */
+  concurrency: number;
+  /** Recipients claimed per round. */
+  batchSize: number;
+  /** A claim lasts this long; a crashed worker's recipients are claimable again after it. */
+  leaseMs: number;
+  /** Message bodies are deleted this long after their last recipient became final. */
+  bodyRetentionMs: number;
+  /** Attempts and their evidence are kept this long. */
+  evidenceRetentionMs: number;
+}
+
+export interface OutboundSecurityConfig {
+  /** Port of recipient MX hosts: 25; tests point it elsewhere. TLSA is looked up for it. */
+  smtpPort: number;
+  /** PEM bundle of extra trusted CAs (SECUREMAIL_CA_FILE), read at start-up. */
+  caFile: string | undefined;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  /** Port of MTA-STS policy hosts: 443; tests point it elsewhere. */
+  mtaStsPort: number;
+  /** How long POST /security/check reuses a domain's result. */
+  checkCacheMs: number;
 }
 
 export class ConfigError extends Error {
@@ -182,6 +233,114 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
       0,
       600_000,
     ),
+    sending: {
+      maxRecipients: integer(
+        'SECUREMAIL_MAX_RECIPIENTS',
+        read('SECUREMAIL_MAX_RECIPIENTS'),
+        10_000,
+        1,
+        1_000_000,
+      ),
+      maxMessageBytes: integer(
+        'SECUREMAIL_MAX_MESSAGE_BYTES',
+        read('SECUREMAIL_MAX_MESSAGE_BYTES'),
+        25 * 1024 * 1024,
+        1024,
+        200 * 1024 * 1024,
+      ),
+      messagesPerDay: integer(
+        'SECUREMAIL_MESSAGES_PER_DAY',
+        read('SECUREMAIL_MESSAGES_PER_DAY'),
+        100_000,
+        1,
+        1e9,
+      ),
+    },
+    delivery: {
+      retryWindowMs:
+        HOUR_MS *
+        integer(
+          'SECUREMAIL_RETRY_WINDOW_HOURS',
+          read('SECUREMAIL_RETRY_WINDOW_HOURS'),
+          48,
+          1,
+          24 * 30,
+        ),
+      concurrency: integer(
+        'SECUREMAIL_WORKER_CONCURRENCY',
+        read('SECUREMAIL_WORKER_CONCURRENCY'),
+        20,
+        1,
+        1000,
+      ),
+      batchSize: integer(
+        'SECUREMAIL_WORKER_BATCH',
+        read('SECUREMAIL_WORKER_BATCH'),
+        500,
+        1,
+        10_000,
+      ),
+      leaseMs:
+        1000 *
+        integer('SECUREMAIL_LEASE_SECONDS', read('SECUREMAIL_LEASE_SECONDS'), 600, 10, 86_400),
+      bodyRetentionMs:
+        DAY_MS *
+        integer(
+          'SECUREMAIL_BODY_RETENTION_DAYS',
+          read('SECUREMAIL_BODY_RETENTION_DAYS'),
+          7,
+          0,
+          3650,
+        ),
+      evidenceRetentionMs:
+        DAY_MS *
+        integer(
+          'SECUREMAIL_EVIDENCE_RETENTION_DAYS',
+          read('SECUREMAIL_EVIDENCE_RETENTION_DAYS'),
+          365,
+          1,
+          3650,
+        ),
+    },
+    security: {
+      smtpPort: integer('SECUREMAIL_SMTP_PORT', read('SECUREMAIL_SMTP_PORT'), 25, 1, 65535),
+      caFile:
+        read('SECUREMAIL_CA_FILE') === undefined
+          ? undefined
+          : path.resolve(cwd, read('SECUREMAIL_CA_FILE')!),
+      connectTimeoutMs: integer(
+        'SECUREMAIL_SMTP_CONNECT_TIMEOUT_MS',
+        read('SECUREMAIL_SMTP_CONNECT_TIMEOUT_MS'),
+        30_000,
+        100,
+        600_000,
+      ),
+      commandTimeoutMs: integer(
+        'SECUREMAIL_SMTP_COMMAND_TIMEOUT_MS',
+        read('SECUREMAIL_SMTP_COMMAND_TIMEOUT_MS'),
+        60_000,
+        100,
+        600_000,
+      ),
+      mtaStsPort: integer(
+        'SECUREMAIL_MTA_STS_PORT',
+        read('SECUREMAIL_MTA_STS_PORT'),
+        443,
+        1,
+        65535,
+      ),
+      checkCacheMs:
+        1000 *
+        integer(
+          'SECUREMAIL_CHECK_CACHE_SECONDS',
+          read('SECUREMAIL_CHECK_CACHE_SECONDS'),
+          300,
+          0,
+          86_400,
+        ),
+    },
+    inbound: loadInboundConfig(env),
+    webhooks: loadWebhookConfig(env),
     dnsServers,
     dnsTimeoutMs: integer(
       'SECUREMAIL_DNS_TIMEOUT_MS',

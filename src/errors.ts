@@ -13,8 +13,13 @@ export const ERRORS = {
   invalid_token: { status: 401, message: 'A valid Bearer access token is required.' },
   not_found: { status: 404, message: 'No such resource.' },
   account_not_found: { status: 404, message: 'No account for this domain.' },
+  message_not_found: { status: 404, message: 'No such message.' },
   method_not_allowed: { status: 405, message: 'This method is not allowed on this path.' },
   account_exists: { status: 409, message: 'An account for this domain already exists.' },
+  message_id_conflict: {
+    status: 409,
+    message: 'This Message-ID was already used for a different message.',
+  },
   domain_not_valid: {
     status: 412,
     message: 'The sending domain is not verified: publish the missing DNS records first.',
@@ -25,6 +30,10 @@ export const ERRORS = {
     message: 'The content type of the request is not supported.',
   },
   quota_exceeded: { status: 429, message: 'The request quota for this interval is spent.' },
+  sending_quota_exceeded: {
+    status: 429,
+    message: 'The account has sent its messages for today.',
+  },
   internal_error: {
     status: 500,
     message: 'An internal error occurred. Quote the transactionId when reporting it.',

@@ -6,7 +6,9 @@ import type { Logger } from 'pino';
 import { type DomainVerifier, startDomainVerifier } from './accounts/domain-verifier.ts';
 import { buildApp } from './api/app.ts';
 import type { Config, Role } from './config.ts';
+import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
 import { createResolver } from './dns/index.ts';
+import { readCaFile } from './outbound-options.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
 import { deleteExpiredTokens } from './store/clients.repository.ts';
 import { openStore, type Store } from './store/database.ts';
@@ -41,7 +43,7 @@ export async function openReadyStore(
   }
   const store = openStore({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath });
   try {
-    const { applied } = await migrateToLatest(store.db);
+    const { applied } = await migrateToLatest(store.db, store.schema);
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
     await assertMasterKeyMatches(store, key.key);
   } catch (error) {
@@ -66,13 +68,29 @@ export async function startService(
     cache: false,
   });
   let verifier: DomainVerifier | undefined;
+  let worker: DeliveryWorker | undefined;
+  const extraCa = readCaFile(config.security.caFile);
+  // Delivery asks DNS through a cache that honours TTLs: thousands of recipients of one
+  // domain need its MX, TLSA and MTA-STS answers once.
+  const deliveryResolver = createResolver({
+    servers: config.dnsServers,
+    timeoutMs: config.dnsTimeoutMs,
+  });
 
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   const timers: NodeJS.Timeout[] = [];
 
   if (roles.includes('api')) {
-    app = await buildApp({ config, store, logger, masterKey, resolver: verificationResolver });
+    app = await buildApp({
+      config,
+      store,
+      logger,
+      masterKey,
+      resolver: verificationResolver,
+      extraCa,
+      onMessageAccepted: () => worker?.poke(),
+    });
     url = await app.listen({ host: config.httpHost, port: config.httpPort });
     logger.info({ url, docs: `${url}/docs` }, 'API listening');
     const housekeeping = async () => {
@@ -101,6 +119,15 @@ export async function startService(
       { pollSeconds: config.verification.pollSeconds },
       'worker role: domain verifier started',
     );
+    worker = startDeliveryWorker({
+      config,
+      store,
+      masterKey,
+      resolver: deliveryResolver,
+      extraCa,
+      logger: logger.child({ component: 'delivery' }),
+    });
+    logger.info({ concurrency: config.delivery.concurrency }, 'worker role: delivery started');
   }
   if (roles.includes('mx'))
     logger.info('mx role: the bounce MX is not implemented in this version yet');
@@ -113,6 +140,9 @@ export async function startService(
       if (app !== undefined) await app.close();
       // The verifier finishes the check in progress; its schedule is in the database.
       await verifier?.stop();
+      // The worker finishes the recipients of its current round; the rest stay queued.
+      await worker?.stop();
+      await deliveryResolver.close();
       await verificationResolver.close();
       await store.close();
     })();

@@ -6,7 +6,7 @@ import { AppError, ERROR_CODES, ERRORS, errorBody } from '../src/errors.ts';
 
 test('every error code is documented in docs/errors.md with its status', () => {
   const doc = readFileSync(path.resolve(import.meta.dirname, '../docs/errors.md'), 'utf8');
-  const documented = [...doc.matchAll(/^## (\S+)\n(\d{3})\./gm)].map((m) => [m[1], Number(m[2])]);
+  const documented = [...doc.matchAll(/^## (\S+)\n+(\d{3})\./gm)].map((m) => [m[1], Number(m[2])]);
   for (const code of ERROR_CODES) {
     const entry = documented.find(([name]) => name === code);
     assert.ok(entry, `${code} is not documented`);

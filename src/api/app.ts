@@ -8,8 +8,13 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { requireSendableDomain } from '../accounts/sending-domain.ts';
 import type { Config } from '../config.ts';
 import { createResolver, type Resolver } from '../dns/index.ts';
+import { filterSuppressed } from '../inbound/suppression.ts';
+import { outboundOptions } from '../outbound-options.ts';
+import { checkRecipients } from '../security/check.ts';
+import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
 import type { Store } from '../store/database.ts';
 import { authenticateAndCount } from './authenticate.ts';
 import './caller.ts';
@@ -17,7 +22,9 @@ import { RouteTable, registerErrorHandling } from './error-handler.ts';
 import { createRegistry, registerHttpMetrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerMessageRoutes } from './routes/messages.ts';
 import { registerOauthRoutes, TOKEN_PATH } from './routes/oauth.ts';
+import { registerSecurityRoutes } from './routes/security.ts';
 import { ErrorBodySchema } from './schemas.ts';
 import { registerStandardHeaders } from './standard-headers.ts';
 
@@ -38,6 +45,10 @@ export interface AppDeps {
    * cache, so an owner who just fixed a record is never answered from a stale negative entry.
    */
   resolver?: Resolver;
+  /** Extra trusted CAs for outbound checks (SECUREMAIL_CA_FILE, read by the caller). */
+  extraCa?: readonly string[];
+  /** Told after each accepted message, so a worker in the same process starts at once. */
+  onMessageAccepted?: () => void;
 }
 
 // A client may pass its own request id for correlation; anything else is replaced, so logs
@@ -131,6 +142,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         resolver,
         masterKey,
         logger: deps.logger === false ? undefined : deps.logger,
+      });
+      registerMessageRoutes(api, {
+        store,
+        masterKey,
+        limits: config.sending,
+        now,
+        requireSendable: (clientId, domain) =>
+          requireSendableDomain({ store, config }, clientId, domain),
+        filterSuppressed: (accountId, addresses) =>
+          filterSuppressed(store.db, accountId, addresses),
+        ...(deps.onMessageAccepted === undefined ? {} : { onAccepted: deps.onMessageAccepted }),
+      });
+      const stsCache = createDatabaseStsPolicyCache(store.db);
+      const security = outboundOptions(config, deps.extraCa ?? []);
+      registerSecurityRoutes(api, {
+        now,
+        cacheMs: config.security.checkCacheMs,
+        check: (domains, policyLevel) =>
+          checkRecipients(domains, { ...security, policyLevel }, { resolver, stsCache }),
       });
     },
     { prefix: config.basePath },

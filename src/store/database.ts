@@ -24,6 +24,8 @@ export interface Store {
   capabilities: Capabilities;
   /** Where the data lives, for logs (no password). */
   description: string;
+  /** The PostgreSQL schema in use when not the default (tests). */
+  schema: string | undefined;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -47,7 +49,13 @@ export function openStore(options: StoreOptions): Store {
   if (location !== ':memory:') mkdirSync(path.dirname(location), { recursive: true });
   const { kysely } = openSqlite({ location });
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: kysely }) });
-  return finish(db, 'sqlite', { skipLocked: false, multipleWriters: false }, `sqlite:${location}`);
+  return finish(
+    db,
+    'sqlite',
+    { skipLocked: false, multipleWriters: false },
+    `sqlite:${location}`,
+    undefined,
+  );
 }
 
 function openPostgres(url: string, options: StoreOptions): Store {
@@ -86,6 +94,7 @@ function openPostgres(url: string, options: StoreOptions): Store {
     'postgres',
     { skipLocked: true, multipleWriters: true },
     `${where.toString()}${schema ? `#${schema}` : ''}`,
+    schema,
   );
 }
 
@@ -94,12 +103,14 @@ function finish(
   dialect: Dialect,
   capabilities: Capabilities,
   description: string,
+  schema: string | undefined,
 ): Store {
   return {
     db,
     dialect,
     capabilities,
     description,
+    schema,
     async ping() {
       try {
         await sql`select 1`.execute(db);

@@ -3,6 +3,8 @@
 
 import { type Kysely, sql } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import { inboundMigration } from './inbound.migration.ts';
+import { messagesMigration } from './messages.migration.ts';
 
 // Migrations build tables through Kysely's schema builder, which is typed against no
 // particular database; `unknown` keeps the row types out of it on purpose.
@@ -145,6 +147,9 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+
+  '0003_messages': messagesMigration,
+  '0004_inbound': inboundMigration,
 };
 
 const provider: MigrationProvider = {
@@ -156,8 +161,18 @@ export interface MigrationOutcome {
 }
 
 /** Brings the schema up to date. Safe to run from several processes at once (Kysely locks). */
-export async function migrateToLatest<T>(db: Kysely<T>): Promise<MigrationOutcome> {
-  const migrator = new Migrator({ db: db as unknown as AnyDb, provider });
+export async function migrateToLatest<T>(
+  db: Kysely<T>,
+  /** The PostgreSQL schema the tables live in, when not the default one. */
+  schema?: string,
+): Promise<MigrationOutcome> {
+  // Kysely looks for its bookkeeping tables in every schema unless told which one; with
+  // several schemas in one database (tests) it would find another schema's tables.
+  const migrator = new Migrator({
+    db: db as unknown as AnyDb,
+    provider,
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

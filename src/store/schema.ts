@@ -2,6 +2,8 @@
 // in SQLite) so both dialects compare and sort them the same way.
 
 import type { Generated, Insertable, Selectable } from 'kysely';
+import type { InboundTables } from './inbound.table.ts';
+import type { MessageTables } from './messages.table.ts';
 
 export interface ClientsTable {
   client_id: string;
@@ -110,7 +112,7 @@ export interface AccountNotificationsTable {
   sent_at: number | null;
 }
 
-export interface Database {
+export interface Database extends MessageTables, InboundTables {
   clients: ClientsTable;
   access_tokens: AccessTokensTable;
   quota_usage: QuotaUsageTable;

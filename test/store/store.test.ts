@@ -17,7 +17,7 @@ for (const dialect of dialects()) {
     test('migrations are idempotent and ping works', async () => {
       const store = await dialect.open();
       try {
-        assert.deepEqual((await migrateToLatest(store.db)).applied, []);
+        assert.deepEqual((await migrateToLatest(store.db, store.schema)).applied, []);
         assert.equal(await store.ping(), true);
       } finally {
         await store.close();

@@ -57,7 +57,7 @@ async function openPostgresStore(): Promise<TestStore> {
   const url = postgresUrl!;
   const schema = `test_${randomBytes(6).toString('hex')}`;
   const store = openStore({ databaseUrl: url, pgSchema: schema, poolSize: 4 });
-  await migrateToLatest(store.db);
+  await migrateToLatest(store.db, store.schema);
   const siblings: Store[] = [];
   return {
     ...store,

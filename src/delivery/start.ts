@@ -1,0 +1,68 @@
+// Wires the delivery worker from configuration: the security engine's options, the shared
+// MTA-STS cache in the database, DKIM keys from domain onboarding, notifications.
+
+import type { Logger } from 'pino';
+import { dkimSigningKeys } from '../accounts/sending-domain.ts';
+import type { Config } from '../config.ts';
+import type { Resolver } from '../dns/types.ts';
+import { notifyIfUndelivered } from '../notify/notifications.ts';
+import { outboundOptions } from '../outbound-options.ts';
+import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
+import type { Store } from '../store/database.ts';
+import { DeliveryWorker } from './worker.ts';
+
+export { DeliveryWorker };
+
+export interface StartDeliveryDeps {
+  config: Config;
+  store: Store;
+  masterKey: Buffer;
+  resolver: Resolver;
+  extraCa: readonly string[];
+  logger: Logger;
+  now?: () => number;
+  /** Starts the polling loop (default); tests drive runOnce() themselves. */
+  autoStart?: boolean;
+}
+
+/** Pause between rounds while the queue is empty; a submission in this process wakes it early. */
+const IDLE_MS = 1000;
+
+export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
+  const { config, store, masterKey } = deps;
+  const now = deps.now ?? Date.now;
+  return new DeliveryWorker({
+    store,
+    masterKey,
+    resolver: deps.resolver,
+    stsCache: createDatabaseStsPolicyCache(store.db),
+    security: outboundOptions(config, deps.extraCa),
+    settings: {
+      batchSize: config.delivery.batchSize,
+      leaseMs: config.delivery.leaseMs,
+      retryWindowMs: config.delivery.retryWindowMs,
+      concurrency: config.delivery.concurrency,
+      idleMs: IDLE_MS,
+    },
+    signingKeys: async (accountId) => {
+      const account = await store.db
+        .selectFrom('accounts')
+        .selectAll()
+        .where('id', '=', accountId)
+        .executeTakeFirst();
+      if (account === undefined) return [];
+      return dkimSigningKeys({ store, masterKey }, account);
+    },
+    onMessageComplete: async (messageId) => {
+      await notifyIfUndelivered({ store, masterKey, hostname: config.hostname, now }, messageId);
+    },
+    logger: deps.logger,
+    now,
+  });
+}
+
+export function startDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
+  const worker = createDeliveryWorker(deps);
+  if (deps.autoStart !== false) worker.start();
+  return worker;
+}

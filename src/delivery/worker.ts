@@ -1,0 +1,478 @@
+// The delivery worker. Glossary: a *message* has *recipients*; the worker claims due
+// recipients, groups them by recipient domain and account policy, and for each group opens
+// ONE session that the security engine verified (the check and the delivery are the same
+// connection). Each recipient then gets its own envelope (VERP return path) on that session,
+// and its outcome is committed before the next one starts, so a crash re-sends at most the
+// one message in flight on each connection.
+
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Resolver } from '../dns/types.ts';
+import { recordRecipientEvent } from '../notify/events.ts';
+import { open } from '../secrets/sealed-box.ts';
+import type { StsPolicyCache } from '../security/mta-sts-cache.ts';
+import { openSecureSession } from '../security/open-session.ts';
+import type { SecurityOptions } from '../security/options.ts';
+import { REASONS, type ReasonCode } from '../security/reasons.ts';
+import type { SmtpClient } from '../security/smtp-client.ts';
+import { formatReply, SmtpError, type SmtpReply } from '../security/smtp-reply.ts';
+import type { Store } from '../store/database.ts';
+import {
+  type AttemptRecord,
+  type ClaimedRecipient,
+  claimDue,
+  completeIfFinal,
+  type Outcome,
+  recordOutcome,
+  releaseLease,
+} from '../store/delivery.repository.ts';
+import { type SigningKey, signMessage } from './dkim-sign.ts';
+import { nextAttempt } from './retry.ts';
+
+export interface WorkerSettings {
+  /** Recipients claimed per round. */
+  batchSize: number;
+  /** How long a claim holds before another worker may take the recipient. */
+  leaseMs: number;
+  /** How long a deferred recipient is retried before it ends `expired`. */
+  retryWindowMs: number;
+  /** Sessions open at once, over all domains. */
+  concurrency: number;
+  /** Pause between rounds when there was nothing to do. */
+  idleMs: number;
+}
+
+export interface WorkerDeps {
+  store: Store;
+  masterKey: Buffer;
+  resolver: Resolver;
+  stsCache: StsPolicyCache;
+  /** Security engine options (port, timeouts, CA, EHLO name); the policy level is per account. */
+  security: Partial<Omit<SecurityOptions, 'policyLevel' | 'now'>>;
+  settings: WorkerSettings;
+  /** The keys to sign an account's mail with (decrypted). */
+  signingKeys: (accountId: string) => Promise<SigningKey[]>;
+  /** Called once per message when its last recipient became final. */
+  onMessageComplete: (messageId: string) => Promise<void>;
+  logger: Logger;
+  now: () => number;
+  random?: () => number;
+  /** Identifies this worker's claims. */
+  owner?: string;
+}
+
+interface PreparedMessage {
+  signed: Buffer;
+  size: number;
+}
+
+type Attempted = {
+  outcome: Outcome;
+  attempt: AttemptRecord | undefined;
+  /** False when the connection is gone (closed, reset, timed out). */
+  usable: boolean;
+};
+
+const CONNECTION_LOST = new Set(['closed', 'network', 'timeout', 'protocol', 'tls']);
+
+export class DeliveryWorker {
+  readonly owner: string;
+  readonly #deps: WorkerDeps;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(deps: WorkerDeps) {
+    this.#deps = deps;
+    this.owner = deps.owner ?? `worker-${randomUUID()}`;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** Stops claiming; the round in progress finishes its recipients first. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  /** Wakes an idle worker, e.g. right after a submission. */
+  poke(): void {
+    this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      let handled = 0;
+      try {
+        handled = await this.runOnce();
+      } catch (error) {
+        this.#deps.logger.error({ err: error }, 'delivery round failed; retrying');
+      }
+      if (handled === 0 && this.#running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.#deps.settings.idleMs);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = undefined;
+      }
+    }
+  }
+
+  /** One round: claim, deliver, record. Returns how many recipients were handled. */
+  async runOnce(): Promise<number> {
+    const { store, settings, now } = this.#deps;
+    const claimed = await claimDue(
+      store.db,
+      store.capabilities,
+      this.owner,
+      now(),
+      settings.batchSize,
+      settings.leaseMs,
+    );
+    if (claimed.length === 0) return 0;
+
+    const groups = new Map<string, ClaimedRecipient[]>();
+    for (const r of claimed) {
+      const key = `${r.domain}\0${r.policyLevel}`;
+      const group = groups.get(key);
+      if (group === undefined) groups.set(key, [r]);
+      else group.push(r);
+    }
+    const prepared = new Map<string, Promise<PreparedMessage>>();
+    const touched = new Set<string>();
+    const queue = [...groups.values()];
+    const lanes = Array.from({ length: Math.min(settings.concurrency, queue.length) }, async () => {
+      for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
+        await this.#deliverGroup(group, prepared, touched);
+      }
+    });
+    await Promise.all(lanes);
+
+    for (const messageId of touched) {
+      if (await completeIfFinal(store.db, messageId, now())) {
+        try {
+          await this.#deps.onMessageComplete(messageId);
+        } catch (error) {
+          this.#deps.logger.error(
+            { err: error, messageId },
+            'follow-up of a completed message failed',
+          );
+        }
+      }
+    }
+    return claimed.length;
+  }
+
+  async #deliverGroup(
+    group: ClaimedRecipient[],
+    prepared: Map<string, Promise<PreparedMessage>>,
+    touched: Set<string>,
+  ): Promise<void> {
+    const { now, logger } = this.#deps;
+    const first = group[0]!;
+    const startedAt = now();
+    let result: Awaited<ReturnType<typeof openSecureSession>>;
+    try {
+      result = await openSecureSession(
+        first.domain,
+        { ...this.#deps.security, policyLevel: first.policyLevel, now: () => new Date(now()) },
+        { resolver: this.#deps.resolver, stsCache: this.#deps.stsCache },
+      );
+    } catch (error) {
+      logger.error({ err: error, domain: first.domain }, 'security assessment failed unexpectedly');
+      for (const r of group) {
+        await this.#record(
+          r,
+          this.#deferOrExpire(
+            r,
+            'internal-error',
+            'the security check failed unexpectedly; retrying',
+          ),
+          undefined,
+          touched,
+        );
+      }
+      return;
+    }
+    const evidence = { domain: result.domain, hosts: result.evidence };
+
+    if (result.verdict !== 'deliver') {
+      const attempt = (r: ClaimedRecipient): AttemptRecord => ({
+        id: randomUUID(),
+        startedAt,
+        endedAt: now(),
+        verdict: result.verdict,
+        reason: result.reason,
+        mxHost: result.evidence.at(-1)?.mxHost ?? null,
+        reply: null,
+        evidenceJson: JSON.stringify({ recipient: r.address, ...evidence }),
+      });
+      for (const r of group) {
+        const outcome: Outcome =
+          result.verdict === 'refuse'
+            ? {
+                status: 'refused_insecure',
+                reason: result.reason,
+                detail: result.message,
+                counted: true,
+              }
+            : this.#deferOrExpire(r, result.reason, result.message);
+        await this.#record(r, outcome, attempt(r), touched);
+      }
+      return;
+    }
+
+    const session = result.session;
+    const hostEvidence = result.evidence.at(-1);
+    try {
+      let usable = true;
+      for (let i = 0; i < group.length; i++) {
+        const r = group[i]!;
+        if (!usable) {
+          // The connection dropped: the rest were not tried and wait for the next round.
+          for (const rest of group.slice(i)) {
+            await this.#record(
+              rest,
+              {
+                ...this.#deferOrExpire(
+                  rest,
+                  'connection-failed',
+                  'the connection closed before this recipient was tried',
+                ),
+                counted: false,
+              },
+              undefined,
+              touched,
+            );
+          }
+          break;
+        }
+        const attemptStart = now();
+        const sent = await this.#sendOne(
+          session,
+          r,
+          prepared,
+          evidence,
+          hostEvidence?.mxHost ?? null,
+          attemptStart,
+        );
+        usable = sent.usable;
+        await this.#record(r, sent.outcome, sent.attempt, touched);
+      }
+    } finally {
+      await session.quit();
+    }
+  }
+
+  async #sendOne(
+    session: SmtpClient,
+    r: ClaimedRecipient,
+    prepared: Map<string, Promise<PreparedMessage>>,
+    evidence: object,
+    mxHost: string | null,
+    startedAt: number,
+  ): Promise<Attempted> {
+    const { now } = this.#deps;
+    const attempt = (
+      verdict: string,
+      reason: string | null,
+      reply: SmtpReply | undefined,
+    ): AttemptRecord => ({
+      id: randomUUID(),
+      startedAt,
+      endedAt: now(),
+      verdict,
+      reason,
+      mxHost,
+      reply: reply === undefined ? null : formatReply(reply),
+      evidenceJson: JSON.stringify({
+        recipient: r.address,
+        authentication: session.method,
+        ...evidence,
+      }),
+    });
+
+    let message: PreparedMessage;
+    try {
+      let pending = prepared.get(r.messageId);
+      if (pending === undefined) {
+        pending = this.#prepare(r);
+        prepared.set(r.messageId, pending);
+      }
+      message = await pending;
+    } catch (error) {
+      this.#deps.logger.error(
+        { err: error, messageId: r.messageId },
+        'message cannot be prepared for sending',
+      );
+      const detail = error instanceof Error ? error.message : 'the message could not be prepared';
+      return {
+        outcome: { status: 'failed', reason: 'message-unavailable', detail, counted: true },
+        attempt: attempt('fail', 'message-unavailable', undefined),
+        usable: true,
+      };
+    }
+
+    // Notifications go out with the null return path, so that they can never cause a bounce loop.
+    const returnPath = r.messageKind === 'notification' ? '' : verpAddress(r);
+    try {
+      await session.mail(returnPath, {
+        size: message.size,
+        requireTls: r.requireTls,
+        body: '8BITMIME',
+      });
+      await session.rcpt(r.address);
+      const reply = await session.data(message.signed);
+      return {
+        outcome: { status: 'delivered', reason: null, detail: formatReply(reply), counted: true },
+        attempt: attempt('deliver', null, reply),
+        usable: true,
+      };
+    } catch (error) {
+      if (!(error instanceof SmtpError)) throw error;
+      let usable = !CONNECTION_LOST.has(error.kind);
+      if (error.kind === 'usage' && r.requireTls) {
+        const detail = `the message requires REQUIRETLS (RFC 8689): ${error.message}`;
+        return {
+          outcome: {
+            status: 'refused_insecure',
+            reason: 'requiretls-not-supported',
+            detail,
+            counted: true,
+          },
+          attempt: attempt('refuse', 'requiretls-not-supported', undefined),
+          usable,
+        };
+      }
+      if (usable && error.reply !== undefined) {
+        // A refused envelope leaves the session usable after RSET.
+        usable = await session.rset().then(
+          () => true,
+          () => false,
+        );
+      }
+      if (error.permanent) {
+        const detail = `${error.step.toUpperCase()}: ${formatReply(error.reply!)}`;
+        return {
+          outcome: { status: 'bounced', reason: 'smtp-permanent-error', detail, counted: true },
+          attempt: attempt('bounce', 'smtp-permanent-error', error.reply),
+          usable,
+        };
+      }
+      const reason: ReasonCode =
+        error.reply !== undefined
+          ? 'smtp-temporary-error'
+          : error.kind === 'timeout'
+            ? 'smtp-timeout'
+            : 'connection-failed';
+      const detail =
+        error.reply !== undefined
+          ? `${error.step.toUpperCase()}: ${formatReply(error.reply)}`
+          : error.message;
+      return {
+        outcome: this.#deferOrExpire(r, reason, detail),
+        attempt: attempt('defer', reason, error.reply),
+        usable,
+      };
+    }
+  }
+
+  async #prepare(r: ClaimedRecipient): Promise<PreparedMessage> {
+    const row = await this.#deps.store.db
+      .selectFrom('messages')
+      .select(['body_sealed'])
+      .where('id', '=', r.messageId)
+      .executeTakeFirst();
+    if (row?.body_sealed == null) throw new Error('the message body is no longer stored');
+    const body = open(
+      this.#deps.masterKey,
+      'message-body',
+      r.messageId,
+      Buffer.from(row.body_sealed, 'base64'),
+    );
+    const keys = await this.#deps.signingKeys(r.accountId);
+    const signed = await signMessage(body, keys, this.#deps.now());
+    return { signed, size: signed.length };
+  }
+
+  #deferOrExpire(r: ClaimedRecipient, reason: string, detail: string): Outcome {
+    const now = this.#deps.now();
+    const next = nextAttempt(
+      r.attempts + 1,
+      now,
+      r.acceptedAt,
+      this.#deps.settings.retryWindowMs,
+      this.#deps.random,
+    );
+    if (next.retry)
+      return { status: 'deferred', reason, detail, nextAttemptAt: next.at, counted: true };
+    const hours = Math.round(this.#deps.settings.retryWindowMs / 3_600_000);
+    return {
+      status: 'expired',
+      reason,
+      detail: `${detail} (gave up after ${hours} h of retries)`,
+      counted: true,
+    };
+  }
+
+  async #record(
+    r: ClaimedRecipient,
+    outcome: Outcome,
+    attempt: AttemptRecord | undefined,
+    touched: Set<string>,
+  ): Promise<void> {
+    const now = this.#deps.now();
+    const kept = await recordOutcome(
+      this.#deps.store.db,
+      r.id,
+      this.owner,
+      now,
+      outcome,
+      attempt,
+      (trx) =>
+        recordRecipientEvent(trx, {
+          accountId: r.accountId,
+          messageId: r.messageId,
+          recipientId: r.id,
+          address: r.address,
+          status: outcome.status,
+          reason: outcome.reason,
+          detail: outcome.detail,
+          at: now,
+        }),
+    );
+    if (!kept) {
+      this.#deps.logger.warn({ recipient: r.id }, 'lease lost before the outcome was recorded');
+      return;
+    }
+    if (outcome.status !== 'queued' && outcome.status !== 'deferred') touched.add(r.messageId);
+  }
+
+  /** Hands back claims this worker will not finish (used on shutdown between rounds). */
+  async release(ids: string[]): Promise<void> {
+    await releaseLease(this.#deps.store.db, ids, this.owner);
+  }
+}
+
+/** The bounce address of one recipient: `bounce+<recipient id>@<bounce subdomain>.<domain>`. */
+export function verpAddress(
+  r: Pick<ClaimedRecipient, 'id' | 'bounceSubdomain' | 'accountDomain'>,
+): string {
+  return `bounce+${r.id}@${r.bounceSubdomain}.${r.accountDomain}`;
+}
+
+/** Plain-language explanation of a recipient's reason, for notifications and status. */
+export function explainReason(
+  reason: string | null,
+): { explanation: string; fix: string } | undefined {
+  if (reason === null) return undefined;
+  return (REASONS as Record<string, { explanation: string; fix: string }>)[reason];
+}

@@ -1,0 +1,262 @@
+// POST /message: validate everything first, then store the message and one row per
+// recipient in one transaction. Only after the commit is 202 answered, so an accepted
+// message is never lost. A repeated Message-ID with the same content answers the first
+// response again and queues nothing.
+
+import { createHash, randomUUID } from 'node:crypto';
+import { checkAddress } from '../accounts/email-address.ts';
+import { AppError } from '../errors.ts';
+import { recordRecipientEvent } from '../notify/events.ts';
+import { seal } from '../secrets/sealed-box.ts';
+import type { Store } from '../store/database.ts';
+import {
+  findMessageByHeaderId,
+  insertMessageWithRecipients,
+  takeDailyMessage,
+} from '../store/messages.repository.ts';
+import type { MessagesTable, RecipientStatus, RecipientsTable } from '../store/messages.table.ts';
+import type { Account } from '../store/schema.ts';
+import { inspectMessage } from './mime.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface SubmitLimits {
+  maxRecipients: number;
+  maxMessageBytes: number;
+  messagesPerDay: number;
+}
+
+export interface SubmitDeps {
+  store: Store;
+  masterKey: Buffer;
+  limits: SubmitLimits;
+  now: () => number;
+  /**
+   * The caller's account for the sender's domain when it may send: 404 when the caller has
+   * no such account, 412 listing the missing DNS records while it is not valid.
+   */
+  requireSendable: (clientId: string, domain: string) => Promise<Account>;
+  /** The addresses on the account's suppression list (hard bounces, manual entries). */
+  filterSuppressed: (accountId: string, addresses: string[]) => Promise<Set<string>>;
+  /** Told after each accepted message (wakes a worker in the same process). */
+  onAccepted?: () => void;
+}
+
+export interface SubmitInput {
+  sender: string;
+  recipients: string[];
+  message?: string | undefined;
+  message_base64?: string | undefined;
+}
+
+export interface SubmitResponse {
+  id: string;
+  message_id: string;
+  sender: string;
+  recipients: Array<{ address: string; status: RecipientStatus }>;
+}
+
+export interface SubmitResult {
+  response: SubmitResponse;
+  /** True when this answers a repeated submission without queuing anything. */
+  replay: boolean;
+}
+
+export async function submitMessage(
+  deps: SubmitDeps,
+  clientId: string,
+  input: SubmitInput,
+): Promise<SubmitResult> {
+  const raw = decodeMessage(input, deps.limits.maxMessageBytes);
+
+  const sender = checkAddress(input.sender);
+  if (!sender.ok) throw invalid('sender', sender.problem);
+
+  const recipients = collectRecipients(input.recipients, deps.limits.maxRecipients);
+
+  const mime = inspectMessage(raw);
+  if (!mime.ok) throw invalid('message', mime.problem);
+  if (mime.headers.from.domain !== sender.domain) {
+    throw invalid(
+      'message',
+      `the From address ${mime.headers.from.address} is not in the sender's domain ${sender.domain}`,
+    );
+  }
+
+  const account = await sendingAccount(deps, clientId, sender.domain);
+
+  const contentHash = createHash('sha256')
+    .update(sender.address)
+    .update('\0')
+    .update(recipients.join('\n'))
+    .update('\0')
+    .update(mime.message)
+    .digest('hex');
+  const previous = await replayOf(deps, account.id, mime.headers.messageId, contentHash);
+  if (previous !== undefined) return previous;
+
+  const suppressed = await deps.filterSuppressed(account.id, recipients);
+  const now = deps.now();
+  const id = randomUUID();
+  const statusOf = (address: string): RecipientStatus =>
+    suppressed.has(address) ? 'suppressed' : 'queued';
+  const response: SubmitResponse = {
+    id,
+    message_id: mime.headers.messageId,
+    sender: sender.address,
+    recipients: recipients.map((address) => ({ address, status: statusOf(address) })),
+  };
+  const message: MessagesTable = {
+    id,
+    client_id: clientId,
+    account_id: account.id,
+    kind: 'message',
+    sender: sender.address,
+    message_id_header: mime.headers.messageId,
+    subject: mime.headers.subject ?? null,
+    content_hash: contentHash,
+    size: mime.message.length,
+    body_sealed: seal(deps.masterKey, 'message-body', id, mime.message).toString('base64'),
+    require_tls: mime.headers.requireTls ? 1 : 0,
+    recipient_count: recipients.length,
+    response_json: JSON.stringify(response),
+    created_at: now,
+    completed_at: null,
+  };
+  const rows: RecipientsTable[] = recipients.map((address) => ({
+    id: randomUUID(),
+    message_id: id,
+    address,
+    domain: address.slice(address.lastIndexOf('@') + 1),
+    status: statusOf(address),
+    attempts: 0,
+    next_attempt_at: now,
+    lease_owner: null,
+    lease_until: null,
+    reason: suppressed.has(address) ? 'suppressed' : null,
+    detail: suppressed.has(address)
+      ? 'the address is on the account’s suppression list (an earlier hard bounce or a manual entry)'
+      : null,
+    created_at: now,
+    updated_at: now,
+    final_at: suppressed.has(address) ? now : null,
+  }));
+
+  try {
+    await deps.store.db.transaction().execute(async (trx) => {
+      const day = now - (now % DAY_MS);
+      if (!(await takeDailyMessage(trx, account.id, day, deps.limits.messagesPerDay))) {
+        throw new AppError('sending_quota_exceeded', {
+          message: `${account.domain} has sent its ${deps.limits.messagesPerDay} messages for today (UTC).`,
+          headers: { 'retry-after': String(Math.ceil((day + DAY_MS - now) / 1000)) },
+        });
+      }
+      await insertMessageWithRecipients(trx, message, rows);
+      for (const row of rows) {
+        if (row.status !== 'suppressed') continue;
+        await recordRecipientEvent(trx, {
+          accountId: account.id,
+          messageId: id,
+          recipientId: row.id,
+          address: row.address,
+          status: row.status,
+          reason: row.reason,
+          detail: row.detail,
+          at: now,
+        });
+      }
+      // Every recipient suppressed: the message is complete as it is accepted.
+      if (rows.every((r) => r.status === 'suppressed')) {
+        await trx.updateTable('messages').set({ completed_at: now }).where('id', '=', id).execute();
+      }
+    });
+  } catch (error) {
+    // A concurrent submission of the same Message-ID won the unique constraint.
+    const raced = await replayOf(deps, account.id, mime.headers.messageId, contentHash);
+    if (raced !== undefined) return raced;
+    throw error;
+  }
+  deps.onAccepted?.();
+  return { response, replay: false };
+}
+
+async function sendingAccount(
+  deps: SubmitDeps,
+  clientId: string,
+  domain: string,
+): Promise<Account> {
+  try {
+    return await deps.requireSendable(clientId, domain);
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'account_not_found') {
+      throw new AppError('account_not_found', {
+        field: 'sender',
+        message: `sender: you have no account for ${domain}; create it with POST /account first.`,
+      });
+    }
+    throw error;
+  }
+}
+
+async function replayOf(
+  deps: SubmitDeps,
+  accountId: string,
+  messageId: string,
+  hash: string,
+): Promise<SubmitResult | undefined> {
+  const existing = await findMessageByHeaderId(deps.store.db, accountId, messageId);
+  if (existing === undefined) return undefined;
+  if (existing.content_hash !== hash) {
+    throw new AppError('message_id_conflict', {
+      field: 'message',
+      message: `Message-ID <${messageId}> was already used for a different message (id ${existing.id}); give every message its own Message-ID.`,
+    });
+  }
+  return { response: JSON.parse(existing.response_json) as SubmitResponse, replay: true };
+}
+
+function decodeMessage(input: SubmitInput, maxBytes: number): Buffer {
+  if ((input.message === undefined) === (input.message_base64 === undefined)) {
+    throw invalid('message', 'send the MIME message in exactly one of message or message_base64');
+  }
+  let raw: Buffer;
+  if (input.message !== undefined) {
+    raw = Buffer.from(input.message, 'utf8');
+  } else {
+    const text = input.message_base64!.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text))
+      throw invalid('message_base64', 'is not valid base64');
+    raw = Buffer.from(text, 'base64');
+  }
+  if (raw.length === 0) throw invalid('message', 'is empty');
+  if (raw.length > maxBytes) {
+    throw new AppError('payload_too_large', {
+      field: 'message',
+      message: `The message is ${raw.length} octets; the limit is ${maxBytes}.`,
+    });
+  }
+  return raw;
+}
+
+function collectRecipients(input: string[], max: number): string[] {
+  if (input.length === 0) throw invalid('recipients', 'needs at least one address');
+  const seen = new Set<string>();
+  const out: string[] = [];
+  input.forEach((text, i) => {
+    const check = checkAddress(text);
+    if (!check.ok) throw invalid(`recipients.${i}`, check.problem);
+    // The domain is case-insensitive; the local part is kept as given (RFC 5321 2.4).
+    if (!seen.has(check.address)) {
+      seen.add(check.address);
+      out.push(check.address);
+    }
+  });
+  if (out.length > max) {
+    throw invalid('recipients', `has ${out.length} distinct addresses; at most ${max} per message`);
+  }
+  return out;
+}
+
+function invalid(field: string, problem: string): AppError {
+  return new AppError('validation_failed', { field, message: `${field}: ${problem}` });
+}

@@ -1,0 +1,152 @@
+// Telling the sender: when a message's last recipient becomes final and any of them was not
+// delivered, the account's notification address gets ONE e-mail listing those recipients,
+// why, and what their administrator could fix. The notification is itself a queued message,
+// delivered by the worker through the same secure path, with the null return path so it can
+// never start a bounce loop.
+
+import { randomUUID } from 'node:crypto';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import { seal } from '../secrets/sealed-box.ts';
+import { REASONS } from '../security/reasons.ts';
+import type { Store } from '../store/database.ts';
+import type { MessagesTable, RecipientsTable } from '../store/messages.table.ts';
+
+export interface NotifyDeps {
+  store: Store;
+  masterKey: Buffer;
+  /** Platform host name, used in Message-IDs. */
+  hostname: string;
+  now: () => number;
+}
+
+const STATUS_TEXT: Record<string, string> = {
+  refused_insecure: 'not sent: the receiving mail server is not secure enough',
+  bounced: 'rejected by the receiving mail server',
+  failed: 'could not be sent',
+  expired: 'not delivered in time: the receiving mail server could not be reached securely',
+};
+
+/** Queues the notification for a completed message, if it needs one. Safe to call twice. */
+export async function notifyIfUndelivered(deps: NotifyDeps, messageId: string): Promise<boolean> {
+  const { db } = deps.store;
+  const message = await db
+    .selectFrom('messages')
+    .selectAll()
+    .where('id', '=', messageId)
+    .executeTakeFirst();
+  if (message === undefined || message.kind !== 'message') return false;
+  const affected = await db
+    .selectFrom('recipients')
+    .selectAll()
+    .where('message_id', '=', messageId)
+    .where('status', 'in', ['refused_insecure', 'bounced', 'failed', 'expired'])
+    .orderBy('address')
+    .execute();
+  if (affected.length === 0) return false;
+  const account = await db
+    .selectFrom('accounts')
+    .selectAll()
+    .where('id', '=', message.account_id)
+    .executeTakeFirst();
+  if (account === undefined) return false;
+
+  const now = deps.now();
+  const headerId = `notification.${message.id}@${deps.hostname}`;
+  const raw = await compose(message, affected, {
+    from: `SecureMail <postmaster@${account.bounce_subdomain}.${account.domain}>`,
+    to: account.notification_email,
+    messageId: headerId,
+    date: new Date(now),
+  });
+  const id = randomUUID();
+  const response = {
+    id,
+    message_id: headerId,
+    sender: '',
+    recipients: [{ address: account.notification_email, status: 'queued' }],
+  };
+  const row: MessagesTable = {
+    id,
+    client_id: message.client_id,
+    account_id: account.id,
+    kind: 'notification',
+    sender: '',
+    message_id_header: headerId,
+    subject: `Not delivered: ${message.subject ?? message.message_id_header}`,
+    content_hash: '',
+    size: raw.length,
+    body_sealed: seal(deps.masterKey, 'message-body', id, raw).toString('base64'),
+    require_tls: 0,
+    recipient_count: 1,
+    response_json: JSON.stringify(response),
+    created_at: now,
+    completed_at: null,
+  };
+  const recipient: RecipientsTable = {
+    id: randomUUID(),
+    message_id: id,
+    address: account.notification_email,
+    domain: account.notification_email.slice(account.notification_email.lastIndexOf('@') + 1),
+    status: 'queued',
+    attempts: 0,
+    next_attempt_at: now,
+    lease_owner: null,
+    lease_until: null,
+    reason: null,
+    detail: null,
+    created_at: now,
+    updated_at: now,
+    final_at: null,
+  };
+  // The unique (account, Message-ID) makes a second call a no-op.
+  return db.transaction().execute(async (trx) => {
+    const inserted = await trx
+      .insertInto('messages')
+      .values(row)
+      .onConflict((oc) => oc.columns(['account_id', 'message_id_header']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (inserted === undefined) return false;
+    await trx.insertInto('recipients').values(recipient).execute();
+    return true;
+  });
+}
+
+async function compose(
+  message: MessagesTable,
+  affected: RecipientsTable[],
+  envelope: { from: string; to: string; messageId: string; date: Date },
+): Promise<Buffer> {
+  const lines = [
+    `Your message "${message.subject ?? '(no subject)'}" <${message.message_id_header}>, sent from ${message.sender}`,
+    `on ${new Date(message.created_at).toUTCString()}, was not delivered to ${affected.length} of its ${message.recipient_count} recipient(s).`,
+    'SecureMail only delivers over an encrypted connection to an authenticated mail server; nothing was sent',
+    'in clear to any of the recipients below.',
+    '',
+  ];
+  for (const r of affected) {
+    const info =
+      r.reason === null
+        ? undefined
+        : (REASONS as Record<string, { explanation: string; fix: string }>)[r.reason];
+    lines.push(`* ${r.address}: ${STATUS_TEXT[r.status] ?? r.status}`);
+    if (info !== undefined) {
+      lines.push(`  Why: ${info.explanation}`);
+      lines.push(`  What the recipient's mail administrator can do: ${info.fix}`);
+    }
+    if (r.detail !== null) lines.push(`  Details: ${r.detail}`);
+    lines.push(`  Reason code: ${r.reason ?? 'none'}`);
+    lines.push('');
+  }
+  lines.push(`Per-recipient evidence: GET /message/${message.id}`);
+  const composer = new MailComposer({
+    from: envelope.from,
+    to: envelope.to,
+    subject: `Not delivered: ${message.subject ?? message.message_id_header}`,
+    messageId: `<${envelope.messageId}>`,
+    date: envelope.date,
+    text: lines.join('\n'),
+    headers: { 'Auto-Submitted': 'auto-generated' },
+  });
+  return composer.compile().build();
+}

@@ -1,0 +1,207 @@
+// The worker's side of the queue: claiming due recipients under a lease, and recording the
+// outcome of each attempt. A claim is a lease, not a lock held open: a worker that dies
+// leaves its recipients claimable again when the lease runs out.
+
+import { type Kysely, sql } from 'kysely';
+import type { Capabilities } from './database.ts';
+import type { RecipientStatus } from './messages.table.ts';
+import type { Database, PolicyLevel } from './schema.ts';
+
+type Db = Kysely<Database>;
+
+export interface ClaimedRecipient {
+  id: string;
+  messageId: string;
+  address: string;
+  domain: string;
+  attempts: number;
+  acceptedAt: number;
+  accountId: string;
+  accountDomain: string;
+  bounceSubdomain: string;
+  policyLevel: PolicyLevel;
+  requireTls: boolean;
+  messageKind: string;
+  size: number;
+}
+
+const WAITING: RecipientStatus[] = ['queued', 'deferred'];
+
+export async function claimDue(
+  db: Db,
+  capabilities: Capabilities,
+  owner: string,
+  now: number,
+  limit: number,
+  leaseMs: number,
+): Promise<ClaimedRecipient[]> {
+  let due = db
+    .selectFrom('recipients')
+    .select('id')
+    .where('status', 'in', WAITING)
+    .where('next_attempt_at', '<=', now)
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+    .orderBy('next_attempt_at')
+    .limit(limit);
+  // Several workers on PostgreSQL: each skips rows another is claiming right now. SQLite has
+  // one writer, whose transactions already run one at a time.
+  if (capabilities.skipLocked) due = due.forUpdate().skipLocked();
+
+  const claimed = await db
+    .updateTable('recipients')
+    .set({ lease_owner: owner, lease_until: now + leaseMs })
+    .where('id', 'in', due)
+    .returning('id')
+    .execute();
+  if (claimed.length === 0) return [];
+
+  const rows = await db
+    .selectFrom('recipients')
+    .innerJoin('messages', 'messages.id', 'recipients.message_id')
+    .innerJoin('accounts', 'accounts.id', 'messages.account_id')
+    .select([
+      'recipients.id',
+      'recipients.message_id',
+      'recipients.address',
+      'recipients.domain',
+      'recipients.attempts',
+      'messages.created_at',
+      'messages.account_id',
+      'messages.require_tls',
+      'messages.kind',
+      'messages.size',
+      'accounts.domain as account_domain',
+      'accounts.bounce_subdomain',
+      'accounts.policy_level',
+    ])
+    .where(
+      'recipients.id',
+      'in',
+      claimed.map((c) => c.id),
+    )
+    .where('recipients.lease_owner', '=', owner)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    messageId: r.message_id,
+    address: r.address,
+    domain: r.domain,
+    attempts: r.attempts,
+    acceptedAt: r.created_at,
+    accountId: r.account_id,
+    accountDomain: r.account_domain,
+    bounceSubdomain: r.bounce_subdomain,
+    policyLevel: r.policy_level,
+    requireTls: r.require_tls === 1,
+    messageKind: r.kind,
+    size: r.size,
+  }));
+}
+
+export interface AttemptRecord {
+  id: string;
+  startedAt: number;
+  endedAt: number;
+  verdict: string;
+  reason: string | null;
+  mxHost: string | null;
+  reply: string | null;
+  evidenceJson: string;
+}
+
+export interface Outcome {
+  status: RecipientStatus;
+  reason: string | null;
+  detail: string | null;
+  /** For deferred recipients: when to try again. */
+  nextAttemptAt?: number;
+  /** False for recipients that were not tried at all (e.g. the connection dropped first). */
+  counted: boolean;
+}
+
+/**
+ * Records one recipient's outcome and its attempt, if this worker still holds the lease.
+ * Returns false when the lease was lost (another worker has the recipient now).
+ */
+export async function recordOutcome(
+  db: Db,
+  recipientId: string,
+  owner: string,
+  now: number,
+  outcome: Outcome,
+  attempt: AttemptRecord | undefined,
+  /** More writes that must commit with the outcome (e.g. the webhook event outbox). */
+  inSameTransaction?: (trx: Db) => Promise<unknown>,
+): Promise<boolean> {
+  const final = outcome.status !== 'queued' && outcome.status !== 'deferred';
+  return db.transaction().execute(async (trx) => {
+    const result = await trx
+      .updateTable('recipients')
+      .set({
+        status: outcome.status,
+        attempts: outcome.counted ? sql<number>`attempts + 1` : sql<number>`attempts`,
+        next_attempt_at: outcome.nextAttemptAt ?? now,
+        reason: outcome.reason,
+        detail: outcome.detail,
+        lease_owner: null,
+        lease_until: null,
+        updated_at: now,
+        final_at: final ? now : null,
+      })
+      .where('id', '=', recipientId)
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return false;
+    if (attempt !== undefined) {
+      await trx
+        .insertInto('attempts')
+        .values({
+          id: attempt.id,
+          recipient_id: recipientId,
+          started_at: attempt.startedAt,
+          ended_at: attempt.endedAt,
+          verdict: attempt.verdict,
+          reason: attempt.reason,
+          mx_host: attempt.mxHost,
+          reply: attempt.reply,
+          evidence_json: attempt.evidenceJson,
+        })
+        .execute();
+    }
+    if (inSameTransaction !== undefined) await inSameTransaction(trx);
+    return true;
+  });
+}
+
+/** Gives a claimed recipient back untouched (shutdown before it was tried). */
+export async function releaseLease(db: Db, recipientIds: string[], owner: string): Promise<void> {
+  if (recipientIds.length === 0) return;
+  await db
+    .updateTable('recipients')
+    .set({ lease_owner: null, lease_until: null })
+    .where('id', 'in', recipientIds)
+    .where('lease_owner', '=', owner)
+    .execute();
+}
+
+/**
+ * Marks the message complete when its last recipient became final. Returns true only to the
+ * one caller that completed it, so follow-up work (the notification) happens once.
+ */
+export async function completeIfFinal(db: Db, messageId: string, now: number): Promise<boolean> {
+  const open = await db
+    .selectFrom('recipients')
+    .select('id')
+    .where('message_id', '=', messageId)
+    .where('final_at', 'is', null)
+    .limit(1)
+    .executeTakeFirst();
+  if (open !== undefined) return false;
+  const result = await db
+    .updateTable('messages')
+    .set({ completed_at: now })
+    .where('id', '=', messageId)
+    .where('completed_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}

@@ -1,0 +1,80 @@
+// Row types of the message tables.
+
+export type RecipientStatus =
+  | 'queued'
+  | 'deferred'
+  | 'delivered'
+  | 'refused_insecure'
+  | 'bounced'
+  | 'failed'
+  | 'expired'
+  | 'suppressed';
+
+export const FINAL_STATUSES: readonly RecipientStatus[] = [
+  'delivered',
+  'refused_insecure',
+  'bounced',
+  'failed',
+  'expired',
+  'suppressed',
+];
+
+export interface MessagesTable {
+  id: string;
+  client_id: string;
+  account_id: string;
+  kind: 'message' | 'notification';
+  sender: string;
+  message_id_header: string;
+  subject: string | null;
+  content_hash: string;
+  size: number;
+  body_sealed: string | null;
+  require_tls: number;
+  recipient_count: number;
+  response_json: string;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface RecipientsTable {
+  id: string;
+  message_id: string;
+  address: string;
+  domain: string;
+  status: RecipientStatus;
+  attempts: number;
+  next_attempt_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  reason: string | null;
+  detail: string | null;
+  created_at: number;
+  updated_at: number;
+  final_at: number | null;
+}
+
+export interface AttemptsTable {
+  id: string;
+  recipient_id: string;
+  started_at: number;
+  ended_at: number;
+  verdict: string;
+  reason: string | null;
+  mx_host: string | null;
+  reply: string | null;
+  evidence_json: string;
+}
+
+export interface AccountUsageTable {
+  account_id: string;
+  day: number;
+  messages: number;
+}
+
+export interface MessageTables {
+  messages: MessagesTable;
+  recipients: RecipientsTable;
+  attempts: AttemptsTable;
+  account_usage: AccountUsageTable;
+}
