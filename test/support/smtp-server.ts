@@ -31,6 +31,8 @@ export interface TestSmtpOptions {
   /** Replies used for successive MAIL FROM commands; then `250 2.1.0 Ok`. */
   mailReplies?: string[];
   rcptReplies?: string[];
+  /** Take mailReplies/rcptReplies across all connections, not afresh on each one. */
+  repliesAcrossConnections?: boolean;
 }
 
 export interface ReceivedMessage {
@@ -102,8 +104,9 @@ export class TestSmtpServer {
     plain.on('error', () => {});
     const options = this.#options;
     const name = options.name ?? 'mx.test';
-    const mailReplies = [...(options.mailReplies ?? [])];
-    const rcptReplies = [...(options.rcptReplies ?? [])];
+    const shared = options.repliesAcrossConnections === true;
+    const mailReplies = shared ? (options.mailReplies ?? []) : [...(options.mailReplies ?? [])];
+    const rcptReplies = shared ? (options.rcptReplies ?? []) : [...(options.rcptReplies ?? [])];
     let socket: net.Socket = plain;
     let secure = false;
     let buffer = '';
@@ -159,13 +162,13 @@ export class TestSmtpServer {
         case 'MAIL': {
           const reply = mailReplies.shift() ?? '250 2.1.0 Ok';
           if (reply.startsWith('250'))
-            envelope = { from: line.slice(10).replace(/[<>].*$|[<>]/g, ''), to: [] };
+            envelope = { from: line.slice(10).replace(/^<|>.*$/g, ''), to: [] };
           send(reply);
           return;
         }
         case 'RCPT': {
           const reply = rcptReplies.shift() ?? '250 2.1.5 Ok';
-          if (reply.startsWith('250')) envelope?.to.push(line.slice(8));
+          if (reply.startsWith('250')) envelope?.to.push(line.slice(8).replace(/^<|>.*$/g, ''));
           send(reply);
           return;
         }
