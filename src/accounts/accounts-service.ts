@@ -3,7 +3,13 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import { randomToken } from '../secrets/secret-hash.ts';
-import { deleteAccount, findAccount, insertAccount } from '../store/accounts.repository.ts';
+import {
+  type AccountChanges,
+  deleteAccount,
+  findAccount,
+  insertAccount,
+  updateAccount,
+} from '../store/accounts.repository.ts';
 import { deleteDkimKeys, insertDkimKeys } from '../store/dkim-keys.repository.ts';
 import { updateDomainCheck } from '../store/domain-checks.repository.ts';
 import type {
@@ -46,6 +52,12 @@ export interface CreateAccountInput {
   policy_level?: PolicyLevel | undefined;
 }
 
+/** `PATCH /account`: the fields to change; at least one. */
+export interface UpdateAccountInput {
+  policy_level?: PolicyLevel | undefined;
+  notification_email?: string | undefined;
+}
+
 export interface AccountView extends AccountRecords {
   domain: { name: string; state: AccountState };
   notification_email: string;
@@ -69,19 +81,35 @@ export function requireApexDomain(input: string, field: string): string {
   return check.domain;
 }
 
-export async function createAccount(
-  deps: AccountsDeps,
-  clientId: string,
-  input: CreateAccountInput,
-): Promise<AccountView> {
-  const domain = requireApexDomain(input.domain, 'domain');
-  const email = checkAddress(input.notification_email);
+/** Validates a notification address from a request (POST and PATCH alike). */
+function requireNotificationEmail(input: string): string {
+  const email = checkAddress(input);
   if (!email.ok) {
     throw new AppError('validation_failed', {
       field: 'notification_email',
       message: `notification_email: ${email.problem}`,
     });
   }
+  return email.address;
+}
+
+function requirePolicyLevel(input: string): PolicyLevel {
+  if (!POLICY_LEVELS.includes(input as PolicyLevel)) {
+    throw new AppError('validation_failed', {
+      field: 'policy_level',
+      message: `policy_level: must be one of ${POLICY_LEVELS.join(', ')}`,
+    });
+  }
+  return input as PolicyLevel;
+}
+
+export async function createAccount(
+  deps: AccountsDeps,
+  clientId: string,
+  input: CreateAccountInput,
+): Promise<AccountView> {
+  const domain = requireApexDomain(input.domain, 'domain');
+  const notificationEmail = requireNotificationEmail(input.notification_email);
   const bounce = (input.bounce_subdomain ?? 'bounce').toLowerCase();
   if (!BOUNCE_LABEL.test(bounce)) {
     throw new AppError('validation_failed', {
@@ -100,7 +128,7 @@ export async function createAccount(
     id: randomUUID(),
     client_id: clientId,
     domain,
-    notification_email: email.address,
+    notification_email: notificationEmail,
     state: 'unverified',
     bounce_subdomain: bounce,
     policy_level: input.policy_level ?? 'verified',
@@ -135,6 +163,35 @@ export async function getAccount(
   domainInput: string,
 ): Promise<AccountView> {
   const account = await requireAccount(deps, clientId, domainInput);
+  const { keys, check } = await loadOnboarding(deps, account);
+  return accountView(account, deps.config, keys, check);
+}
+
+/**
+ * `PATCH /account`: changes the policy level and/or the notification address. The delivery
+ * worker reads the level per recipient, so a change applies to the next attempt, including
+ * recipients already queued.
+ */
+export async function updateAccountSettings(
+  deps: AccountsDeps,
+  clientId: string,
+  domainInput: string,
+  input: UpdateAccountInput,
+): Promise<AccountView> {
+  const domain = requireApexDomain(domainInput, 'domain');
+  const changes: AccountChanges = {};
+  if (input.policy_level !== undefined)
+    changes.policy_level = requirePolicyLevel(input.policy_level);
+  if (input.notification_email !== undefined)
+    changes.notification_email = requireNotificationEmail(input.notification_email);
+  if (Object.keys(changes).length === 0) {
+    throw new AppError('validation_failed', {
+      field: 'body',
+      message: 'body: name at least one field to change: policy_level, notification_email',
+    });
+  }
+  const account = await updateAccount(deps.store.db, clientId, domain, changes, deps.now());
+  if (account === undefined) throw notFound(domain);
   const { keys, check } = await loadOnboarding(deps, account);
   return accountView(account, deps.config, keys, check);
 }

@@ -1,9 +1,10 @@
-// `securemail <command>`: serve, migrate, client. Returns the process exit code.
+// `securemail <command>`: serve, migrate, client, check. Returns the process exit code.
 
 import pino, { type Logger } from 'pino';
 import { ALL_ROLES, type Config, ConfigError, loadConfig, type Role } from '../config.ts';
 import { openReadyStore, startService } from '../service.ts';
 import { parseOrThrow, UsageError } from './args.ts';
+import { runCheckCommand } from './check-command.ts';
 import { runClientCommand } from './client-command.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -20,6 +21,9 @@ Commands:
                                   new secret; revokes the client's tokens
   client delete CLIENT_ID [--force]
                                   delete a client and its tokens (--force: also its accounts)
+  check <domain|address>... [--json] [--policy dane-only|authenticated|verified]
+                                  can these recipients be reached securely? (sends nothing;
+                                  exit 0 all deliverable, 1 any refused, 2 deferred/errors)
 
 Configuration comes from the environment; see README.md.`;
 
@@ -57,6 +61,8 @@ export async function runCli(argv: string[], env: Env): Promise<number> {
       }
       case 'client':
         return await runClientCommand(rest, config, logger);
+      case 'check':
+        return await runCheckCommand(rest, config, env);
       default:
         console.error(`securemail: unknown command "${command}"\n\n${USAGE}`);
         return 2;

@@ -2,7 +2,7 @@
 // tenant can never reach another tenant's account, not even by guessing a domain.
 
 import type { Kysely } from 'kysely';
-import type { Account, Database, NewAccount } from './schema.ts';
+import type { Account, Database, NewAccount, PolicyLevel } from './schema.ts';
 
 type Db = Kysely<Database>;
 
@@ -39,4 +39,28 @@ export async function deleteAccount(db: Db, clientId: string, domain: string): P
     .where('domain', '=', domain)
     .executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
+}
+
+/** The settings an account owner may change after creation. */
+export interface AccountChanges {
+  policy_level?: PolicyLevel;
+  notification_email?: string;
+}
+
+/** Changes the caller's account; undefined when the caller has no account for the domain. */
+export async function updateAccount(
+  db: Db,
+  clientId: string,
+  domain: string,
+  changes: AccountChanges,
+  now: number,
+): Promise<Account | undefined> {
+  const result = await db
+    .updateTable('accounts')
+    .set({ ...changes, updated_at: now })
+    .where('client_id', '=', clientId)
+    .where('domain', '=', domain)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return undefined;
+  return findAccount(db, clientId, domain);
 }

@@ -9,6 +9,8 @@ import {
   getAccount,
   removeAccount,
   rotateDkimKeys,
+  type UpdateAccountInput,
+  updateAccountSettings,
   verifyAccountNow,
 } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
@@ -17,6 +19,7 @@ import {
   CreateAccountSchema,
   DomainQuerySchema,
   errorResponses,
+  PolicyLevelSchema,
 } from '../schemas.ts';
 
 const SECURITY = [{ oauth2: [] }];
@@ -39,6 +42,22 @@ const AccountViewSchema = Type.Object(
     }),
   },
   { title: 'Account' },
+);
+
+// No minProperties: an empty body is answered by the service with a message that says what
+// is missing, not with the validator's generic one.
+const UpdateAccountSchema = Type.Object(
+  {
+    policy_level: Type.Optional(PolicyLevelSchema),
+    notification_email: Type.Optional(
+      Type.String({
+        minLength: 3,
+        maxLength: 254,
+        description: 'Where refusals and bounces are reported.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'The fields to change; at least one.' },
 );
 
 export function callerId(request: FastifyRequest): string {
@@ -79,6 +98,25 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountsDeps):
       },
     },
     async (request) => getAccount(deps, callerId(request), request.query.domain),
+  );
+
+  app.patch<{ Querystring: { domain: string }; Body: UpdateAccountInput }>(
+    '/account',
+    {
+      schema: {
+        tags: ['Account'],
+        summary: 'Change the policy level or notification address of an account',
+        description:
+          'Send at least one of `policy_level` and `notification_email`. A new policy level ' +
+          'applies to every later delivery attempt, including recipients already queued.',
+        security: SECURITY,
+        querystring: DomainQuerySchema,
+        body: UpdateAccountSchema,
+        response: { 200: AccountViewSchema, ...errorResponses(400, 401, 404, 415, 429) },
+      },
+    },
+    async (request) =>
+      updateAccountSettings(deps, callerId(request), request.query.domain, request.body),
   );
 
   app.post<{ Querystring: { domain: string } }>(

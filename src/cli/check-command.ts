@@ -1,0 +1,98 @@
+// `securemail check <domain|address>...`: the pre-flight check from the command line. It
+// judges recipients exactly as the delivery worker does (same options, same engine) but
+// needs no database and no running service: MTA-STS policies are cached in memory for the
+// one run, and nothing is written to the data directory.
+
+import { normaliseHostName } from '../accounts/domain-name.ts';
+import { checkAddress } from '../accounts/email-address.ts';
+import { type Config, ConfigError } from '../config.ts';
+import { createResolver } from '../dns/index.ts';
+import { outboundOptions, readCaFile } from '../outbound-options.ts';
+import {
+  checkRecipients,
+  createMemoryStsPolicyCache,
+  exitCode,
+  formatJson,
+  formatText,
+  POLICY_LEVELS,
+  type PolicyLevel,
+} from '../security/index.ts';
+import { parseOrThrow, UsageError } from './args.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface CheckOutput {
+  /** Whether stdout is a terminal: colour is only used there. */
+  isTty: boolean;
+  write(text: string): void;
+}
+
+export async function runCheckCommand(
+  args: string[],
+  config: Config,
+  env: Env,
+  output: CheckOutput = {
+    isTty: process.stdout.isTTY === true,
+    write: (text) => process.stdout.write(text),
+  },
+): Promise<number> {
+  const { values, positionals } = parseOrThrow(args, {
+    json: { type: 'boolean' },
+    policy: { type: 'string' },
+  });
+  if (positionals.length === 0)
+    throw new UsageError(
+      'usage: securemail check <domain|address>... [--json] [--policy dane-only|authenticated|verified]',
+    );
+  const policyLevel = parsePolicy(values.policy);
+  for (const input of positionals) {
+    if (!isRecipient(input))
+      throw new UsageError(`"${input}" is neither an e-mail address nor a domain name`);
+  }
+
+  let extraCa: string[];
+  try {
+    extraCa = readCaFile(config.security.caFile);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`securemail: configuration error: ${error.message}`);
+    return 78; // EX_CONFIG, as for any other bad setting
+  }
+
+  const resolver = createResolver({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs });
+  try {
+    const reports = await checkRecipients(
+      positionals,
+      { ...outboundOptions(config, extraCa), policyLevel },
+      { resolver, stsCache: createMemoryStsPolicyCache() },
+    );
+    if (values.json === true) output.write(formatJson(reports));
+    else output.write(formatText(reports, { colour: output.isTty && !noColor(env) }));
+    return exitCode(reports);
+  } catch (error) {
+    // Exit code 1 means "refused"; a check that could not run is not an answer, so 2.
+    console.error(`securemail: check failed: ${error instanceof Error ? error.message : error}`);
+    return 2;
+  } finally {
+    await resolver.close();
+  }
+}
+
+function parsePolicy(text: string | undefined): PolicyLevel {
+  if (text === undefined) return 'verified';
+  if (!POLICY_LEVELS.includes(text as PolicyLevel))
+    throw new UsageError(`--policy must be one of ${POLICY_LEVELS.join(', ')}`);
+  return text as PolicyLevel;
+}
+
+/** The same inputs `POST /security/check` accepts: an e-mail address or a domain name. */
+function isRecipient(input: string): boolean {
+  if (input.includes('@')) return checkAddress(input).ok;
+  return normaliseHostName(input) !== undefined;
+}
+
+/** https://no-color.org: set and not empty means no colour. */
+function noColor(env: Env): boolean {
+  const value = env.NO_COLOR;
+  return value !== undefined && value !== '';
+}
