@@ -4,6 +4,7 @@
 export const ERRORS = {
   invalid_request: { status: 400, message: 'The request is malformed.' },
   validation_failed: { status: 400, message: 'A field of the request is missing or invalid.' },
+  webhook_url_refused: { status: 400, message: 'The webhook URL is not allowed.' },
   invalid_json: { status: 400, message: 'The request body is not valid JSON.' },
   unsupported_grant_type: {
     status: 400,
@@ -14,6 +15,8 @@ export const ERRORS = {
   not_found: { status: 404, message: 'No such resource.' },
   account_not_found: { status: 404, message: 'No account for this domain.' },
   message_not_found: { status: 404, message: 'No such message.' },
+  webhook_not_found: { status: 404, message: 'This account has no webhook.' },
+  suppression_not_found: { status: 404, message: 'This address is not on the suppression list.' },
   method_not_allowed: { status: 405, message: 'This method is not allowed on this path.' },
   account_exists: { status: 409, message: 'An account for this domain already exists.' },
   message_id_conflict: {

@@ -8,10 +8,15 @@ import { buildApp } from './api/app.ts';
 import type { Config, Role } from './config.ts';
 import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
 import { createResolver } from './dns/index.ts';
+import { type RunningMx, startInboundMx } from './inbound/mx-server.ts';
+import { notifyIfUndelivered } from './notify/notifications.ts';
+import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
+import { resolverLookup } from './notify/webhook-target.ts';
 import { readCaFile } from './outbound-options.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
 import { deleteExpiredTokens } from './store/clients.repository.ts';
 import { openStore, type Store } from './store/database.ts';
+import { completeIfFinal } from './store/delivery.repository.ts';
 import { migrateToLatest } from './store/migrations.ts';
 import { deleteQuotaBefore } from './store/quota.repository.ts';
 
@@ -69,6 +74,8 @@ export async function startService(
   });
   let verifier: DomainVerifier | undefined;
   let worker: DeliveryWorker | undefined;
+  let dispatcher: { stop(): Promise<void> } | undefined;
+  let mx: RunningMx | undefined;
   const extraCa = readCaFile(config.security.caFile);
   // Delivery asks DNS through a cache that honours TTLs: thousands of recipients of one
   // domain need its MX, TLSA and MTA-STS answers once.
@@ -129,8 +136,48 @@ export async function startService(
     });
     logger.info({ concurrency: config.delivery.concurrency }, 'worker role: delivery started');
   }
-  if (roles.includes('mx'))
-    logger.info('mx role: the bounce MX is not implemented in this version yet');
+  if (roles.includes('worker')) {
+    dispatcher = startWebhookDispatcher({
+      db: store.db,
+      masterKey,
+      config: config.webhooks,
+      lookup: resolverLookup(deliveryResolver),
+      logger: logger.child({ component: 'webhooks' }),
+    });
+  }
+  if (roles.includes('mx')) {
+    if (config.inbound.enabled) {
+      try {
+        mx = await startInboundMx({
+          db: store.db,
+          config: config.inbound,
+          hostname: config.hostname,
+          logger: logger.child({ component: 'mx' }),
+          onBounced: async (result) => {
+            // A bounce can be the last recipient of a message to become final.
+            const messageId = result.messageId;
+            if (messageId === null || result.outcome !== 'bounced') return;
+            if (await completeIfFinal(store.db, messageId, Date.now())) {
+              await notifyIfUndelivered(
+                { store, masterKey, hostname: config.hostname, now: Date.now },
+                messageId,
+              );
+            }
+          },
+        });
+        logger.info({ host: config.inbound.host, port: mx.port }, 'mx role: bounce MX listening');
+      } catch (error) {
+        // Sending goes on without the bounce MX; bounces then wait in the senders' queues.
+        logger.error(
+          { err: error, host: config.inbound.host, port: config.inbound.port },
+          'mx role: the bounce MX cannot listen (port 25 needs root or CAP_NET_BIND_SERVICE; ' +
+            'set SECUREMAIL_MX_PORT, or 0 to switch it off); the other roles keep running',
+        );
+      }
+    } else {
+      logger.info('mx role: SECUREMAIL_MX_PORT is 0, the bounce MX is off');
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -140,8 +187,10 @@ export async function startService(
       if (app !== undefined) await app.close();
       // The verifier finishes the check in progress; its schedule is in the database.
       await verifier?.stop();
+      await mx?.close();
       // The worker finishes the recipients of its current round; the rest stay queued.
       await worker?.stop();
+      await dispatcher?.stop();
       await deliveryResolver.close();
       await verificationResolver.close();
       await store.close();

@@ -12,6 +12,7 @@ import { requireSendableDomain } from '../accounts/sending-domain.ts';
 import type { Config } from '../config.ts';
 import { createResolver, type Resolver } from '../dns/index.ts';
 import { filterSuppressed } from '../inbound/suppression.ts';
+import { type HostLookup, resolverLookup } from '../notify/webhook-target.ts';
 import { outboundOptions } from '../outbound-options.ts';
 import { checkRecipients } from '../security/check.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
@@ -25,6 +26,8 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
 import { registerOauthRoutes, TOKEN_PATH } from './routes/oauth.ts';
 import { registerSecurityRoutes } from './routes/security.ts';
+import { registerSuppressionRoutes } from './routes/suppressions.ts';
+import { registerWebhookRoutes } from './routes/webhooks.ts';
 import { ErrorBodySchema } from './schemas.ts';
 import { registerStandardHeaders } from './standard-headers.ts';
 
@@ -49,6 +52,8 @@ export interface AppDeps {
   extraCa?: readonly string[];
   /** Told after each accepted message, so a worker in the same process starts at once. */
   onMessageAccepted?: () => void;
+  /** Resolves webhook host names for the SSRF check; default: through `resolver`. */
+  webhookLookup?: HostLookup;
 }
 
 // A client may pass its own request id for correlation; anything else is replaced, so logs
@@ -153,6 +158,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         filterSuppressed: (accountId, addresses) =>
           filterSuppressed(store.db, accountId, addresses),
         ...(deps.onMessageAccepted === undefined ? {} : { onAccepted: deps.onMessageAccepted }),
+      });
+      registerSuppressionRoutes(api, { store, now });
+      registerWebhookRoutes(api, {
+        store,
+        masterKey,
+        config: config.webhooks,
+        now,
+        // Webhook hosts are resolved through the configured resolvers, like everything else.
+        lookup: deps.webhookLookup ?? resolverLookup(resolver),
       });
       const stsCache = createDatabaseStsPolicyCache(store.db);
       const security = outboundOptions(config, deps.extraCa ?? []);

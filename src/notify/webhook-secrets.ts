@@ -6,7 +6,7 @@ import { openText, type SealPurpose, sealToText } from '../secrets/sealed-box.ts
 // sealed-box.ts has no purpose of its own for webhook secrets yet; the context below keeps a
 // sealed secret from opening as anything else (or in another row). Switch to a dedicated
 // 'webhook-secret' purpose when it exists (before any secret is stored in production).
-const PURPOSE: SealPurpose = 'message-body';
+const PURPOSE: SealPurpose = 'webhook-secret';
 
 function context(webhookId: string, slot: 'current' | 'previous'): string {
   return `webhook-secret:${webhookId}:${slot}`;

@@ -17,7 +17,7 @@ const KEY_LENGTH = 32;
 const HEADER_LENGTH = 1 + IV_LENGTH;
 
 /** What a sealed box protects; each purpose has its own derived key. */
-export type SealPurpose = 'dkim-private-key' | 'message-body';
+export type SealPurpose = 'dkim-private-key' | 'message-body' | 'webhook-secret';
 
 export class SealedBoxError extends Error {
   constructor(message: string) {

@@ -30,7 +30,10 @@ export type ReasonCode =
   | 'smtp-timeout'
   | 'smtp-temporary-error'
   | 'smtp-permanent-error'
-  | 'dns-temporary-failure';
+  | 'dns-temporary-failure'
+  // After the connection: outcomes the delivery path records with the same explanations
+  | 'requiretls-not-supported'
+  | 'remote-bounce';
 
 /** `refuse` reasons are final for the host; `defer` reasons may clear up on a later attempt. */
 export type ReasonClass = 'refuse' | 'defer';
@@ -175,6 +178,18 @@ export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = {
     explanation:
       'DNS did not give a usable answer (server failure or timeout). A validating resolver also reports DNSSEC-invalid (bogus) data this way.',
     fix: 'Check the DNS servers and the DNSSEC signatures of the domain (for example with dnsviz.net).',
+  },
+  'requiretls-not-supported': {
+    class: 'refuse',
+    explanation:
+      'The message asks for REQUIRETLS (RFC 8689), and the mail server does not offer it or is not authenticated by DANE or MTA-STS.',
+    fix: 'Support REQUIRETLS on the mail server and publish DANE (TLSA) records or an MTA-STS enforce policy.',
+  },
+  'remote-bounce': {
+    class: 'refuse',
+    explanation:
+      'The receiving mail server accepted the message, then reported that it could not be delivered (a bounce).',
+    fix: 'Check the recipient address; the diagnostic in the details says what the receiving server reported.',
   },
 };
 

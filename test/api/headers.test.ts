@@ -141,7 +141,7 @@ describe('standard headers and errors', () => {
     const wrong = await t.app.inject({ method: 'PUT', url: '/account', headers: tenant.auth });
     assert.equal(wrong.statusCode, 405);
     assert.equal(wrong.json().name, 'method_not_allowed');
-    assert.equal(wrong.headers.allow, 'DELETE, GET, POST');
+    assert.equal(wrong.headers.allow, 'DELETE, GET, PATCH, POST');
     const unknown = await t.app.inject({
       method: 'GET',
       url: '/accounts/foo',

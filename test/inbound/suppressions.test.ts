@@ -86,7 +86,7 @@ for (const dialect of dialects()) {
         tenant,
       );
       assert.equal(missing.statusCode, 404);
-      assert.equal(missing.json().name, 'not_found');
+      assert.equal(missing.json().name, 'suppression_not_found');
     });
 
     it('validates addresses and keeps tenants apart', async () => {
@@ -132,7 +132,7 @@ for (const dialect of dialects()) {
         payload: { url: 'https://hooks.example.nl/h' },
       });
       assert.equal(put.statusCode, 400);
-      assert.equal(put.json().name, 'validation_failed');
+      assert.equal(put.json().name, 'webhook_url_refused');
       assert.equal(put.json().field, 'url');
       assert.match(put.json().message, /127\.0\.0\.1, a loopback address/);
       const http = await api.app.inject({

@@ -6,12 +6,9 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.ts';
-import { authenticateAndCount } from '../../src/api/authenticate.ts';
-import { registerSuppressionRoutes } from '../../src/api/routes/suppressions.ts';
-import { registerWebhookRoutes } from '../../src/api/routes/webhooks.ts';
 import { createClient } from '../../src/clients/clients-service.ts';
 import { loadConfig } from '../../src/config.ts';
-import { loadWebhookConfig, type WebhookConfig } from '../../src/inbound/config.ts';
+import type { WebhookConfig } from '../../src/inbound/config.ts';
 import type { HostLookup } from '../../src/notify/webhook-target.ts';
 import type { Store } from '../../src/store/database.ts';
 import { requestToken } from '../support/app.ts';
@@ -37,27 +34,26 @@ export async function startFeedbackApp(
   store: Store,
   options: { webhookConfig?: WebhookConfig; lookup?: HostLookup } = {},
 ): Promise<FeedbackApp> {
-  const config = loadConfig({ SECUREMAIL_DATA_DIR: '/nonexistent-test-dir' });
   const clock = { now: Date.UTC(2026, 10, 28, 12, 0, 0) };
   const now = () => clock.now;
   const masterKey = randomBytes(32);
-  const webhookConfig =
-    options.webhookConfig ?? loadWebhookConfig({ SECUREMAIL_WEBHOOK_ALLOW_PRIVATE: 'true' });
-  const app = await buildApp({ config, store, logger: false, now, masterKey });
-  await app.register(
-    async (api) => {
-      api.addHook('onRequest', authenticateAndCount({ store, config, now }));
-      registerSuppressionRoutes(api, { store, now });
-      registerWebhookRoutes(api, {
-        store,
-        masterKey,
-        config: webhookConfig,
-        now,
-        ...(options.lookup ? { lookup: options.lookup } : {}),
-      });
-    },
-    { prefix: config.basePath },
-  );
+  const env = {
+    SECUREMAIL_DATA_DIR: '/nonexistent-test-dir',
+    SECUREMAIL_WEBHOOK_ALLOW_PRIVATE: 'true',
+  };
+  const config =
+    options.webhookConfig === undefined
+      ? loadConfig(env)
+      : { ...loadConfig(env), webhooks: options.webhookConfig };
+  const webhookConfig = config.webhooks;
+  const app = await buildApp({
+    config,
+    store,
+    logger: false,
+    now,
+    masterKey,
+    ...(options.lookup ? { webhookLookup: options.lookup } : {}),
+  });
   await app.ready();
   return {
     app,

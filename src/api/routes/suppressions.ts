@@ -192,7 +192,7 @@ export function registerSuppressionRoutes(app: FastifyInstance, deps: Suppressio
       const owner = await account(deps, callerId(request), request.query.domain);
       const address = normalisedAddress(request.query.address, 'query.address');
       if (!(await deleteSuppression(db, owner.id, address))) {
-        throw new AppError('not_found', {
+        throw new AppError('suppression_not_found', {
           field: 'query.address',
           message: 'This address is not on the suppression list.',
         });

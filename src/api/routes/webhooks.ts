@@ -124,7 +124,9 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
   async function existing(accountId: string): Promise<Webhook> {
     const found = await findWebhook(db, accountId);
     if (found === undefined) {
-      throw new AppError('not_found', { message: 'This account has no webhook.' });
+      throw new AppError('webhook_not_found', {
+        message: 'This account has no webhook; register one with PUT /account/webhook.',
+      });
     }
     return found;
   }
@@ -158,7 +160,10 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
         lookup: deps.lookup ?? systemLookup,
       });
       if (!check.ok) {
-        throw new AppError('validation_failed', { field: 'url', message: `url: ${check.problem}` });
+        throw new AppError('webhook_url_refused', {
+          field: 'url',
+          message: `url: ${check.problem}`,
+        });
       }
       const events = JSON.stringify(request.body.events ?? WEBHOOK_EVENT_TYPES);
       const now = deps.now();
