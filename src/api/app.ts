@@ -22,6 +22,7 @@ import './caller.ts';
 import { RouteTable, registerErrorHandling } from './error-handler.ts';
 import { createRegistry, registerHttpMetrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
+import { registerEvidenceRoutes } from './routes/evidence.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
 import { registerOauthRoutes, TOKEN_PATH } from './routes/oauth.ts';
@@ -159,6 +160,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           filterSuppressed(store.db, accountId, addresses),
         ...(deps.onMessageAccepted === undefined ? {} : { onAccepted: deps.onMessageAccepted }),
       });
+      registerEvidenceRoutes(api, { store, now });
       registerSuppressionRoutes(api, { store, now });
       registerWebhookRoutes(api, {
         store,

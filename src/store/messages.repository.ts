@@ -2,7 +2,12 @@
 // updated by the worker and the status routes.
 
 import { type Kysely, sql } from 'kysely';
-import type { MessagesTable, RecipientsTable } from './messages.table.ts';
+import type {
+  AttemptsTable,
+  MessagesTable,
+  RecipientStatus,
+  RecipientsTable,
+} from './messages.table.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -78,4 +83,150 @@ export async function listRecipients(db: Db, messageId: string): Promise<Recipie
     .where('message_id', '=', messageId)
     .orderBy('address')
     .execute();
+}
+
+export async function listAttempts(db: Db, recipientIds: string[]): Promise<AttemptsTable[]> {
+  if (recipientIds.length === 0) return [];
+  return db
+    .selectFrom('attempts')
+    .selectAll()
+    .where('recipient_id', 'in', recipientIds)
+    .orderBy('started_at')
+    .orderBy('id')
+    .execute();
+}
+
+export interface MessageListFilter {
+  clientId: string;
+  /** A recipient status: lists messages with at least one recipient in it. */
+  status?: RecipientStatus | undefined;
+  since?: number | undefined;
+  /** The sending domain (account). */
+  domain?: string | undefined;
+  /** Keyset cursor: messages older than this (created_at, id). */
+  before?: { createdAt: number; id: string } | undefined;
+  limit: number;
+}
+
+/** Newest first, keyset-paged so a page costs the same at the millionth message as at the first. */
+export async function listMessages(db: Db, filter: MessageListFilter): Promise<MessagesTable[]> {
+  let query = db
+    .selectFrom('messages')
+    .innerJoin('accounts', 'accounts.id', 'messages.account_id')
+    .selectAll('messages')
+    .where('messages.client_id', '=', filter.clientId)
+    .where('messages.kind', '=', 'message');
+  if (filter.since !== undefined) query = query.where('messages.created_at', '>=', filter.since);
+  if (filter.domain !== undefined) query = query.where('accounts.domain', '=', filter.domain);
+  if (filter.status !== undefined) {
+    const status = filter.status;
+    query = query.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('recipients')
+          .select('recipients.id')
+          .whereRef('recipients.message_id', '=', 'messages.id')
+          .where('recipients.status', '=', status),
+      ),
+    );
+  }
+  if (filter.before !== undefined) {
+    const { createdAt, id } = filter.before;
+    query = query.where((eb) =>
+      eb.or([
+        eb('messages.created_at', '<', createdAt),
+        eb.and([eb('messages.created_at', '=', createdAt), eb('messages.id', '<', id)]),
+      ]),
+    );
+  }
+  return query
+    .orderBy('messages.created_at', 'desc')
+    .orderBy('messages.id', 'desc')
+    .limit(filter.limit)
+    .execute();
+}
+
+/** Recipient counts per status for a set of messages. */
+export async function countStatuses(
+  db: Db,
+  messageIds: string[],
+): Promise<Map<string, Record<string, number>>> {
+  const counts = new Map<string, Record<string, number>>();
+  if (messageIds.length === 0) return counts;
+  const rows = await db
+    .selectFrom('recipients')
+    .select(['message_id', 'status', (eb) => eb.fn.countAll<number | string>().as('n')])
+    .where('message_id', 'in', messageIds)
+    .groupBy(['message_id', 'status'])
+    .execute();
+  for (const row of rows) {
+    const entry = counts.get(row.message_id) ?? {};
+    entry[row.status] = Number(row.n);
+    counts.set(row.message_id, entry);
+  }
+  return counts;
+}
+
+export interface EvidenceRow {
+  attemptId: string;
+  messageId: string;
+  messageIdHeader: string;
+  recipient: string;
+  status: RecipientStatus;
+  startedAt: number;
+  endedAt: number;
+  verdict: string;
+  reason: string | null;
+  mxHost: string | null;
+  reply: string | null;
+  evidenceJson: string;
+}
+
+/** Every attempt of an account in a time range, oldest first, for the auditor's export. */
+export async function listEvidence(
+  db: Db,
+  accountId: string,
+  from: number,
+  to: number,
+  limit: number,
+): Promise<EvidenceRow[]> {
+  const rows = await db
+    .selectFrom('attempts')
+    .innerJoin('recipients', 'recipients.id', 'attempts.recipient_id')
+    .innerJoin('messages', 'messages.id', 'recipients.message_id')
+    .select([
+      'attempts.id as attempt_id',
+      'messages.id as message_id',
+      'messages.message_id_header',
+      'recipients.address',
+      'recipients.status',
+      'attempts.started_at',
+      'attempts.ended_at',
+      'attempts.verdict',
+      'attempts.reason',
+      'attempts.mx_host',
+      'attempts.reply',
+      'attempts.evidence_json',
+    ])
+    .where('messages.account_id', '=', accountId)
+    .where('attempts.started_at', '>=', from)
+    .where('attempts.started_at', '<', to)
+    .orderBy('attempts.started_at')
+    .orderBy('attempts.id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    attemptId: r.attempt_id,
+    messageId: r.message_id,
+    messageIdHeader: r.message_id_header,
+    recipient: r.address,
+    status: r.status,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    verdict: r.verdict,
+    reason: r.reason,
+    mxHost: r.mx_host,
+    reply: r.reply,
+    evidenceJson: r.evidence_json,
+  }));
 }

@@ -2,9 +2,18 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { requireApexDomain } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
+import { summariseEvidence } from '../../messages/evidence-summary.ts';
 import { type SubmitDeps, type SubmitInput, submitMessage } from '../../messages/submit.ts';
-import { findMessage, listRecipients } from '../../store/messages.repository.ts';
+import {
+  countStatuses,
+  findMessage,
+  listAttempts,
+  listMessages,
+  listRecipients,
+} from '../../store/messages.repository.ts';
+import type { RecipientStatus } from '../../store/messages.table.ts';
 import { errorResponses } from '../schemas.ts';
 import { callerId } from './accounts.ts';
 
@@ -44,6 +53,34 @@ const SubmitBody = Type.Object(
   { additionalProperties: false },
 );
 
+const MAX_PAGE = 500;
+const DEFAULT_PAGE = 100;
+
+const AttemptSchema = Type.Object({
+  started_at: Type.String({ format: 'date-time' }),
+  ended_at: Type.String({ format: 'date-time' }),
+  verdict: Type.String({ description: 'deliver, refuse, defer, bounce or fail.' }),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  reply: Type.Union([Type.String(), Type.Null()], {
+    description: "The remote server's reply, with its queue id.",
+  }),
+  evidence: Type.Object({
+    mx_host: Type.Union([Type.String(), Type.Null()]),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    authentication: Type.Union([Type.String(), Type.Null()], {
+      description: 'dane, mta-sts or pkix.',
+    }),
+    tls_version: Type.Union([Type.String(), Type.Null()]),
+    cipher: Type.Union([Type.String(), Type.Null()]),
+    key_exchange: Type.Union([Type.String(), Type.Null()]),
+    certificate_sha256: Type.Union([Type.String(), Type.Null()]),
+    certificate_issuer: Type.Union([Type.String(), Type.Null()]),
+    dnssec_mx: Type.Union([Type.String(), Type.Null()]),
+    mta_sts: Type.Union([Type.String(), Type.Null()]),
+    hosts_tried: Type.Array(Type.String()),
+  }),
+});
+
 const SubmitResponseSchema = Type.Object({
   id: Type.String(),
   message_id: Type.String({ description: 'The Message-ID header, without angle brackets.' }),
@@ -69,9 +106,46 @@ const MessageStatusSchema = Type.Object({
       next_attempt_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
       updated_at: Type.String({ format: 'date-time' }),
       final_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+      history: Type.Array(AttemptSchema),
     }),
   ),
 });
+
+const MessageSummarySchema = Type.Object({
+  id: Type.String(),
+  message_id: Type.String(),
+  sender: Type.String(),
+  subject: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+  completed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  recipient_count: Type.Integer(),
+  statuses: Type.Record(Type.String(), Type.Integer(), { description: 'Recipients per status.' }),
+});
+
+const ListQuery = Type.Object(
+  {
+    status: Type.Optional(RecipientStatusSchema),
+    since: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'Only messages accepted at or after this time.',
+      }),
+    ),
+    domain: Type.Optional(
+      Type.String({ maxLength: 253, description: 'Only messages of this sending domain.' }),
+    ),
+    limit: Type.Optional(
+      Type.String({
+        pattern: '^[1-9][0-9]{0,2}$',
+        description: `Page size, 1 to ${MAX_PAGE} (default ${DEFAULT_PAGE}).`,
+      }),
+    ),
+    cursor: Type.Optional(
+      Type.String({ maxLength: 200, description: 'next_cursor of the previous page.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -121,6 +195,13 @@ export function registerMessageRoutes(app: FastifyInstance, deps: SubmitDeps): v
       if (message === undefined)
         throw new AppError('message_not_found', { message: `No message ${request.params.id}.` });
       const recipients = await listRecipients(deps.store.db, message.id);
+      const attempts = await listAttempts(
+        deps.store.db,
+        recipients.map((r) => r.id),
+      );
+      const history = new Map<string, typeof attempts>();
+      for (const a of attempts)
+        history.set(a.recipient_id, [...(history.get(a.recipient_id) ?? []), a]);
       return {
         id: message.id,
         message_id: message.message_id_header,
@@ -138,8 +219,106 @@ export function registerMessageRoutes(app: FastifyInstance, deps: SubmitDeps): v
           next_attempt_at: r.final_at === null ? iso(r.next_attempt_at) : null,
           updated_at: new Date(r.updated_at).toISOString(),
           final_at: iso(r.final_at),
+          history: (history.get(r.id) ?? []).map((a) => ({
+            started_at: new Date(a.started_at).toISOString(),
+            ended_at: new Date(a.ended_at).toISOString(),
+            verdict: a.verdict,
+            reason: a.reason,
+            reply: a.reply,
+            evidence: summariseEvidence(a.evidence_json),
+          })),
         })),
       };
     },
   );
+
+  app.get<{
+    Querystring: {
+      status?: RecipientStatus;
+      since?: string;
+      domain?: string;
+      limit?: string;
+      cursor?: string;
+    };
+  }>(
+    '/messages',
+    {
+      schema: {
+        tags: ['Message'],
+        summary: 'List messages, newest first, with recipient counts per status',
+        description:
+          'Filter by a recipient status, a start time or a sending domain; page with next_cursor.',
+        security: SECURITY,
+        querystring: ListQuery,
+        response: {
+          200: Type.Object({
+            messages: Type.Array(MessageSummarySchema),
+            next_cursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errorResponses(400, 401, 429),
+        },
+      },
+    },
+    async (request) => {
+      const query = request.query;
+      const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
+      if (limit > MAX_PAGE) {
+        throw new AppError('validation_failed', {
+          field: 'query.limit',
+          message: `query limit: at most ${MAX_PAGE}`,
+        });
+      }
+      const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      const domain =
+        query.domain === undefined ? undefined : requireApexDomain(query.domain, 'domain');
+      const rows = await listMessages(deps.store.db, {
+        clientId: callerId(request),
+        status: query.status,
+        since: query.since === undefined ? undefined : Date.parse(query.since),
+        domain,
+        before,
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      const counts = await countStatuses(
+        deps.store.db,
+        page.map((m) => m.id),
+      );
+      const last = page.at(-1);
+      return {
+        messages: page.map((m) => ({
+          id: m.id,
+          message_id: m.message_id_header,
+          sender: m.sender,
+          subject: m.subject,
+          created_at: new Date(m.created_at).toISOString(),
+          completed_at: iso(m.completed_at),
+          recipient_count: m.recipient_count,
+          statuses: counts.get(m.id) ?? {},
+        })),
+        next_cursor:
+          rows.length > limit && last !== undefined ? encodeCursor(last.created_at, last.id) : null,
+      };
+    },
+  );
+}
+
+function encodeCursor(createdAt: number, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [
+      unknown,
+      unknown,
+    ];
+    if (typeof createdAt === 'number' && typeof id === 'string') return { createdAt, id };
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError('validation_failed', {
+    field: 'query.cursor',
+    message: 'query cursor: not a cursor this API gave out',
+  });
 }

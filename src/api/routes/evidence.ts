@@ -1,0 +1,169 @@
+// GET /account/evidence: every delivery attempt of an account in a time range, with its
+// security evidence, as JSON (full records) or CSV (one summary line per attempt) — what a
+// sender hands a data-protection auditor (GDPR art. 5(2) and 32).
+
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { requireApexDomain } from '../../accounts/accounts-service.ts';
+import { AppError } from '../../errors.ts';
+import { summariseEvidence } from '../../messages/evidence-summary.ts';
+import { findAccount } from '../../store/accounts.repository.ts';
+import type { Store } from '../../store/database.ts';
+import { listEvidence } from '../../store/messages.repository.ts';
+import { errorResponses } from '../schemas.ts';
+import { callerId } from './accounts.ts';
+
+/** Rows per export; a larger range is split by the caller (the answer says so). */
+export const MAX_EVIDENCE_ROWS = 50_000;
+const DAY_MS = 86_400_000;
+
+const CSV_COLUMNS = [
+  'attempt_id',
+  'message',
+  'message_id',
+  'recipient',
+  'recipient_status',
+  'started_at',
+  'ended_at',
+  'verdict',
+  'reason',
+  'mx_host',
+  'ip',
+  'authentication',
+  'tls_version',
+  'cipher',
+  'key_exchange',
+  'certificate_sha256',
+  'certificate_issuer',
+  'dnssec_mx',
+  'mta_sts',
+  'reply',
+  'hosts_tried',
+] as const;
+
+const Query = Type.Object(
+  {
+    domain: Type.String({ minLength: 1, maxLength: 253 }),
+    from: Type.Optional(
+      Type.String({ format: 'date-time', description: 'Default: 30 days before `to`.' }),
+    ),
+    to: Type.Optional(
+      Type.String({ format: 'date-time', description: 'Exclusive; default: now.' }),
+    ),
+    format: Type.Optional(
+      Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export function registerEvidenceRoutes(
+  app: FastifyInstance,
+  deps: { store: Store; now: () => number },
+): void {
+  app.get<{ Querystring: { domain: string; from?: string; to?: string; format?: 'json' | 'csv' } }>(
+    '/account/evidence',
+    {
+      schema: {
+        tags: ['Account'],
+        summary: 'Export the delivery evidence of an account (JSON or CSV)',
+        description:
+          'Every attempt in [from, to): recipient, MX host and IP, DNSSEC status, authentication method, TLS ' +
+          `version, cipher, key exchange, certificate fingerprint, remote reply, verdict and reason. At most ${MAX_EVIDENCE_ROWS} rows; ` +
+          'the header x-evidence-truncated says when the range holds more.',
+        security: [{ oauth2: [] }],
+        querystring: Query,
+        response: errorResponses(400, 401, 404, 429),
+      },
+    },
+    async (request, reply) => {
+      const domain = requireApexDomain(request.query.domain, 'domain');
+      const account = await findAccount(deps.store.db, callerId(request), domain);
+      if (account === undefined)
+        throw new AppError('account_not_found', { message: `No account for ${domain}.` });
+      // `to` is exclusive: by default it includes attempts of this very millisecond.
+      const to = request.query.to === undefined ? deps.now() + 1 : Date.parse(request.query.to);
+      const from =
+        request.query.from === undefined ? to - 30 * DAY_MS : Date.parse(request.query.from);
+      if (from >= to)
+        throw new AppError('validation_failed', {
+          field: 'query.from',
+          message: 'query from: must be before to',
+        });
+      const rows = await listEvidence(deps.store.db, account.id, from, to, MAX_EVIDENCE_ROWS + 1);
+      const truncated = rows.length > MAX_EVIDENCE_ROWS;
+      const page = rows.slice(0, MAX_EVIDENCE_ROWS);
+      reply.header('x-evidence-truncated', String(truncated));
+      const name = `evidence-${account.domain}-${new Date(from).toISOString().slice(0, 10)}`;
+      if (request.query.format === 'csv') {
+        const lines = [CSV_COLUMNS.join(',')];
+        for (const r of page) {
+          const e = summariseEvidence(r.evidenceJson);
+          const values: Record<(typeof CSV_COLUMNS)[number], string | null> = {
+            attempt_id: r.attemptId,
+            message: r.messageId,
+            message_id: r.messageIdHeader,
+            recipient: r.recipient,
+            recipient_status: r.status,
+            started_at: new Date(r.startedAt).toISOString(),
+            ended_at: new Date(r.endedAt).toISOString(),
+            verdict: r.verdict,
+            reason: r.reason,
+            mx_host: e.mx_host,
+            ip: e.ip,
+            authentication: e.authentication,
+            tls_version: e.tls_version,
+            cipher: e.cipher,
+            key_exchange: e.key_exchange,
+            certificate_sha256: e.certificate_sha256,
+            certificate_issuer: e.certificate_issuer,
+            dnssec_mx: e.dnssec_mx,
+            mta_sts: e.mta_sts,
+            reply: r.reply,
+            hosts_tried: e.hosts_tried.join('; '),
+          };
+          lines.push(CSV_COLUMNS.map((c) => csvField(values[c])).join(','));
+        }
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="${name}.csv"`)
+          .send(`${lines.join('\r\n')}\r\n`);
+      }
+      return reply.type('application/json; charset=utf-8').send({
+        domain: account.domain,
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        truncated,
+        attempts: page.map((r) => ({
+          attempt_id: r.attemptId,
+          message: r.messageId,
+          message_id: r.messageIdHeader,
+          recipient: r.recipient,
+          recipient_status: r.status,
+          started_at: new Date(r.startedAt).toISOString(),
+          ended_at: new Date(r.endedAt).toISOString(),
+          verdict: r.verdict,
+          reason: r.reason,
+          reply: r.reply,
+          summary: summariseEvidence(r.evidenceJson),
+          evidence: safeParse(r.evidenceJson),
+        })),
+      });
+    },
+  );
+}
+
+/** RFC 4180 quoting; a leading =, +, - or @ is prefixed so a spreadsheet never runs it as a formula. */
+function csvField(value: string | null): string {
+  if (value === null) return '';
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+function safeParse(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return json;
+  }
+}
