@@ -6,21 +6,26 @@ import type { Logger } from 'pino';
 import { type DomainVerifier, startDomainVerifier } from './accounts/domain-verifier.ts';
 import { buildApp } from './api/app.ts';
 import type { Config, Role } from './config.ts';
+import { applyRetention } from './delivery/retention.ts';
 import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
 import { createResolver } from './dns/index.ts';
 import { type RunningMx, startInboundMx } from './inbound/mx-server.ts';
-import { notifyIfUndelivered } from './notify/notifications.ts';
+import { notifyIfUndelivered, queueAccountNotices } from './notify/notifications.ts';
 import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
 import { readCaFile } from './outbound-options.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
 import { deleteExpiredTokens } from './store/clients.repository.ts';
 import { openStore, type Store } from './store/database.ts';
-import { completeIfFinal } from './store/delivery.repository.ts';
+import { completeIfFinal, isComplete } from './store/delivery.repository.ts';
+import { deleteInboundBefore } from './store/inbound.repository.ts';
 import { migrateToLatest } from './store/migrations.ts';
 import { deleteQuotaBefore } from './store/quota.repository.ts';
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
+/** How often the worker turns account notices into mail. */
+const MAINTENANCE_INTERVAL_MS = 60 * 1000;
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 // Quota rows are kept a little longer than the longest window so no live counter is removed.
 const QUOTA_ROW_RETENTION_MS = 32 * 24 * 3600 * 1000;
 
@@ -126,6 +131,28 @@ export async function startService(
       { pollSeconds: config.verification.pollSeconds },
       'worker role: domain verifier started',
     );
+    const maintenance = async () => {
+      const now = Date.now();
+      try {
+        await queueAccountNotices({ store, masterKey, hostname: config.hostname, now: Date.now });
+        if (now - lastRetention >= RETENTION_INTERVAL_MS) {
+          lastRetention = now;
+          const run = await applyRetention(store.db, config.delivery, now);
+          const inbound = await deleteInboundBefore(
+            store.db,
+            now - config.inbound.retentionDays * 86_400_000,
+          );
+          if (run.bodiesDeleted + run.messagesDeleted + inbound > 0)
+            logger.info({ ...run, inbound }, 'retention applied');
+        }
+      } catch (error) {
+        logger.warn({ err: error }, 'worker maintenance failed; will retry');
+      }
+    };
+    let lastRetention = 0;
+    const maintenanceTimer = setInterval(maintenance, MAINTENANCE_INTERVAL_MS);
+    maintenanceTimer.unref();
+    timers.push(maintenanceTimer);
     worker = startDeliveryWorker({
       config,
       store,
@@ -157,11 +184,14 @@ export async function startService(
             // A bounce can be the last recipient of a message to become final.
             const messageId = result.messageId;
             if (messageId === null || result.outcome !== 'bounced') return;
+            const notify = { store, masterKey, hostname: config.hostname, now: Date.now };
+            // The bounce completed the message: one notice for all its undelivered recipients.
+            // Otherwise, if the message was already complete (the remote server accepted it
+            // and reported the failure later), this recipient gets a notice of its own.
             if (await completeIfFinal(store.db, messageId, Date.now())) {
-              await notifyIfUndelivered(
-                { store, masterKey, hostname: config.hostname, now: Date.now },
-                messageId,
-              );
+              await notifyIfUndelivered(notify, messageId);
+            } else if (await isComplete(store.db, messageId)) {
+              await notifyIfUndelivered(notify, messageId, result.recipientId);
             }
           },
         });

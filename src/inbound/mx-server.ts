@@ -28,7 +28,7 @@ export interface InboundMxDeps {
   logger?: MxLogger;
   now?: () => number;
   /** Called after a DSN made a recipient `bounced` (complete the message, notify). */
-  onBounced?: (result: BounceResult) => Promise<void>;
+  onBounced?: (result: BounceResult & { recipientId: string }) => Promise<void>;
 }
 
 export interface RunningMx {

@@ -36,7 +36,7 @@ export interface ReceiveOptions {
   /** Bytes of the message stored for inspection. */
   keepBytes: number;
   /** Called when a recipient became `bounced`, to complete its message and notify. */
-  onBounced?: (result: BounceResult) => Promise<void>;
+  onBounced?: (result: BounceResult & { recipientId: string }) => Promise<void>;
 }
 
 export interface ReceiveResult {
@@ -88,8 +88,12 @@ export async function receiveMessage(
       outcome = applied.outcome;
       recipientId = applied.recipientId;
       accountId = applied.accountId ?? accountId;
-      if (applied.result?.outcome === 'bounced' && options.onBounced !== undefined) {
-        await options.onBounced(applied.result);
+      if (
+        applied.result?.outcome === 'bounced' &&
+        applied.recipientId !== null &&
+        options.onBounced !== undefined
+      ) {
+        await options.onBounced({ ...applied.result, recipientId: applied.recipientId });
       }
     }
     const id = randomUUID();

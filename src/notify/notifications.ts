@@ -8,8 +8,13 @@ import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { seal } from '../secrets/sealed-box.ts';
 import { REASONS } from '../security/reasons.ts';
+import {
+  listUnsentNotifications,
+  markNotificationSent,
+} from '../store/account-notifications.repository.ts';
 import type { Store } from '../store/database.ts';
 import type { MessagesTable, RecipientsTable } from '../store/messages.table.ts';
+import type { Account } from '../store/schema.ts';
 
 export interface NotifyDeps {
   store: Store;
@@ -26,8 +31,16 @@ const STATUS_TEXT: Record<string, string> = {
   expired: 'not delivered in time: the receiving mail server could not be reached securely',
 };
 
-/** Queues the notification for a completed message, if it needs one. Safe to call twice. */
-export async function notifyIfUndelivered(deps: NotifyDeps, messageId: string): Promise<boolean> {
+/**
+ * Queues the notification for a completed message, if it needs one. Safe to call twice.
+ * With `recipientId`, only that recipient is reported: a bounce that arrived after the
+ * message was complete (and maybe already reported) gets a notice of its own.
+ */
+export async function notifyIfUndelivered(
+  deps: NotifyDeps,
+  messageId: string,
+  recipientId?: string,
+): Promise<boolean> {
   const { db } = deps.store;
   const message = await db
     .selectFrom('messages')
@@ -35,13 +48,14 @@ export async function notifyIfUndelivered(deps: NotifyDeps, messageId: string): 
     .where('id', '=', messageId)
     .executeTakeFirst();
   if (message === undefined || message.kind !== 'message') return false;
-  const affected = await db
+  let query = db
     .selectFrom('recipients')
     .selectAll()
     .where('message_id', '=', messageId)
     .where('status', 'in', ['refused_insecure', 'bounced', 'failed', 'expired'])
-    .orderBy('address')
-    .execute();
+    .orderBy('address');
+  if (recipientId !== undefined) query = query.where('id', '=', recipientId);
+  const affected = await query.execute();
   if (affected.length === 0) return false;
   const account = await db
     .selectFrom('accounts')
@@ -51,28 +65,90 @@ export async function notifyIfUndelivered(deps: NotifyDeps, messageId: string): 
   if (account === undefined) return false;
 
   const now = deps.now();
-  const headerId = `notification.${message.id}@${deps.hostname}`;
+  const headerId = `notification.${message.id}${recipientId === undefined ? '' : `.${recipientId}`}@${deps.hostname}`;
+  const subject = `Not delivered: ${message.subject ?? message.message_id_header}`;
   const raw = await compose(message, affected, {
-    from: `SecureMail <postmaster@${account.bounce_subdomain}.${account.domain}>`,
+    from: fromAddress(account),
     to: account.notification_email,
+    subject,
     messageId: headerId,
     date: new Date(now),
   });
+  return queueNotification(deps, { account, headerId, subject, raw, now });
+}
+
+/**
+ * Sends the account notices that domain onboarding records (a domain that became
+ * unverified or failed) as notification messages. Returns how many were queued.
+ */
+export async function queueAccountNotices(deps: NotifyDeps, limit = 100): Promise<number> {
+  const { db } = deps.store;
+  const rows = await listUnsentNotifications(db, limit);
+  let queued = 0;
+  for (const row of rows) {
+    const account = await db
+      .selectFrom('accounts')
+      .selectAll()
+      .where('id', '=', row.account_id)
+      .executeTakeFirst();
+    const now = deps.now();
+    if (account !== undefined) {
+      const headerId = `notice.${row.id}@${deps.hostname}`;
+      const raw = await new MailComposer({
+        from: fromAddress(account),
+        to: row.recipient,
+        subject: row.subject,
+        messageId: `<${headerId}>`,
+        date: new Date(now),
+        text: row.body,
+        headers: { 'Auto-Submitted': 'auto-generated' },
+      })
+        .compile()
+        .build();
+      if (
+        await queueNotification(deps, {
+          account,
+          headerId,
+          subject: row.subject,
+          raw,
+          now,
+          to: row.recipient,
+        })
+      )
+        queued++;
+    }
+    // Marked even when the account is gone: there is nobody left to tell.
+    await markNotificationSent(db, row.id, now);
+  }
+  return queued;
+}
+
+function fromAddress(account: Account): string {
+  return `SecureMail <postmaster@${account.bounce_subdomain}.${account.domain}>`;
+}
+
+/** A notification is a queued message like any other, delivered through the same secure path. */
+async function queueNotification(
+  deps: NotifyDeps,
+  n: { account: Account; headerId: string; subject: string; raw: Buffer; now: number; to?: string },
+): Promise<boolean> {
+  const { account, headerId, raw, now } = n;
+  const to = n.to ?? account.notification_email;
   const id = randomUUID();
   const response = {
     id,
     message_id: headerId,
     sender: '',
-    recipients: [{ address: account.notification_email, status: 'queued' }],
+    recipients: [{ address: to, status: 'queued' }],
   };
   const row: MessagesTable = {
     id,
-    client_id: message.client_id,
+    client_id: account.client_id,
     account_id: account.id,
     kind: 'notification',
     sender: '',
     message_id_header: headerId,
-    subject: `Not delivered: ${message.subject ?? message.message_id_header}`,
+    subject: n.subject,
     content_hash: '',
     size: raw.length,
     body_sealed: seal(deps.masterKey, 'message-body', id, raw).toString('base64'),
@@ -85,8 +161,8 @@ export async function notifyIfUndelivered(deps: NotifyDeps, messageId: string): 
   const recipient: RecipientsTable = {
     id: randomUUID(),
     message_id: id,
-    address: account.notification_email,
-    domain: account.notification_email.slice(account.notification_email.lastIndexOf('@') + 1),
+    address: to,
+    domain: to.slice(to.lastIndexOf('@') + 1).toLowerCase(),
     status: 'queued',
     attempts: 0,
     next_attempt_at: now,
@@ -99,7 +175,7 @@ export async function notifyIfUndelivered(deps: NotifyDeps, messageId: string): 
     final_at: null,
   };
   // The unique (account, Message-ID) makes a second call a no-op.
-  return db.transaction().execute(async (trx) => {
+  return deps.store.db.transaction().execute(async (trx) => {
     const inserted = await trx
       .insertInto('messages')
       .values(row)
@@ -115,7 +191,7 @@ export async function notifyIfUndelivered(deps: NotifyDeps, messageId: string): 
 async function compose(
   message: MessagesTable,
   affected: RecipientsTable[],
-  envelope: { from: string; to: string; messageId: string; date: Date },
+  envelope: { from: string; to: string; subject: string; messageId: string; date: Date },
 ): Promise<Buffer> {
   const lines = [
     `Your message "${message.subject ?? '(no subject)'}" <${message.message_id_header}>, sent from ${message.sender}`,
@@ -142,7 +218,7 @@ async function compose(
   const composer = new MailComposer({
     from: envelope.from,
     to: envelope.to,
-    subject: `Not delivered: ${message.subject ?? message.message_id_header}`,
+    subject: envelope.subject,
     messageId: `<${envelope.messageId}>`,
     date: envelope.date,
     text: lines.join('\n'),

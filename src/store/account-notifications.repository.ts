@@ -1,5 +1,5 @@
-// Notifications to an account's address, stored until a notifier sends them. Outbound
-// notification mail does not exist yet: rows wait with sent_at = null.
+// Notices to an account's address (e.g. its domain became unverified). The worker turns
+// each into a queued notification message and sets sent_at (see queueAccountNotices).
 
 import type { Kysely } from 'kysely';
 import type { AccountNotification, Database } from './schema.ts';

@@ -108,7 +108,7 @@ export interface AccountNotificationsTable {
   subject: string;
   body: string;
   created_at: number;
-  /** Null until the notifier sends it (outbound notification mail is a later issue). */
+  /** Null until the worker queued it as a notification message. */
   sent_at: number | null;
 }
 
