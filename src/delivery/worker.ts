@@ -100,6 +100,9 @@ export class DeliveryWorker {
     await this.#loop;
   }
 
+  /** Closes what the worker keeps open between rounds. */
+  async close(): Promise<void> {}
+
   /** Wakes an idle worker, e.g. right after a submission. */
   poke(): void {
     this.#wake?.();

@@ -1,0 +1,266 @@
+// Delivery throughput in the issue's shape: N messages of about 2 KB, one recipient each,
+// over 100 recipient domains whose MX records all name one TLS sink host (mx.sink.test,
+// certificate from the bench CA, trusted like SECUREMAIL_CA_FILE). Every message is
+// DKIM-signed with the account's RSA-2048 and Ed25519 keys; every connection is verified
+// (PKIX with the MX host name). The sink runs in a child process, so process.cpuUsage()
+// here is the sender's CPU: worker, SQLite (in-process) or the pg client, and the small
+// in-process test DNS server (a few hundred queries per run thanks to the TTL cache).
+
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
+import { CompiledQuery, sql } from 'kysely';
+import { seal } from '../src/secrets/sealed-box.ts';
+import { dueRecipientsQuery } from '../src/store/delivery.repository.ts';
+import type { MessagesTable, RecipientsTable } from '../src/store/messages.table.ts';
+import { chainPem, makeLeaf } from '../test/support/certs.ts';
+import type { BenchStore, BenchWorld } from './world.ts';
+import { benchMime, SENDER_DOMAIN } from './world.ts';
+
+export const SINK_HOST = 'mx.sink.test';
+export const RECIPIENT_DOMAINS = 100;
+
+export interface Sink {
+  port: number;
+  stats(): Promise<{ connections: number; messages: number; bytes: number }>;
+  close(): void;
+}
+
+export async function startSink(w: BenchWorld): Promise<Sink> {
+  const leaf = await makeLeaf({ names: [SINK_HOST], issuer: w.ca });
+  const child: ChildProcess = fork(new URL('./sink.ts', import.meta.url), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.send({ key: leaf.keyPem, cert: chainPem(leaf) });
+  });
+  for (let i = 0; i < RECIPIENT_DOMAINS; i++) {
+    w.dns.set(`d${i}.test`, [{ type: 'MX', preference: 10, exchange: SINK_HOST }]);
+  }
+  w.dns.set(SINK_HOST, [{ type: 'A', data: '127.0.0.1' }]);
+  return {
+    port,
+    stats: () =>
+      new Promise((resolve) => {
+        child.once('message', resolve);
+        child.send({ stats: true });
+      }),
+    close: () => child.kill(),
+  };
+}
+
+/**
+ * Queues `count` single-recipient messages directly in the tables (the API's own rate is
+ * measured separately), with sealed bodies as POST /message stores them.
+ */
+export async function queueMessages(w: BenchWorld, count: number, tag: string): Promise<void> {
+  const now = Date.now();
+  const chunk = 500;
+  for (let start = 0; start < count; start += chunk) {
+    const messages: MessagesTable[] = [];
+    const recipients: RecipientsTable[] = [];
+    for (let i = start; i < Math.min(count, start + chunk); i++) {
+      const id = randomUUID();
+      const body = Buffer.from(benchMime(i));
+      const address = `user${i}@d${i % RECIPIENT_DOMAINS}.test`;
+      messages.push({
+        id,
+        client_id: 'bench',
+        account_id: w.accountId,
+        kind: 'message',
+        sender: `news@${SENDER_DOMAIN}`,
+        message_id_header: `${tag}-${i}@${SENDER_DOMAIN}`,
+        subject: `Your order ${i}`,
+        content_hash: id,
+        size: body.length,
+        body_sealed: seal(w.masterKey, 'message-body', id, body).toString('base64'),
+        require_tls: 0,
+        recipient_count: 1,
+        response_json: '{}',
+        created_at: now,
+        completed_at: null,
+      });
+      recipients.push({
+        id: randomUUID(),
+        message_id: id,
+        address,
+        domain: address.slice(address.indexOf('@') + 1),
+        status: 'queued',
+        attempts: 0,
+        next_attempt_at: now,
+        lease_owner: null,
+        lease_until: null,
+        reason: null,
+        detail: null,
+        created_at: now,
+        updated_at: now,
+        final_at: null,
+      });
+    }
+    await w.store.db.transaction().execute(async (trx) => {
+      await trx.insertInto('messages').values(messages).execute();
+      for (let i = 0; i < recipients.length; i += 100) {
+        await trx
+          .insertInto('recipients')
+          .values(recipients.slice(i, i + 100))
+          .execute();
+      }
+    });
+  }
+}
+
+/**
+ * Adds `count` recipients that are already final (delivered a day ago), spread over
+ * messages of 1,000 recipients each: the history a busy queue carries. Inserted in bulk
+ * (an SQLite connection of its own with one transaction; PostgreSQL generate_series).
+ */
+export async function addFinalHistory(w: BenchWorld, bench: BenchStore, count: number) {
+  const at = Date.now() - 86_400_000;
+  const perMessage = 1000;
+  const messageIds = Array.from({ length: Math.ceil(count / perMessage) }, () => randomUUID());
+  const messageRow = (id: string, i: number): MessagesTable => ({
+    id,
+    client_id: 'bench',
+    account_id: w.accountId,
+    kind: 'message',
+    sender: `news@${SENDER_DOMAIN}`,
+    message_id_header: `history-${i}@${SENDER_DOMAIN}`,
+    subject: null,
+    content_hash: id,
+    size: 2048,
+    body_sealed: null,
+    require_tls: 0,
+    recipient_count: perMessage,
+    response_json: '{}',
+    created_at: at,
+    completed_at: at,
+  });
+  for (let i = 0; i < messageIds.length; i += 200) {
+    await w.store.db
+      .insertInto('messages')
+      .values(messageIds.slice(i, i + 200).map((id, j) => messageRow(id, i + j)))
+      .execute();
+  }
+  if (bench.sqlitePath !== undefined) {
+    const raw = new DatabaseSync(bench.sqlitePath, { timeout: 30_000 });
+    raw.exec('PRAGMA synchronous = FULL');
+    const insert = raw.prepare(
+      `insert into recipients (id, message_id, address, domain, status, attempts, next_attempt_at,
+         created_at, updated_at, final_at, reason, detail)
+       values (?, ?, ?, ?, 'delivered', 1, ?, ?, ?, ?, null, '250 2.0.0 Ok')`,
+    );
+    raw.exec('begin');
+    for (let i = 0; i < count; i++) {
+      const domain = `d${i % RECIPIENT_DOMAINS}.test`;
+      insert.run(
+        randomUUID(),
+        messageIds[Math.floor(i / perMessage)]!,
+        `old${i}@${domain}`,
+        domain,
+        at,
+        at,
+        at,
+        at,
+      );
+    }
+    raw.exec('commit');
+    raw.exec('analyze');
+    raw.close();
+    return;
+  }
+  await sql`
+    insert into recipients (id, message_id, address, domain, status, attempts, next_attempt_at,
+      created_at, updated_at, final_at, reason, detail)
+    select gen_random_uuid()::text, (${sql.val(messageIds)}::text[])[1 + (g / ${perMessage})],
+      'old' || g || '@d' || (g % ${RECIPIENT_DOMAINS}) || '.test',
+      'd' || (g % ${RECIPIENT_DOMAINS}) || '.test', 'delivered', 1, ${at}, ${at}, ${at}, ${at},
+      null, '250 2.0.0 Ok'
+    from generate_series(0, ${count - 1}) as g`.execute(w.store.db);
+  await sql`analyze recipients`.execute(w.store.db);
+}
+
+/** The plan of the claim query and how long it takes, on the queue as it is now. */
+export async function claimPlan(w: BenchWorld): Promise<{ plan: string; ms: number }> {
+  const query = dueRecipientsQuery(w.store.db, Date.now(), 500);
+  const compiled = query.compile();
+  const prefix = w.store.dialect === 'sqlite' ? 'explain query plan ' : 'explain ';
+  const result = await w.store.db.executeQuery(
+    CompiledQuery.raw(prefix + compiled.sql, [...compiled.parameters]),
+  );
+  const plan = (result.rows as Array<Record<string, unknown>>)
+    .map((r) => String(r.detail ?? Object.values(r)[0]).trim())
+    .join('; ');
+  const started = performance.now();
+  for (let i = 0; i < 20; i++) await query.execute();
+  return { plan, ms: (performance.now() - started) / 20 };
+}
+
+export interface DeliveryResult {
+  label: string;
+  queued: number;
+  delivered: number;
+  seconds: number;
+  perSecond: number;
+  cpuMsPerMessage: number;
+  connections: number;
+  rounds: number;
+  timedOut: boolean;
+}
+
+/**
+ * Runs worker rounds until `expected` recipients are delivered or `limitMs` passed, and
+ * measures wall time and this process's CPU over exactly that span.
+ */
+export async function runDelivery(
+  w: BenchWorld,
+  sink: Sink,
+  label: string,
+  expected: number,
+  limitMs: number,
+  env: Record<string, string> = {},
+): Promise<DeliveryResult> {
+  const worker = w.worker(sink.port, env);
+  const before = await sink.stats();
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  let handled = 0;
+  let rounds = 0;
+  let timedOut = false;
+  while (handled < expected) {
+    if (performance.now() - started > limitMs) {
+      timedOut = true;
+      break;
+    }
+    const n = await worker.runOnce();
+    rounds++;
+    if (n === 0) break;
+    handled += n;
+  }
+  await worker.close();
+  const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  const after = await sink.stats();
+  const delivered = after.messages - before.messages;
+  return {
+    label,
+    queued: expected,
+    delivered,
+    seconds,
+    perSecond: delivered / seconds,
+    cpuMsPerMessage: (used.user + used.system) / 1000 / Math.max(1, delivered),
+    connections: after.connections - before.connections,
+    rounds,
+    timedOut,
+  };
+}
+
+/** Removes what a run left (timed-out runs leave recipients due), so runs do not mix. */
+export async function clearQueue(w: BenchWorld): Promise<void> {
+  await w.store.db
+    .updateTable('recipients')
+    .set({ status: 'expired', final_at: Date.now(), lease_owner: null, lease_until: null })
+    .where('status', 'in', ['queued', 'deferred'])
+    .execute();
+}
