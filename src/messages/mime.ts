@@ -13,7 +13,10 @@ export interface MessageHeaders {
   date: string;
   messageId: string;
   subject: string | undefined;
-  /** The message asks for REQUIRETLS (RFC 8689 `TLS-Required: No` is the opposite; we never honour it). */
+  /**
+   * The message asks for REQUIRETLS (RFC 8689) with our `Require-TLS: yes` header. (RFC
+   * 8689's own `TLS-Required: No` asks for less; we never honour that.)
+   */
   requireTls: boolean;
 }
 
@@ -101,7 +104,9 @@ export function inspectMessage(input: Buffer): MimeCheck {
       date: dateText,
       messageId: messageId[1]!,
       subject,
-      requireTls: fields.some((f) => f.name === 'require-tls'),
+      requireTls: fields.some(
+        (f) => f.name === 'require-tls' && f.value.trim().toLowerCase() === 'yes',
+      ),
     },
   };
 }
