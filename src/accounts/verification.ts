@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Resolver } from '../dns/index.ts';
+import { recordDomainEvent } from '../notify/events.ts';
 import { insertNotification } from '../store/account-notifications.repository.ts';
 import type { Store } from '../store/database.ts';
 import {
@@ -217,6 +218,13 @@ export async function verifyAccount(
         .where('state', '=', previousState)
         .executeTakeFirst();
       if (Number(changed.numUpdatedRows) === 1) {
+        // Webhook subscribers hear of every transition, in the same transaction.
+        await recordDomainEvent(trx, {
+          accountId: account.id,
+          domain: account.domain,
+          state,
+          at: now,
+        });
         const notice = noticeFor(account, state, expected, results, deps.config);
         if (notice !== undefined) {
           await insertNotification(trx, {
@@ -231,7 +239,7 @@ export async function verifyAccount(
           });
           deps.logger?.warn(
             { domain: account.domain, kind: notice.kind, to: account.notification_email },
-            'account notification recorded (sent once outbound notifications exist)',
+            'account notification queued for the notification address',
           );
         }
       } else {
