@@ -10,11 +10,20 @@ import type { Logger } from 'pino';
 import type { Resolver } from '../dns/types.ts';
 import { recordRecipientEvent } from '../notify/events.ts';
 import { open } from '../secrets/sealed-box.ts';
+import type { HostEvidence } from '../security/evidence.ts';
 import type { StsPolicyCache } from '../security/mta-sts-cache.ts';
-import { openSecureSession } from '../security/open-session.ts';
-import type { SecurityOptions } from '../security/options.ts';
+import {
+  assessDomain,
+  assessHost,
+  concludeHosts,
+  connectHost,
+  MAX_ADDRESSES_TRIED,
+  type SecureSessionResult,
+  sessionResult,
+} from '../security/open-session.ts';
+import type { PolicyLevel, SecurityOptions } from '../security/options.ts';
 import { REASONS, type ReasonCode } from '../security/reasons.ts';
-import type { SmtpClient } from '../security/smtp-client.ts';
+import { sessionSatisfies } from '../security/session-reuse.ts';
 import { formatReply, SmtpError, type SmtpReply } from '../security/smtp-reply.ts';
 import type { Store } from '../store/database.ts';
 import {
@@ -28,6 +37,7 @@ import {
 } from '../store/delivery.repository.ts';
 import { type SigningKey, signMessage } from './dkim-sign.ts';
 import { nextAttempt } from './retry.ts';
+import { type PooledSession, SessionPool, sessionKey } from './session-pool.ts';
 
 export interface WorkerSettings {
   /** Recipients claimed per round. */
@@ -40,7 +50,18 @@ export interface WorkerSettings {
   concurrency: number;
   /** Pause between rounds when there was nothing to do. */
   idleMs: number;
+  /** How long a verified session stays open without use (default SESSION_IDLE_MS). */
+  sessionIdleMs?: number;
 }
+
+/**
+ * Pooled sessions: closed after 5 s without use (Postfix keeps cached connections 2 s; a
+ * little more bridges the pause between two claim rounds), not reused after 5 minutes
+ * (Postfix smtp_connection_reuse_time_limit = 300 s) or 1,000 messages.
+ */
+export const SESSION_IDLE_MS = 5_000;
+export const SESSION_MAX_AGE_MS = 300_000;
+export const SESSION_MAX_MESSAGES = 1_000;
 
 export interface WorkerDeps {
   store: Store;
@@ -66,6 +87,10 @@ interface PreparedMessage {
   size: number;
 }
 
+type Acquired =
+  | { ok: true; pooled: PooledSession; evidenceTail: string }
+  | { ok: false; result: SecureSessionResult };
+
 type Attempted = {
   outcome: Outcome;
   attempt: AttemptRecord | undefined;
@@ -81,10 +106,24 @@ export class DeliveryWorker {
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  readonly #pool: SessionPool;
+  readonly #stsCache: StsPolicyCache;
 
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
     this.owner = deps.owner ?? `worker-${randomUUID()}`;
+    this.#pool = new SessionPool({
+      idleMs: deps.settings.sessionIdleMs ?? SESSION_IDLE_MS,
+      maxAgeMs: SESSION_MAX_AGE_MS,
+      maxMessages: SESSION_MAX_MESSAGES,
+      now: deps.now,
+    });
+    this.#stsCache = deps.stsCache;
+  }
+
+  /** Sessions opened and reused so far (for tests and the benchmark). */
+  get sessionStats(): { opened: number; reused: number; idle: number } {
+    return this.#pool.stats;
   }
 
   start(): void {
@@ -98,10 +137,13 @@ export class DeliveryWorker {
     this.#running = false;
     this.#wake?.();
     await this.#loop;
+    await this.#pool.close();
   }
 
-  /** Closes what the worker keeps open between rounds. */
-  async close(): Promise<void> {}
+  /** Closes the sessions the worker keeps open between rounds. */
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
 
   /** Wakes an idle worker, e.g. right after a submission. */
   poke(): void {
@@ -179,16 +221,12 @@ export class DeliveryWorker {
     prepared: Map<string, Promise<PreparedMessage>>,
     touched: Set<string>,
   ): Promise<void> {
-    const { now, logger } = this.#deps;
+    const { logger } = this.#deps;
     const first = group[0]!;
-    const startedAt = now();
-    let result: Awaited<ReturnType<typeof openSecureSession>>;
+    const startedAt = this.#deps.now();
+    let acquired: Acquired;
     try {
-      result = await openSecureSession(
-        first.domain,
-        { ...this.#deps.security, policyLevel: first.policyLevel, now: () => new Date(now()) },
-        { resolver: this.#deps.resolver, stsCache: this.#deps.stsCache },
-      );
+      acquired = await this.#acquire(first.domain, first.policyLevel);
     } catch (error) {
       logger.error({ err: error, domain: first.domain }, 'security assessment failed unexpectedly');
       for (const r of group) {
@@ -205,13 +243,15 @@ export class DeliveryWorker {
       }
       return;
     }
-    const evidence = { domain: result.domain, hosts: result.evidence };
 
-    if (result.verdict !== 'deliver') {
+    if (!acquired.ok) {
+      const result = acquired.result;
+      if (result.verdict === 'deliver') throw new Error('unreachable: a session without a pool');
+      const evidence = { domain: result.domain, hosts: result.evidence };
       const attempt = (r: ClaimedRecipient): AttemptRecord => ({
         id: randomUUID(),
         startedAt,
-        endedAt: now(),
+        endedAt: this.#deps.now(),
         verdict: result.verdict,
         reason: result.reason,
         mxHost: result.evidence.at(-1)?.mxHost ?? null,
@@ -233,10 +273,10 @@ export class DeliveryWorker {
       return;
     }
 
-    const session = result.session;
-    const hostEvidence = result.evidence.at(-1);
+    let pooled = acquired.pooled;
+    let evidenceTail = acquired.evidenceTail;
+    let usable = true;
     try {
-      let usable = true;
       for (let i = 0; i < group.length; i++) {
         const r = group[i]!;
         if (!usable) {
@@ -258,32 +298,128 @@ export class DeliveryWorker {
           }
           break;
         }
-        const attemptStart = now();
-        const sent = await this.#sendOne(
-          session,
-          r,
-          prepared,
-          evidence,
-          hostEvidence?.mxHost ?? null,
-          attemptStart,
-        );
+        let sent = await this.#sendOne(pooled, r, prepared, evidenceTail, this.#deps.now());
+        if (sent.staleReuse) {
+          // A pooled session the server had closed while idle: nothing was sent on it.
+          // Open (or take) another one for this recipient instead of deferring it.
+          void pooled.session.quit();
+          const again = await this.#acquire(first.domain, first.policyLevel);
+          if (!again.ok) {
+            usable = false;
+            i--;
+            continue;
+          }
+          pooled = again.pooled;
+          evidenceTail = again.evidenceTail;
+          sent = await this.#sendOne(pooled, r, prepared, evidenceTail, this.#deps.now());
+        }
         usable = sent.usable;
         await this.#record(r, sent.outcome, sent.attempt, touched);
       }
     } finally {
-      await session.quit();
+      if (usable) this.#pool.give(pooled);
+      else void pooled.session.quit();
     }
   }
 
+  /**
+   * A verified session for `domain` at `level`: a pooled one when the domain's own
+   * assessment (MX, MTA-STS, per host TLSA and method) is satisfied by a session already
+   * open to the same MX host, else a new one, in MX preference order as openSecureSession
+   * would open it. The evidence names the domain's assessment and the session's handshake.
+   */
+  async #acquire(domain: string, level: PolicyLevel): Promise<Acquired> {
+    const { now } = this.#deps;
+    const deps = { resolver: this.#deps.resolver, stsCache: this.#stsCache };
+    const assessed = await assessDomain(
+      domain,
+      { ...this.#deps.security, policyLevel: level, now: () => new Date(now()) },
+      deps,
+    );
+    if (!assessed.ok) return { ok: false, result: assessed.result };
+    const assessment = assessed.assessment;
+    const evidence: HostEvidence[] = [];
+    let addressesTried = 0;
+    for (const host of assessment.hosts) {
+      if (addressesTried >= MAX_ADDRESSES_TRIED) break;
+      const judged = await assessHost(assessment, host, deps);
+      if (!judged.ok) {
+        evidence.push(judged.evidence);
+        continue;
+      }
+      for (const address of judged.addresses) {
+        const key = sessionKey(host.host, address, judged.method, level);
+        let check: ReturnType<typeof sessionSatisfies> | undefined;
+        const pooled = this.#pool.take(key, (p) => {
+          check = sessionSatisfies(
+            p.session,
+            p.chain,
+            judged,
+            assessment.domainName,
+            new Date(now()),
+          );
+          return check.ok;
+        });
+        if (pooled !== undefined) {
+          const reused: HostEvidence = {
+            ...judged.base,
+            ...pooled.opened,
+            recipientDomain: assessment.domainName,
+            dnssec: judged.base.dnssec,
+            ...(judged.base.tlsa ? { tlsa: judged.base.tlsa } : {}),
+            ...(judged.base.mtaSts ? { mtaSts: judged.base.mtaSts } : {}),
+            policySource: judged.method,
+            validation: [...pooled.opened.validation, check?.ok ? check.detail : 'reused'],
+            transcript: [],
+            result: 'pass',
+          };
+          sessionResult(assessment, judged.method, pooled.session, [...evidence, reused]);
+          return {
+            ok: true,
+            pooled,
+            evidenceTail: evidenceTail(assessment.domain, [...evidence, reused], {
+              openedFor: pooled.openedFor,
+              openedAt: new Date(pooled.openedAt).toISOString(),
+              messagesBefore: pooled.messages,
+            }),
+          };
+        }
+      }
+      for (const address of judged.addresses) {
+        if (addressesTried >= MAX_ADDRESSES_TRIED) break;
+        addressesTried++;
+        const attempt = await connectHost(assessment, judged, address);
+        evidence.push(attempt.evidence);
+        if (attempt.client === undefined) continue;
+        // The handshake's transcript is in the evidence now; later commands are not kept.
+        attempt.client.transcript.length = 0;
+        sessionResult(assessment, judged.method, attempt.client, evidence);
+        this.#pool.opened();
+        const pooled: PooledSession = {
+          session: attempt.client,
+          key: sessionKey(host.host, address, judged.method, level),
+          opened: attempt.evidence,
+          chain: attempt.chain,
+          openedFor: assessment.domainName,
+          openedAt: now(),
+          messages: 0,
+        };
+        return { ok: true, pooled, evidenceTail: evidenceTail(assessment.domain, evidence) };
+      }
+    }
+    return { ok: false, result: concludeHosts(assessment, evidence) };
+  }
+
   async #sendOne(
-    session: SmtpClient,
+    pooled: PooledSession,
     r: ClaimedRecipient,
     prepared: Map<string, Promise<PreparedMessage>>,
-    evidence: object,
-    mxHost: string | null,
+    evidenceTail: string,
     startedAt: number,
-  ): Promise<Attempted> {
+  ): Promise<Attempted & { staleReuse?: boolean }> {
     const { now } = this.#deps;
+    const session = pooled.session;
+    const mxHost = session.options.host;
     const attempt = (
       verdict: string,
       reason: string | null,
@@ -296,11 +432,9 @@ export class DeliveryWorker {
       reason,
       mxHost,
       reply: reply === undefined ? null : formatReply(reply),
-      evidenceJson: JSON.stringify({
-        recipient: r.address,
-        authentication: session.method,
-        ...evidence,
-      }),
+      // The domain's assessment and the session's evidence are the same for every recipient
+      // of the group: serialised once (evidenceTail), not once per recipient.
+      evidenceJson: `{"recipient":${JSON.stringify(r.address)},"authentication":${JSON.stringify(session.method)},${evidenceTail}}`,
     });
 
     let message: PreparedMessage;
@@ -326,6 +460,8 @@ export class DeliveryWorker {
 
     // Notifications go out with the null return path, so that they can never cause a bounce loop.
     const returnPath = r.messageKind === 'notification' ? '' : verpAddress(r);
+    const reused = pooled.messages > 0;
+    pooled.messages++;
     try {
       await session.mail(returnPath, {
         size: message.size,
@@ -334,6 +470,7 @@ export class DeliveryWorker {
       });
       await session.rcpt(r.address);
       const reply = await session.data(message.signed);
+      session.transcript.length = 0;
       return {
         outcome: { status: 'delivered', reason: null, detail: formatReply(reply), counted: true },
         attempt: attempt('deliver', null, reply),
@@ -342,6 +479,14 @@ export class DeliveryWorker {
     } catch (error) {
       if (!(error instanceof SmtpError)) throw error;
       let usable = !CONNECTION_LOST.has(error.kind);
+      if (!usable && reused && error.step === 'mail') {
+        return {
+          outcome: { status: 'deferred', reason: null, detail: null, counted: false },
+          attempt: undefined,
+          usable: false,
+          staleReuse: true,
+        };
+      }
       if (error.kind === 'usage' && r.requireTls) {
         const detail = `the message requires REQUIRETLS (RFC 8689): ${error.message}`;
         return {
@@ -478,4 +623,12 @@ export function explainReason(
 ): { explanation: string; fix: string } | undefined {
   if (reason === null) return undefined;
   return (REASONS as Record<string, { explanation: string; fix: string }>)[reason];
+}
+
+/** The JSON members shared by every attempt on one session for one domain, without braces. */
+function evidenceTail(domain: object, hosts: HostEvidence[], reused?: object): string {
+  return JSON.stringify({ domain, hosts, ...(reused ? { reusedSession: reused } : {}) }).slice(
+    1,
+    -1,
+  );
 }

@@ -1,5 +1,6 @@
 // One attempt: one connection to one address of one MX host, from the greeting to a
 // verified TLS session (or a reason why not). Steps 4 to 7 of SECURITY_POLICY.md.
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { TlsaRecord } from '../dns/types.ts';
 import { judgePkix, peerChain, summarise, trustedCas } from './certificates.ts';
@@ -30,7 +31,12 @@ export interface AttemptInput {
 }
 
 export type AttemptOutcome =
-  | { ok: true; client: SmtpClient }
+  | {
+      ok: true;
+      client: SmtpClient;
+      /** The certificates that passed (leaf first): the socket does not keep them for later. */
+      chain: X509Certificate[];
+    }
   | { ok: false; reason: ReasonCode; detail: string };
 
 /** Bytes of injected data kept in evidence; enough to see what it was. */
@@ -116,7 +122,7 @@ export async function attemptAddress(
     }
     await client.ehlo();
     client.markVerified(input.method);
-    return { ok: true, client };
+    return { ok: true, client, chain };
   } catch (error) {
     client?.close();
     if (!(error instanceof SmtpError)) throw error;

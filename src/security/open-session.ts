@@ -3,6 +3,7 @@
 // policy level requires, ready for MAIL FROM, or the reason why there is none. The
 // delivery worker sends on the returned session, so the check and the delivery are one
 // connection. Order of checks: SECURITY_POLICY.md.
+import type { X509Certificate } from 'node:crypto';
 import type { TlsaRecord } from '../dns/types.ts';
 import { describeTlsa } from './dane.ts';
 import type { DomainEvidence, HostEvidence } from './evidence.ts';
@@ -39,11 +40,74 @@ export type SecureSessionResult =
 /** A bound on connections per attempt (Postfix uses 5 addresses; MX sets can be long). */
 export const MAX_ADDRESSES_TRIED = 10;
 
+/**
+ * Steps 1 and 2 of the policy for one recipient domain (MX, MTA-STS), before any host is
+ * looked at. The delivery worker keeps these per domain and compares them with sessions it
+ * already holds; openSecureSession goes on to connect.
+ */
+export interface DomainAssessment {
+  domainName: string;
+  options: Readonly<SecurityOptions>;
+  /** Filled in as the assessment goes on (verdict, method, finishedAt). */
+  domain: DomainEvidence;
+  hosts: MxHost[];
+  mxSecure: boolean;
+  mxDnssec: string;
+  sts: StsDiscovery;
+}
+
+export type DomainAssessmentResult =
+  | { ok: true; assessment: DomainAssessment }
+  | { ok: false; result: SecureSessionResult };
+
+/** What one MX host of an assessed domain requires: its addresses and the method it must pass. */
+export type HostAssessment =
+  | {
+      ok: true;
+      host: MxHost;
+      addresses: string[];
+      method: AuthMethod;
+      /** Usable TLSA records when `method` is `dane`. */
+      tlsa: TlsaRecord[];
+      /** Evidence common to every connection to this host. */
+      base: HostEvidence;
+    }
+  | { ok: false; evidence: HostEvidence };
+
 export async function openSecureSession(
   recipientDomain: string,
   input: Partial<SecurityOptions>,
   deps: SecurityDeps,
 ): Promise<SecureSessionResult> {
+  const assessed = await assessDomain(recipientDomain, input, deps);
+  if (!assessed.ok) return assessed.result;
+  const assessment = assessed.assessment;
+  const evidence: HostEvidence[] = [];
+  let addressesTried = 0;
+  for (const host of assessment.hosts) {
+    if (addressesTried >= MAX_ADDRESSES_TRIED) break;
+    const judged = await assessHost(assessment, host, deps);
+    if (!judged.ok) {
+      evidence.push(judged.evidence);
+      continue;
+    }
+    for (const address of judged.addresses) {
+      if (addressesTried >= MAX_ADDRESSES_TRIED) break;
+      addressesTried++;
+      const attempt = await connectHost(assessment, judged, address);
+      evidence.push(attempt.evidence);
+      if (attempt.client) return sessionResult(assessment, judged.method, attempt.client, evidence);
+    }
+  }
+  return concludeHosts(assessment, evidence);
+}
+
+/** MX lookup and MTA-STS discovery; a refusal or deferral when the domain cannot be served. */
+export async function assessDomain(
+  recipientDomain: string,
+  input: Partial<SecurityOptions>,
+  deps: SecurityDeps,
+): Promise<DomainAssessmentResult> {
   const options = securityOptions(input);
   const domainName = recipientDomain.toLowerCase().replace(/\.$/, '');
   const domain: DomainEvidence = {
@@ -54,16 +118,17 @@ export async function openSecureSession(
     mx: { dnssec: '', hosts: [], implicit: false },
     verdict: 'defer',
   };
-  const evidence: HostEvidence[] = [];
-  const conclude = (reason: ReasonCode, message: string): SecureSessionResult => {
-    const verdict = reasonClass(reason);
-    Object.assign(domain, { verdict, reason, finishedAt: options.now().toISOString() });
-    return { verdict, reason, message, domain, evidence };
-  };
 
   const mx = await resolveMx(deps.resolver, domainName, options.random);
   domain.mx.dnssec = mx.dnssec;
-  if (!mx.ok) return conclude(mx.reason, mx.detail);
+  if (!mx.ok) {
+    const verdict = reasonClass(mx.reason);
+    Object.assign(domain, { verdict, reason: mx.reason, finishedAt: options.now().toISOString() });
+    return {
+      ok: false,
+      result: { verdict, reason: mx.reason, message: mx.detail, domain, evidence: [] },
+    };
+  }
   domain.mx.secure = mx.secure;
   domain.mx.hosts = mx.hosts.map(({ host, preference }) => ({ host, preference }));
   domain.mx.implicit = mx.hosts.some((host) => host.implicit);
@@ -84,102 +149,152 @@ export async function openSecureSession(
     ...(sts.policy ? { policy: { ...sts.policy } } : {}),
     ...(sts.error ? { error: sts.error } : {}),
   };
+  return {
+    ok: true,
+    assessment: {
+      domainName,
+      options,
+      domain,
+      hosts: mx.hosts,
+      mxSecure: mx.secure,
+      mxDnssec: mx.dnssec,
+      sts,
+    },
+  };
+}
 
-  let addressesTried = 0;
-  for (const host of mx.hosts) {
-    if (addressesTried >= MAX_ADDRESSES_TRIED) break;
-    const started = options.now().toISOString();
-    const base: HostEvidence = {
-      recipientDomain: domainName,
-      mxHost: host.host,
-      mxPreference: host.preference,
-      implicitMx: host.implicit,
-      dnssec: { mx: mx.dnssec },
-      validation: [],
-      transcript: [],
-      startedAt: started,
-      finishedAt: started,
-      result: 'fail',
-    };
-    const failHost = (reason: ReasonCode, detail: string) => {
-      evidence.push({ ...base, reason, detail, finishedAt: options.now().toISOString() });
-    };
-    const addresses = await resolveAddresses(deps.resolver, host.host);
-    base.dnssec.address = addresses.dnssec;
-    if (!addresses.ok) {
-      failHost(addresses.reason, addresses.detail);
-      continue;
-    }
-    let usableTlsa: TlsaRecord[] = [];
-    if (mx.secure && addresses.secure) {
-      const tlsa = await resolveTlsa(deps.resolver, host.host, options.smtpPort);
-      base.dnssec.tlsa = tlsa.dnssec;
-      if (!tlsa.ok) {
-        failHost(tlsa.reason, tlsa.detail);
-        continue;
-      }
-      usableTlsa = tlsa.usable;
-      if (tlsa.records.length > 0) {
-        base.tlsa = {
-          name: tlsa.name,
-          records: tlsa.records.map(describeTlsa),
-          usable: tlsa.usable.length,
-        };
-      }
-    }
-    const choice = chooseMethod(host, usableTlsa, sts, options.policyLevel);
-    if (sts.policy) base.mtaSts = { id: sts.policy.id, mode: sts.policy.mode, mx: sts.policy.mx };
-    if (!choice.ok) {
-      failHost(choice.reason, choice.detail);
-      continue;
-    }
-    base.policySource = choice.method;
-    for (const address of addresses.addresses) {
-      if (addressesTried >= MAX_ADDRESSES_TRIED) break;
-      addressesTried++;
-      const attempt: HostEvidence = {
-        ...base,
-        dnssec: { ...base.dnssec },
-        address,
-        port: options.smtpPort,
-        validation: [],
-        transcript: [],
-        startedAt: options.now().toISOString(),
+/** Step 3 for one MX host: its addresses, TLSA when the path is DNSSEC-secure, the method. */
+export async function assessHost(
+  assessment: DomainAssessment,
+  host: MxHost,
+  deps: SecurityDeps,
+): Promise<HostAssessment> {
+  const { options, sts } = assessment;
+  const started = options.now().toISOString();
+  const base: HostEvidence = {
+    recipientDomain: assessment.domainName,
+    mxHost: host.host,
+    mxPreference: host.preference,
+    implicitMx: host.implicit,
+    dnssec: { mx: assessment.mxDnssec },
+    validation: [],
+    transcript: [],
+    startedAt: started,
+    finishedAt: started,
+    result: 'fail',
+  };
+  const failHost = (reason: ReasonCode, detail: string): HostAssessment => ({
+    ok: false,
+    evidence: { ...base, reason, detail, finishedAt: options.now().toISOString() },
+  });
+  const addresses = await resolveAddresses(deps.resolver, host.host);
+  base.dnssec.address = addresses.dnssec;
+  if (!addresses.ok) return failHost(addresses.reason, addresses.detail);
+  let usableTlsa: TlsaRecord[] = [];
+  if (assessment.mxSecure && addresses.secure) {
+    const tlsa = await resolveTlsa(deps.resolver, host.host, options.smtpPort);
+    base.dnssec.tlsa = tlsa.dnssec;
+    if (!tlsa.ok) return failHost(tlsa.reason, tlsa.detail);
+    usableTlsa = tlsa.usable;
+    if (tlsa.records.length > 0) {
+      base.tlsa = {
+        name: tlsa.name,
+        records: tlsa.records.map(describeTlsa),
+        usable: tlsa.usable.length,
       };
-      if (base.tlsa) attempt.tlsa = { ...base.tlsa };
-      const outcome = await attemptAddress(
-        {
-          recipientDomain: domainName,
-          mxHost: host.host,
-          address,
-          method: choice.method,
-          tlsa: usableTlsa,
-          options,
-        },
-        attempt,
-      );
-      attempt.finishedAt = options.now().toISOString();
-      evidence.push(attempt);
-      if (outcome.ok) {
-        attempt.result = 'pass';
-        Object.assign(domain, {
-          verdict: 'deliver',
-          method: choice.method,
-          finishedAt: options.now().toISOString(),
-        });
-        return {
-          verdict: 'deliver',
-          session: outcome.client,
-          method: choice.method,
-          domain,
-          evidence,
-        };
-      }
-      attempt.reason = outcome.reason;
-      attempt.detail = outcome.detail;
     }
   }
-  return concludeFromHosts(evidence, conclude);
+  const choice = chooseMethod(host, usableTlsa, sts, options.policyLevel);
+  if (sts.policy) base.mtaSts = { id: sts.policy.id, mode: sts.policy.mode, mx: sts.policy.mx };
+  if (!choice.ok) return failHost(choice.reason, choice.detail);
+  base.policySource = choice.method;
+  return {
+    ok: true,
+    host,
+    addresses: addresses.addresses,
+    method: choice.method,
+    tlsa: usableTlsa,
+    base,
+  };
+}
+
+/** Steps 4 to 7 on one address of an assessed host: a verified session, or why not. */
+export async function connectHost(
+  assessment: DomainAssessment,
+  host: Extract<HostAssessment, { ok: true }>,
+  address: string,
+): Promise<{ evidence: HostEvidence; client: SmtpClient | undefined; chain: X509Certificate[] }> {
+  const { options } = assessment;
+  const { base } = host;
+  const attempt: HostEvidence = {
+    ...base,
+    dnssec: { ...base.dnssec },
+    address,
+    port: options.smtpPort,
+    validation: [],
+    transcript: [],
+    startedAt: options.now().toISOString(),
+  };
+  if (base.tlsa) attempt.tlsa = { ...base.tlsa };
+  const outcome = await attemptAddress(
+    {
+      recipientDomain: assessment.domainName,
+      mxHost: host.host.host,
+      address,
+      method: host.method,
+      tlsa: host.tlsa,
+      options,
+    },
+    attempt,
+  );
+  attempt.finishedAt = options.now().toISOString();
+  if (outcome.ok) {
+    attempt.result = 'pass';
+    return { evidence: attempt, client: outcome.client, chain: outcome.chain };
+  }
+  attempt.reason = outcome.reason;
+  attempt.detail = outcome.detail;
+  return { evidence: attempt, client: undefined, chain: [] };
+}
+
+/** The `deliver` result for a session that passed `method` (new, or reused by the worker). */
+export function sessionResult(
+  assessment: DomainAssessment,
+  method: AuthMethod,
+  session: SmtpClient,
+  evidence: HostEvidence[],
+): SecureSessionResult {
+  Object.assign(assessment.domain, {
+    verdict: 'deliver',
+    method,
+    finishedAt: assessment.options.now().toISOString(),
+  });
+  return { verdict: 'deliver', session, method, domain: assessment.domain, evidence };
+}
+
+/** No host passed: refuse or defer with the reasons of each host (see concludeFromHosts). */
+export function concludeHosts(
+  assessment: DomainAssessment,
+  evidence: HostEvidence[],
+): SecureSessionResult {
+  return concludeFromHosts(evidence, (reason, message) =>
+    concludeAssessment(assessment, evidence, reason, message),
+  );
+}
+
+function concludeAssessment(
+  assessment: DomainAssessment,
+  evidence: HostEvidence[],
+  reason: ReasonCode,
+  message: string,
+): SecureSessionResult {
+  const verdict = reasonClass(reason);
+  Object.assign(assessment.domain, {
+    verdict,
+    reason,
+    finishedAt: assessment.options.now().toISOString(),
+  });
+  return { verdict, reason, message, domain: assessment.domain, evidence };
 }
 
 type MethodChoice =

@@ -1,0 +1,69 @@
+// May a session that is already verified carry mail for another recipient domain? Only when
+// that domain's own assessment asks for exactly what the session passed: the same MX host,
+// the same authentication method, and the same check succeeding again for this domain
+// (DANE-TA may have matched the *recipient domain's* name, and a domain's TLSA or MTA-STS
+// policy can differ from the one the session was opened for). The check reads the
+// certificates of the live TLS session; no new handshake is made.
+import type { X509Certificate } from 'node:crypto';
+import { isValidAt } from './certificates.ts';
+import { verifyDane } from './dane.ts';
+import type { HostAssessment } from './open-session.ts';
+import type { SmtpClient } from './smtp-client.ts';
+
+export type ReuseCheck = { ok: true; detail: string } | { ok: false; detail: string };
+
+export function sessionSatisfies(
+  session: SmtpClient,
+  /** The certificates the session was verified with (connectHost's `chain`). */
+  chain: readonly X509Certificate[],
+  host: Extract<HostAssessment, { ok: true }>,
+  recipientDomain: string,
+  now: Date,
+): ReuseCheck {
+  const socket = session.tlsSocket;
+  if (!session.verified || socket === undefined || socket.destroyed) {
+    return { ok: false, detail: 'the session is not open and verified' };
+  }
+  const mxHost = host.host.host;
+  if (session.options.host.toLowerCase() !== mxHost.toLowerCase()) {
+    return { ok: false, detail: `the session is with ${session.options.host}, not ${mxHost}` };
+  }
+  if (!host.addresses.includes(session.options.address)) {
+    return { ok: false, detail: `${session.options.address} is not an address of ${mxHost} now` };
+  }
+  if (session.method !== host.method) {
+    return {
+      ok: false,
+      detail: `the session passed ${session.method}, ${recipientDomain} requires ${host.method}`,
+    };
+  }
+  switch (host.method) {
+    case 'dane': {
+      const dane = verifyDane(host.tlsa, chain, [mxHost, recipientDomain], now);
+      return dane.ok
+        ? { ok: true, detail: `dane: ${dane.detail} ${dane.matched} (session reused)` }
+        : { ok: false, detail: `dane: ${dane.detail}` };
+    }
+    case 'mta-sts':
+    case 'pkix': {
+      // The host is listed in the domain's enforce policy (assessHost checked that). The
+      // chain was validated by OpenSSL in the handshake (socket.authorized); the leaf must
+      // still be valid now and name the host (as judgePkix checked when it was opened).
+      const leaf = chain[0];
+      if (leaf === undefined) return { ok: false, detail: 'no certificate was presented' };
+      if (!socket.authorized) return { ok: false, detail: 'the chain was not validated' };
+      if (!isValidAt(leaf, now)) return { ok: false, detail: `valid until ${leaf.validTo}` };
+      if (leaf.checkHost(mxHost) === undefined) {
+        return { ok: false, detail: `${mxHost} is not a name of the certificate` };
+      }
+      return {
+        ok: true,
+        detail: `${host.method}: chain, validity and name ok (session reused)`,
+      };
+    }
+    default: {
+      const never: never = host.method;
+      throw new Error(`unknown method ${String(never)}`);
+    }
+  }
+}
