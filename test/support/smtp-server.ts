@@ -33,6 +33,12 @@ export interface TestSmtpOptions {
   rcptReplies?: string[];
   /** Take mailReplies/rcptReplies across all connections, not afresh on each one. */
   repliesAcrossConnections?: boolean;
+  /**
+   * Wait this long before answering the end of DATA. The message is recorded first, as a real
+   * MTA has queued it before it answers, so a client that dies in this window leaves a message
+   * the server has but the client never saw accepted (the crash tests' duplicate).
+   */
+  dataDelayMs?: number;
 }
 
 export interface ReceivedMessage {
@@ -129,7 +135,9 @@ export class TestSmtpServer {
           });
           dataLines = [];
           envelope = undefined;
-          send('250 2.0.0 Ok: queued as TESTQUEUE1');
+          const accepted = '250 2.0.0 Ok: queued as TESTQUEUE1';
+          if (options.dataDelayMs) setTimeout(() => send(accepted), options.dataDelayMs);
+          else send(accepted);
         } else dataLines.push(line.startsWith('.') ? line.slice(1) : line);
         return;
       }
