@@ -9,7 +9,7 @@ import { AppError } from '../../errors.ts';
 import { summariseEvidence } from '../../messages/evidence-summary.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
-import { listEvidence } from '../../store/messages.repository.ts';
+import { type EvidenceRow, listEvidence } from '../../store/messages.repository.ts';
 import { errorResponses } from '../schemas.ts';
 import { callerId } from './accounts.ts';
 
@@ -98,28 +98,10 @@ export function registerEvidenceRoutes(
       if (request.query.format === 'csv') {
         const lines = [CSV_COLUMNS.join(',')];
         for (const r of page) {
-          const e = summariseEvidence(r.evidenceJson);
+          const { summary: e, ...base } = attemptFields(r);
           const values: Record<(typeof CSV_COLUMNS)[number], string | null> = {
-            attempt_id: r.attemptId,
-            message: r.messageId,
-            message_id: r.messageIdHeader,
-            recipient: r.recipient,
-            recipient_status: r.status,
-            started_at: new Date(r.startedAt).toISOString(),
-            ended_at: new Date(r.endedAt).toISOString(),
-            verdict: r.verdict,
-            reason: r.reason,
-            mx_host: e.mx_host,
-            ip: e.ip,
-            authentication: e.authentication,
-            tls_version: e.tls_version,
-            cipher: e.cipher,
-            key_exchange: e.key_exchange,
-            certificate_sha256: e.certificate_sha256,
-            certificate_issuer: e.certificate_issuer,
-            dnssec_mx: e.dnssec_mx,
-            mta_sts: e.mta_sts,
-            reply: r.reply,
+            ...base,
+            ...e,
             hosts_tried: e.hosts_tried.join('; '),
           };
           lines.push(CSV_COLUMNS.map((c) => csvField(values[c])).join(','));
@@ -134,23 +116,27 @@ export function registerEvidenceRoutes(
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
         truncated,
-        attempts: page.map((r) => ({
-          attempt_id: r.attemptId,
-          message: r.messageId,
-          message_id: r.messageIdHeader,
-          recipient: r.recipient,
-          recipient_status: r.status,
-          started_at: new Date(r.startedAt).toISOString(),
-          ended_at: new Date(r.endedAt).toISOString(),
-          verdict: r.verdict,
-          reason: r.reason,
-          reply: r.reply,
-          summary: summariseEvidence(r.evidenceJson),
-          evidence: safeParse(r.evidenceJson),
-        })),
+        attempts: page.map((r) => ({ ...attemptFields(r), evidence: safeParse(r.evidenceJson) })),
       });
     },
   );
+}
+
+/** One attempt's fields, shared by the JSON and the CSV form. */
+function attemptFields(r: EvidenceRow) {
+  return {
+    attempt_id: r.attemptId,
+    message: r.messageId,
+    message_id: r.messageIdHeader,
+    recipient: r.recipient,
+    recipient_status: r.status,
+    started_at: new Date(r.startedAt).toISOString(),
+    ended_at: new Date(r.endedAt).toISOString(),
+    verdict: r.verdict,
+    reason: r.reason,
+    reply: r.reply,
+    summary: summariseEvidence(r.evidenceJson),
+  };
 }
 
 /** RFC 4180 quoting; a leading =, +, - or @ is prefixed so a spreadsheet never runs it as a formula. */
