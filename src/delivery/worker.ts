@@ -32,7 +32,7 @@ import {
   claimDue,
   completeIfFinal,
   type Outcome,
-  recordOutcome,
+  recordOutcomes,
   releaseLease,
 } from '../store/delivery.repository.ts';
 import { type SigningKey, signMessage } from './dkim-sign.ts';
@@ -87,6 +87,21 @@ interface PreparedMessage {
   size: number;
 }
 
+interface PendingCommit {
+  r: ClaimedRecipient;
+  outcome: Outcome;
+  attempt: AttemptRecord | undefined;
+  touched: Set<string>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** How long decrypted DKIM keys are reused. */
+const KEY_CACHE_MS = 60_000;
+
+/** Outcomes per transaction at most (the concurrency bounds it in practice). */
+const MAX_GROUP_COMMIT = 200;
+
 type Acquired =
   | { ok: true; pooled: PooledSession; evidenceTail: string }
   | { ok: false; result: SecureSessionResult };
@@ -107,6 +122,9 @@ export class DeliveryWorker {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   readonly #pool: SessionPool;
+  readonly #commits: PendingCommit[] = [];
+  readonly #keys = new Map<string, { at: number; keys: Promise<SigningKey[]> }>();
+  #flushing: Promise<void> | undefined;
   readonly #stsCache: StsPolicyCache;
 
   constructor(deps: WorkerDeps) {
@@ -546,9 +564,25 @@ export class DeliveryWorker {
       r.messageId,
       Buffer.from(row.body_sealed, 'base64'),
     );
-    const keys = await this.#deps.signingKeys(r.accountId);
+    const keys = await this.#signingKeys(r.accountId);
     const signed = await signMessage(body, keys, this.#deps.now());
     return { signed, size: signed.length };
+  }
+
+  /**
+   * The account's decrypted DKIM keys, kept for KEY_CACHE_MS: fetching and unsealing them
+   * for every message was a database query and two AES-GCM opens per message. A rotated key
+   * is picked up within that time (rotation keeps the old key published for longer).
+   * Measured: 162 -> 178 msg/s, 5.81 -> 5.36 ms CPU/msg.
+   */
+  #signingKeys(accountId: string): Promise<SigningKey[]> {
+    const now = this.#deps.now();
+    const cached = this.#keys.get(accountId);
+    if (cached !== undefined && now - cached.at < KEY_CACHE_MS) return cached.keys;
+    const keys = this.#deps.signingKeys(accountId);
+    this.#keys.set(accountId, { at: now, keys });
+    keys.catch(() => this.#keys.delete(accountId));
+    return keys;
   }
 
   #deferOrExpire(r: ClaimedRecipient, reason: string, detail: string): Outcome {
@@ -571,37 +605,73 @@ export class DeliveryWorker {
     };
   }
 
-  async #record(
+  /**
+   * Records an outcome. Outcomes that arrive while a commit is running are committed
+   * together in the next transaction (group commit): every caller awaits its own outcome
+   * before it sends anything else on its connection, so a batch holds at most one outcome
+   * per connection, and a crash still re-sends at most the one message in flight on each.
+   * Measured (bench, 4,000 messages, SQLite FULL): 92 -> 162 msg/s, 6.75 -> 5.81 ms CPU/msg;
+   * one fsync per outcome was the largest wall-time cost.
+   */
+  #record(
     r: ClaimedRecipient,
     outcome: Outcome,
     attempt: AttemptRecord | undefined,
     touched: Set<string>,
   ): Promise<void> {
-    const now = this.#deps.now();
-    const kept = await recordOutcome(
-      this.#deps.store.db,
-      r.id,
-      this.owner,
-      now,
-      outcome,
-      attempt,
-      (trx) =>
-        recordRecipientEvent(trx, {
-          accountId: r.accountId,
-          messageId: r.messageId,
-          recipientId: r.id,
-          address: r.address,
-          status: outcome.status,
-          reason: outcome.reason,
-          detail: outcome.detail,
-          at: now,
-        }),
-    );
-    if (!kept) {
-      this.#deps.logger.warn({ recipient: r.id }, 'lease lost before the outcome was recorded');
-      return;
+    return new Promise<void>((resolve, reject) => {
+      this.#commits.push({ r, outcome, attempt, touched, resolve, reject });
+      this.#flushing ??= this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#commits.length > 0) {
+        const batch = this.#commits.splice(0, MAX_GROUP_COMMIT);
+        const now = this.#deps.now();
+        let kept: boolean[];
+        try {
+          kept = await recordOutcomes(
+            this.#deps.store.db,
+            this.owner,
+            now,
+            batch.map(({ r, outcome, attempt }) => ({
+              recipientId: r.id,
+              outcome,
+              attempt,
+              inSameTransaction: (trx) =>
+                recordRecipientEvent(trx, {
+                  accountId: r.accountId,
+                  messageId: r.messageId,
+                  recipientId: r.id,
+                  address: r.address,
+                  status: outcome.status,
+                  reason: outcome.reason,
+                  detail: outcome.detail,
+                  at: now,
+                }),
+            })),
+          );
+        } catch (error) {
+          for (const item of batch) item.reject(error);
+          continue;
+        }
+        batch.forEach(({ r, outcome, touched, resolve }, i) => {
+          if (!kept[i]) {
+            this.#deps.logger.warn(
+              { recipient: r.id },
+              'lease lost before the outcome was recorded',
+            );
+          } else if (outcome.status !== 'queued' && outcome.status !== 'deferred') {
+            touched.add(r.messageId);
+          }
+          resolve();
+        });
+      }
+    } finally {
+      this.#flushing = undefined;
     }
-    if (outcome.status !== 'queued' && outcome.status !== 'deferred') touched.add(r.messageId);
   }
 
   /** Hands back claims this worker will not finish (used on shutdown between rounds). */

@@ -132,6 +132,14 @@ export interface Outcome {
   counted: boolean;
 }
 
+export interface OutcomeWrite {
+  recipientId: string;
+  outcome: Outcome;
+  attempt: AttemptRecord | undefined;
+  /** More writes that must commit with the outcome (e.g. the webhook event outbox). */
+  inSameTransaction?: (trx: Db) => Promise<unknown>;
+}
+
 /**
  * Records one recipient's outcome and its attempt, if this worker still holds the lease.
  * Returns false when the lease was lost (another worker has the recipient now).
@@ -146,44 +154,73 @@ export async function recordOutcome(
   /** More writes that must commit with the outcome (e.g. the webhook event outbox). */
   inSameTransaction?: (trx: Db) => Promise<unknown>,
 ): Promise<boolean> {
-  const final = outcome.status !== 'queued' && outcome.status !== 'deferred';
+  const [kept] = await recordOutcomes(db, owner, now, [
+    { recipientId, outcome, attempt, ...(inSameTransaction ? { inSameTransaction } : {}) },
+  ]);
+  return kept === true;
+}
+
+/**
+ * Several recipients' outcomes in ONE transaction (one commit, one fsync on SQLite): a group
+ * commit. The worker only ever puts outcomes of different connections together, each the one
+ * message just sent on its connection, so a crash still re-sends at most one message per
+ * connection. Returns, per write, whether the lease was still held.
+ */
+export async function recordOutcomes(
+  db: Db,
+  owner: string,
+  now: number,
+  writes: readonly OutcomeWrite[],
+): Promise<boolean[]> {
   return db.transaction().execute(async (trx) => {
-    const result = await trx
-      .updateTable('recipients')
-      .set({
-        status: outcome.status,
-        attempts: outcome.counted ? sql<number>`attempts + 1` : sql<number>`attempts`,
-        next_attempt_at: outcome.nextAttemptAt ?? now,
-        reason: outcome.reason,
-        detail: outcome.detail,
-        lease_owner: null,
-        lease_until: null,
-        updated_at: now,
-        final_at: final ? now : null,
-      })
-      .where('id', '=', recipientId)
-      .where('lease_owner', '=', owner)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) return false;
-    if (attempt !== undefined) {
-      await trx
-        .insertInto('attempts')
-        .values({
-          id: attempt.id,
-          recipient_id: recipientId,
-          started_at: attempt.startedAt,
-          ended_at: attempt.endedAt,
-          verdict: attempt.verdict,
-          reason: attempt.reason,
-          mx_host: attempt.mxHost,
-          reply: attempt.reply,
-          evidence_json: attempt.evidenceJson,
-        })
-        .execute();
-    }
-    if (inSameTransaction !== undefined) await inSameTransaction(trx);
-    return true;
+    const kept: boolean[] = [];
+    for (const write of writes) kept.push(await applyOutcome(trx, owner, now, write));
+    return kept;
   });
+}
+
+async function applyOutcome(
+  trx: Db,
+  owner: string,
+  now: number,
+  { recipientId, outcome, attempt, inSameTransaction }: OutcomeWrite,
+): Promise<boolean> {
+  const final = outcome.status !== 'queued' && outcome.status !== 'deferred';
+  const result = await trx
+    .updateTable('recipients')
+    .set({
+      status: outcome.status,
+      attempts: outcome.counted ? sql<number>`attempts + 1` : sql<number>`attempts`,
+      next_attempt_at: outcome.nextAttemptAt ?? now,
+      reason: outcome.reason,
+      detail: outcome.detail,
+      lease_owner: null,
+      lease_until: null,
+      updated_at: now,
+      final_at: final ? now : null,
+    })
+    .where('id', '=', recipientId)
+    .where('lease_owner', '=', owner)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return false;
+  if (attempt !== undefined) {
+    await trx
+      .insertInto('attempts')
+      .values({
+        id: attempt.id,
+        recipient_id: recipientId,
+        started_at: attempt.startedAt,
+        ended_at: attempt.endedAt,
+        verdict: attempt.verdict,
+        reason: attempt.reason,
+        mx_host: attempt.mxHost,
+        reply: attempt.reply,
+        evidence_json: attempt.evidenceJson,
+      })
+      .execute();
+  }
+  if (inSameTransaction !== undefined) await inSameTransaction(trx);
+  return true;
 }
 
 /** Gives a claimed recipient back untouched (shutdown before it was tried). */
