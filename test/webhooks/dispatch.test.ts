@@ -92,6 +92,7 @@ for (const dialect of dialects()) {
       receiver.deliveries.length = 0;
       receiver.statuses.length = 0;
       receiver.fallbackStatus = 200;
+      receiver.statusFor = undefined;
       // A new tenant (and token) per test: tests move the clock past token lifetimes.
       tenant = await api.tenant();
       account = await makeAccount(fs.store, `shop${++domainCounter}.example`, {
@@ -119,7 +120,13 @@ for (const dialect of dialects()) {
       api.clock.now += 1;
       await event(r1!.id, r1!.messageId, 'bounced');
       await event(r2!.id, r2!.messageId, 'delivered');
-      receiver.statuses.push(500); // the first delivery fails
+      // r1's first event fails, whatever order the concurrent deliveries take.
+      let failed = false;
+      receiver.statusFor = (body) => {
+        if (failed || JSON.parse(body).type !== 'deferred') return undefined;
+        failed = true;
+        return 500;
+      };
 
       await drain();
       // r1's first event failed, so its second waits; r2's went through.

@@ -88,6 +88,8 @@ export class WebhookReceiver {
   readonly statuses: number[] = [];
   /** Answer every request with this status once the queue is empty. */
   fallbackStatus = 200;
+  /** Decides the status from the body first, when set (deliveries run concurrently, so a queue cannot pick one). */
+  statusFor: ((body: string) => number | undefined) | undefined;
   readonly ca: TestCert;
   readonly port: number;
   readonly #server: https.Server;
@@ -113,7 +115,11 @@ export class WebhookReceiver {
           headers: request.headers,
           body: Buffer.concat(chunks).toString('utf8'),
         });
-        response.writeHead(receiver.statuses.shift() ?? receiver.fallbackStatus).end('ok');
+        const body = receiver.deliveries.at(-1)!.body;
+        const chosen = receiver.statusFor?.(body);
+        response
+          .writeHead(chosen ?? receiver.statuses.shift() ?? receiver.fallbackStatus)
+          .end('ok');
       });
     });
     return receiver;
