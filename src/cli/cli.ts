@@ -1,4 +1,4 @@
-// `securemail <command>`: serve, migrate, client, check. Returns the process exit code.
+// `securemail <command>`: serve, migrate, client, check, inbound. Returns the process exit code.
 
 import pino, { type Logger } from 'pino';
 import { ALL_ROLES, type Config, ConfigError, loadConfig, type Role } from '../config.ts';
@@ -6,6 +6,7 @@ import { openReadyStore, startService } from '../service.ts';
 import { parseOrThrow, UsageError } from './args.ts';
 import { runCheckCommand } from './check-command.ts';
 import { runClientCommand } from './client-command.ts';
+import { runInboundCommand } from './inbound-command.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -24,6 +25,9 @@ Commands:
   check <domain|address>... [--json] [--policy dane-only|authenticated|verified]
                                   can these recipients be reached securely? (sends nothing;
                                   exit 0 all deliverable, 1 any refused, 2 deferred/errors)
+  inbound list [--kind KIND] [--limit N] [--json]
+                                  what the bounce MX received, newest first
+  inbound show ID [--json]        one received message, with its content if kept
 
 Configuration comes from the environment; see README.md.`;
 
@@ -63,6 +67,8 @@ export async function runCli(argv: string[], env: Env): Promise<number> {
         return await runClientCommand(rest, config, logger);
       case 'check':
         return await runCheckCommand(rest, config, env);
+      case 'inbound':
+        return await runInboundCommand(rest, config, logger);
       default:
         console.error(`securemail: unknown command "${command}"\n\n${USAGE}`);
         return 2;

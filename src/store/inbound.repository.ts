@@ -3,7 +3,7 @@
 
 import type { Insertable, Selectable } from 'kysely';
 import type { FeedbackDb } from './feedback-db.ts';
-import type { InboundMessagesTable } from './inbound.table.ts';
+import type { InboundKind, InboundMessagesTable } from './inbound.table.ts';
 
 export type InboundMessage = Selectable<InboundMessagesTable>;
 
@@ -16,14 +16,23 @@ export async function insertInboundMessage(
 
 export async function listInboundMessages(
   db: FeedbackDb,
-  filter: { accountId?: string; recipientId?: string; limit?: number } = {},
+  filter: {
+    accountId?: string;
+    recipientId?: string;
+    kind?: InboundKind;
+    limit?: number;
+    /** Newest first (for an operator looking at what came in lately). */
+    newestFirst?: boolean;
+  } = {},
 ): Promise<InboundMessage[]> {
+  const direction = filter.newestFirst === true ? 'desc' : 'asc';
   let query = db
     .selectFrom('inbound_messages')
     .selectAll()
-    .orderBy('received_at')
-    .orderBy('id')
+    .orderBy('received_at', direction)
+    .orderBy('id', direction)
     .limit(filter.limit ?? 100);
+  if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
   if (filter.accountId !== undefined) query = query.where('account_id', '=', filter.accountId);
   if (filter.recipientId !== undefined)
     query = query.where('recipient_id', '=', filter.recipientId);

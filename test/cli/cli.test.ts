@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { openStore } from '../../src/store/database.ts';
 
 const run = promisify(execFile);
 const MAIN = path.resolve(import.meta.dirname, '../../src/main.ts');
@@ -86,6 +87,45 @@ describe('securemail CLI', () => {
     assert.equal((await cli(['client', 'rotate', 'nobody'], env)).code, 1);
     assert.equal((await cli(['client', 'delete', client_id], env)).code, 0);
     assert.equal((await cli(['client', 'delete', client_id], env)).code, 1);
+  });
+
+  test('inbound list and show: what the bounce MX kept for inspection', async () => {
+    assert.equal((await cli(['migrate'], env)).code, 0);
+    const store = openStore({ sqlitePath: path.join(dir, 'securemail.db') });
+    try {
+      await store.db
+        .insertInto('inbound_messages')
+        .values({
+          id: 'inbound-1',
+          received_at: Date.UTC(2026, 10, 28),
+          mail_from: '',
+          rcpt_to: 'bounce+x@bounce.shop.nl',
+          remote_address: '192.0.2.1',
+          helo: 'mx.remote.example',
+          size: 20,
+          kind: 'unparseable',
+          account_id: null,
+          recipient_id: null,
+          report_json: null,
+          outcome: 'not a delivery report',
+          raw: Buffer.from('Subject: ???\r\n\r\nodd').toString('base64'),
+          raw_truncated: 0,
+        })
+        .execute();
+    } finally {
+      await store.close();
+    }
+    const list = await cli(['inbound', 'list', '--kind', 'unparseable', '--json'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(
+      JSON.parse(list.stdout).map((r: { id: string; kind: string }) => [r.id, r.kind]),
+      [['inbound-1', 'unparseable']],
+    );
+    const show = await cli(['inbound', 'show', 'inbound-1'], env);
+    assert.match(show.stdout, /not a delivery report/);
+    assert.match(show.stdout, /Subject: \?\?\?/);
+    assert.equal((await cli(['inbound', 'show', 'nope'], env)).code, 1);
+    assert.equal((await cli(['inbound', 'list', '--kind', 'spam'], env)).code, 2);
   });
 
   test('serve answers HTTP, works next to the CLI on one SQLite file, and stops on SIGTERM', async () => {

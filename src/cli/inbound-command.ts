@@ -1,0 +1,99 @@
+// `securemail inbound ...`: what the bounce MX received, for an operator. Messages that
+// could not be used (unparseable, unattributed, oversized) are kept for inspection here.
+
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { openReadyStore } from '../service.ts';
+import { listInboundMessages } from '../store/inbound.repository.ts';
+import type { InboundKind } from '../store/inbound.table.ts';
+import { parseOrThrow, UsageError } from './args.ts';
+
+const KINDS: readonly InboundKind[] = [
+  'dsn',
+  'plain_bounce',
+  'auto_reply',
+  'unattributed',
+  'unparseable',
+  'oversized',
+];
+
+export async function runInboundCommand(
+  args: string[],
+  config: Config,
+  logger: Logger,
+): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseOrThrow(rest, {
+    kind: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (sub !== 'list' && sub !== 'show') throw new UsageError('inbound needs one of: list, show');
+  const kind = values.kind;
+  if (kind !== undefined && !KINDS.includes(kind as InboundKind)) {
+    throw new UsageError(`--kind must be one of ${KINDS.join(', ')}`);
+  }
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+    throw new UsageError('--limit must be 1 to 10000');
+  if (sub === 'show' && positionals.length !== 1)
+    throw new UsageError('usage: securemail inbound show ID');
+
+  const { store } = await openReadyStore(config, logger);
+  try {
+    if (sub === 'show') {
+      const [row] = await store.db
+        .selectFrom('inbound_messages')
+        .selectAll()
+        .where('id', '=', positionals[0]!)
+        .execute();
+      if (row === undefined) {
+        console.error(`securemail: no inbound message ${positionals[0]}`);
+        return 1;
+      }
+      if (values.json === true) {
+        console.log(JSON.stringify(row, null, 2));
+        return 0;
+      }
+      console.log(`id:        ${row.id}\nreceived:  ${new Date(row.received_at).toISOString()}`);
+      console.log(
+        `from:      <${row.mail_from}> via ${row.remote_address} (${row.helo})\nto:        ${row.rcpt_to}`,
+      );
+      console.log(
+        `kind:      ${row.kind}\noutcome:   ${row.outcome}\nrecipient: ${row.recipient_id ?? '-'}`,
+      );
+      if (row.report_json !== null) console.log(`report:    ${row.report_json}`);
+      console.log(
+        row.raw === null
+          ? '\n(content not kept)'
+          : `\n${Buffer.from(row.raw, 'base64').toString('utf8')}`,
+      );
+      if (row.raw_truncated) console.log('(cut at SECUREMAIL_MX_KEEP_BYTES)');
+      return 0;
+    }
+    const rows = await listInboundMessages(store.db, {
+      ...(kind === undefined ? {} : { kind: kind as InboundKind }),
+      limit,
+      newestFirst: true,
+    });
+    if (values.json === true) {
+      console.log(
+        JSON.stringify(
+          rows.map(({ raw: _raw, ...meta }) => meta),
+          null,
+          2,
+        ),
+      );
+      return 0;
+    }
+    if (rows.length === 0) console.log('nothing received');
+    for (const r of rows) {
+      console.log(
+        `${r.id}  ${new Date(r.received_at).toISOString()}  ${r.kind.padEnd(12)}  ${r.rcpt_to}  ${r.outcome}`,
+      );
+    }
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
