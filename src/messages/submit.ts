@@ -85,10 +85,11 @@ export async function submitMessage(
 
   const account = await sendingAccount(deps, clientId, sender.domain);
 
+  // The recipients as a set: a retry that lists them in another order is the same message.
   const contentHash = createHash('sha256')
     .update(sender.address)
     .update('\0')
-    .update(recipients.join('\n'))
+    .update([...recipients].sort().join('\n'))
     .update('\0')
     .update(mime.message)
     .digest('hex');

@@ -116,6 +116,16 @@ for (const dialect of dialects()) {
       assert.equal(second.statusCode, 202);
       assert.equal(second.headers['idempotent-replay'], 'true');
       assert.deepEqual(second.json(), first.json());
+      const reordered = await w.submit({
+        ...payload,
+        recipients: ['x@retry.test', 'x@RETRY.test'],
+      });
+      assert.equal(
+        reordered.statusCode,
+        202,
+        'the same recipients, listed otherwise, are the same message',
+      );
+      assert.deepEqual(reordered.json(), first.json());
       const clash = await w.submit({ ...payload, recipients: ['y@retry.test'] });
       assert.equal(clash.statusCode, 409);
       assert.equal(clash.json().name, 'message_id_conflict');
