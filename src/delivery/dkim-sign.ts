@@ -1,7 +1,15 @@
-// DKIM signing (RFC 6376, relaxed/relaxed) with mailauth, once per message: every recipient
-// of the message gets the same signed bytes.
+// DKIM signing (RFC 6376, relaxed/relaxed; rsa-sha256 and ed25519-sha256 of RFC 8463), once
+// per message: every recipient of the message gets the same signed bytes.
+//
+// Our own signer instead of mailauth's dkimSign: mailauth parses the PEM private key again
+// for every signature (createPrivateKey and its key checks were about 9 % of the worker's CPU
+// in the benchmark profile) and re-parses the whole message. Here the keys are parsed once
+// into KeyObjects (prepareSigningKeys, cached per account by the worker) and the message is
+// handled as bytes (latin1 strings, so 8-bit header octets pass through unchanged). mailauth
+// stays the independent verifier in the tests (test/delivery/dkim-sign.test.ts).
+// Measured (bench, 4,000 messages, SQLite): 158 -> 233 msg/s, 5.40 -> 3.79 ms CPU/msg.
 
-import { dkimSign } from 'mailauth/lib/dkim/sign.js';
+import { createHash, createPrivateKey, type KeyObject, sign } from 'node:crypto';
 
 export interface SigningKey {
   /** The d= domain: the account's domain. */
@@ -11,6 +19,14 @@ export interface SigningKey {
   privateKey: string;
 }
 
+/** A signing key parsed once: what signMessage takes. */
+export interface PreparedSigningKey {
+  domain: string;
+  selector: string;
+  algorithm: 'rsa-sha256' | 'ed25519-sha256';
+  key: KeyObject;
+}
+
 export class DkimError extends Error {
   constructor(message: string) {
     super(message);
@@ -18,32 +34,196 @@ export class DkimError extends Error {
   }
 }
 
-/** The message with DKIM-Signature headers in front, one per key. */
-export async function signMessage(
-  message: Buffer,
-  keys: readonly SigningKey[],
-  now: number,
-): Promise<Buffer> {
-  if (keys.length === 0) throw new DkimError('no DKIM key to sign with');
-  const [first, ...rest] = keys;
-  const result = await dkimSign(message, {
-    signingDomain: first!.domain,
-    selector: first!.selector,
-    privateKey: first!.privateKey,
-    canonicalization: 'relaxed/relaxed',
-    signTime: new Date(now),
-    signatureData: [first!, ...rest].map((k) => ({
-      signingDomain: k.domain,
+/**
+ * The header fields we sign when the message has them (RFC 6376 5.4.1's list, plus the
+ * list headers); each occurrence is signed. From is signed once more than it occurs
+ * ("over-signed", RFC 6376 8.15), so a second From cannot be added without breaking the
+ * signature.
+ */
+export const SIGNED_HEADERS: readonly string[] = [
+  'from',
+  'sender',
+  'reply-to',
+  'subject',
+  'date',
+  'message-id',
+  'to',
+  'cc',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'content-id',
+  'content-description',
+  'resent-date',
+  'resent-from',
+  'resent-sender',
+  'resent-to',
+  'resent-cc',
+  'resent-message-id',
+  'in-reply-to',
+  'references',
+  'list-id',
+  'list-help',
+  'list-unsubscribe',
+  'list-unsubscribe-post',
+  'list-subscribe',
+  'list-post',
+  'list-owner',
+  'list-archive',
+  'feedback-id',
+];
+const SIGNED = new Set(SIGNED_HEADERS);
+const BARE_LINE_END = /\r(?!\n)|(?<!\r)\n/;
+
+/** Parses the PEM keys once; the algorithm follows from the key type. */
+export function prepareSigningKeys(keys: readonly SigningKey[]): PreparedSigningKey[] {
+  return keys.map((k) => {
+    const key = createPrivateKey(k.privateKey);
+    const type = key.asymmetricKeyType;
+    if (type !== 'rsa' && type !== 'ed25519') {
+      throw new DkimError(`DKIM key ${k.selector}: unsupported key type ${String(type)}`);
+    }
+    return {
+      domain: k.domain,
       selector: k.selector,
-      privateKey: k.privateKey,
-      canonicalization: 'relaxed/relaxed',
-    })),
+      algorithm: type === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256',
+      key,
+    };
   });
-  if (result.errors && result.errors.length > 0) {
-    throw new DkimError(
-      `DKIM signing failed: ${result.errors.map((e) => JSON.stringify(e)).join('; ')}`,
-    );
+}
+
+/** RFC 6376 3.4.4: relaxed body canonicalization (of a latin1 string). */
+export function relaxedBody(body: string): string {
+  let text = body.replace(/[ \t]+/g, ' ').replace(/ \r\n/g, '\r\n');
+  if (text.endsWith(' ')) text = text.slice(0, -1);
+  text = text.replace(/(?:\r\n)+$/, '');
+  return text === '' ? '' : `${text}\r\n`;
+}
+
+/** RFC 6376 3.4.2: relaxed canonicalization of one header field (with its folding). */
+export function relaxedHeader(field: string): string {
+  const colon = field.indexOf(':');
+  const name = field
+    .slice(0, colon)
+    .replace(/[ \t]+$/, '')
+    .toLowerCase();
+  const value = field
+    .slice(colon + 1)
+    .replace(/\r\n/g, '')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/^ /, '')
+    .replace(/ $/, '');
+  return `${name}:${value}\r\n`;
+}
+
+interface Split {
+  /** Header fields as they appear (folded, without their final CRLF), in order. */
+  fields: Array<{ name: string; raw: string }>;
+  body: string;
+}
+
+function split(message: string): Split {
+  let end = message.indexOf('\r\n\r\n');
+  let body = '';
+  if (end >= 0) {
+    body = message.slice(end + 4);
+  } else {
+    end = message.endsWith('\r\n') ? message.length - 2 : message.length;
   }
-  if (result.signatures === '') throw new DkimError('DKIM signing produced no signature');
-  return Buffer.concat([Buffer.from(result.signatures, 'utf8'), message]);
+  const lines = end === 0 ? [] : message.slice(0, end).split('\r\n');
+  const fields: Array<{ name: string; raw: string }> = [];
+  for (const line of lines) {
+    const first = line.charCodeAt(0);
+    if ((first === 0x20 || first === 0x09) && fields.length > 0) {
+      fields[fields.length - 1]!.raw += `\r\n${line}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new DkimError('the message header is malformed');
+    fields.push({ name: line.slice(0, colon).trim().toLowerCase(), raw: line });
+  }
+  return { fields, body };
+}
+
+/**
+ * The message with DKIM-Signature headers in front, one per key (the first key's signature
+ * on top). Synchronous: the work is CPU only.
+ */
+export function signMessage(
+  message: Buffer,
+  keys: readonly PreparedSigningKey[],
+  now: number,
+): Buffer {
+  if (keys.length === 0) throw new DkimError('no DKIM key to sign with');
+  let text = message.toString('latin1');
+  // The SMTP client sends every bare CR or LF as CRLF (dot-stuffing.ts, against SMTP
+  // smuggling), so the signature must cover the CRLF form that goes on the wire.
+  if (BARE_LINE_END.test(text)) {
+    text = text.replace(/\r\n|\r|\n/g, '\r\n');
+    message = Buffer.from(text, 'latin1');
+  }
+  const { fields, body } = split(text);
+  const bh = createHash('sha256').update(relaxedBody(body), 'latin1').digest('base64');
+
+  // h=: every occurrence of the signed fields, From once more. A verifier takes the
+  // occurrences of a repeated name from the bottom up (RFC 6376 5.4.2), and so do we.
+  const names: string[] = [];
+  const byName = new Map<string, string[]>();
+  for (const f of fields) {
+    if (!SIGNED.has(f.name)) continue;
+    const list = byName.get(f.name);
+    if (list === undefined) byName.set(f.name, [f.raw]);
+    else list.push(f.raw);
+  }
+  let canonical = '';
+  for (const name of SIGNED_HEADERS) {
+    const occurrences = byName.get(name);
+    const count = occurrences?.length ?? 0;
+    for (let i = count - 1; i >= 0; i--) {
+      names.push(name);
+      canonical += relaxedHeader(occurrences![i]!);
+    }
+    if (name === 'from') names.push('from');
+  }
+  if (!byName.has('from')) throw new DkimError('the message has no From header');
+
+  const t = Math.floor(now / 1000);
+  let out = '';
+  for (const k of keys) {
+    const head =
+      `DKIM-Signature: v=1; a=${k.algorithm}; c=relaxed/relaxed; d=${k.domain};\r\n` +
+      ` s=${k.selector}; t=${t}; bh=${bh};\r\n` +
+      ` h=${foldList(names)};\r\n b=`;
+    const signed = Buffer.from(canonical + relaxedHeader(head).slice(0, -2), 'latin1');
+    const signature =
+      k.algorithm === 'rsa-sha256'
+        ? sign('sha256', signed, k.key)
+        : // RFC 8463 3: Ed25519 signs the SHA-256 hash of the data (PureEdDSA over the digest).
+          sign(null, createHash('sha256').update(signed).digest(), k.key);
+    out += `${head}${foldValue(signature.toString('base64'))}\r\n`;
+  }
+  return Buffer.concat([Buffer.from(out, 'latin1'), message]);
+}
+
+/** The h= list with a fold before a line would pass about 76 characters. */
+function foldList(names: string[]): string {
+  let out = '';
+  let line = 3;
+  for (const [i, name] of names.entries()) {
+    const piece = i === 0 ? name : `:${name}`;
+    if (line + piece.length > 76) {
+      out += '\r\n ';
+      line = 1;
+    }
+    out += piece;
+    line += piece.length;
+  }
+  return out;
+}
+
+/** A base64 value in lines of 72 characters (FWS inside b= is ignored, RFC 6376 3.5). */
+function foldValue(value: string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < value.length; i += 72) parts.push(value.slice(i, i + 72));
+  return parts.join('\r\n ');
 }
