@@ -34,6 +34,7 @@ import {
   type Outcome,
   recordOutcomes,
   releaseLease,
+  sealedBodies,
 } from '../store/delivery.repository.ts';
 import {
   type PreparedSigningKey,
@@ -103,6 +104,12 @@ interface PendingCommit {
 
 /** How long decrypted DKIM keys are reused. */
 const KEY_CACHE_MS = 60_000;
+
+/**
+ * Bodies of messages up to this size are read for the whole claim round in one query (at
+ * most batchSize of them in memory at once); larger ones are read when they are sent.
+ */
+const PREFETCH_BODY_MAX = 64 * 1024;
 
 /** Outcomes per transaction at most (the concurrency bounds it in practice). */
 const MAX_GROUP_COMMIT = 200;
@@ -214,12 +221,19 @@ export class DeliveryWorker {
       if (group === undefined) groups.set(key, [r]);
       else group.push(r);
     }
+    // One query for the round's (small) bodies instead of one per message. Measured (bench,
+    // 4,000 messages): SQLite 233 -> 233 msg/s, 3.79 -> 3.80 ms CPU/msg (an in-process point
+    // select is cheap); PostgreSQL 177 -> 187 msg/s, 3.92 -> 3.67 ms (one round trip less).
+    // Kept for PostgreSQL.
+    const small = new Set<string>();
+    for (const r of claimed) if (r.size <= PREFETCH_BODY_MAX) small.add(r.messageId);
+    const bodies = await sealedBodies(store.db, [...small]);
     const prepared = new Map<string, Promise<PreparedMessage>>();
     const touched = new Set<string>();
     const queue = [...groups.values()];
     const lanes = Array.from({ length: Math.min(settings.concurrency, queue.length) }, async () => {
       for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
-        await this.#deliverGroup(group, prepared, touched);
+        await this.#deliverGroup(group, prepared, bodies, touched);
       }
     });
     await Promise.all(lanes);
@@ -242,6 +256,7 @@ export class DeliveryWorker {
   async #deliverGroup(
     group: ClaimedRecipient[],
     prepared: Map<string, Promise<PreparedMessage>>,
+    bodies: Map<string, string>,
     touched: Set<string>,
   ): Promise<void> {
     const { logger } = this.#deps;
@@ -321,7 +336,7 @@ export class DeliveryWorker {
           }
           break;
         }
-        let sent = await this.#sendOne(pooled, r, prepared, evidenceTail, this.#deps.now());
+        let sent = await this.#sendOne(pooled, r, prepared, bodies, evidenceTail, this.#deps.now());
         if (sent.staleReuse) {
           // A pooled session the server had closed while idle: nothing was sent on it.
           // Open (or take) another one for this recipient instead of deferring it.
@@ -334,7 +349,7 @@ export class DeliveryWorker {
           }
           pooled = again.pooled;
           evidenceTail = again.evidenceTail;
-          sent = await this.#sendOne(pooled, r, prepared, evidenceTail, this.#deps.now());
+          sent = await this.#sendOne(pooled, r, prepared, bodies, evidenceTail, this.#deps.now());
         }
         usable = sent.usable;
         await this.#record(r, sent.outcome, sent.attempt, touched);
@@ -437,6 +452,7 @@ export class DeliveryWorker {
     pooled: PooledSession,
     r: ClaimedRecipient,
     prepared: Map<string, Promise<PreparedMessage>>,
+    bodies: Map<string, string>,
     evidenceTail: string,
     startedAt: number,
   ): Promise<Attempted & { staleReuse?: boolean }> {
@@ -464,7 +480,7 @@ export class DeliveryWorker {
     try {
       let pending = prepared.get(r.messageId);
       if (pending === undefined) {
-        pending = this.#prepare(r);
+        pending = this.#prepare(r, bodies.get(r.messageId));
         prepared.set(r.messageId, pending);
       }
       message = await pending;
@@ -556,18 +572,15 @@ export class DeliveryWorker {
     }
   }
 
-  async #prepare(r: ClaimedRecipient): Promise<PreparedMessage> {
-    const row = await this.#deps.store.db
-      .selectFrom('messages')
-      .select(['body_sealed'])
-      .where('id', '=', r.messageId)
-      .executeTakeFirst();
-    if (row?.body_sealed == null) throw new Error('the message body is no longer stored');
+  async #prepare(r: ClaimedRecipient, prefetched: string | undefined): Promise<PreparedMessage> {
+    const sealed =
+      prefetched ?? (await sealedBodies(this.#deps.store.db, [r.messageId])).get(r.messageId);
+    if (sealed === undefined) throw new Error('the message body is no longer stored');
     const body = open(
       this.#deps.masterKey,
       'message-body',
       r.messageId,
-      Buffer.from(row.body_sealed, 'base64'),
+      Buffer.from(sealed, 'base64'),
     );
     const keys = await this.#signingKeys(r.accountId);
     const signed = signMessage(body, keys, this.#deps.now());

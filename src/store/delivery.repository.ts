@@ -111,6 +111,26 @@ export async function claimDue(
   }));
 }
 
+/**
+ * The sealed bodies of several messages in one query (a claim round's messages), instead of
+ * one SELECT per message. Missing or purged bodies are absent from the map.
+ */
+export async function sealedBodies(
+  db: Db,
+  messageIds: readonly string[],
+): Promise<Map<string, string>> {
+  const bodies = new Map<string, string>();
+  for (let i = 0; i < messageIds.length; i += 500) {
+    const rows = await db
+      .selectFrom('messages')
+      .select(['id', 'body_sealed'])
+      .where('id', 'in', messageIds.slice(i, i + 500))
+      .execute();
+    for (const row of rows) if (row.body_sealed != null) bodies.set(row.id, row.body_sealed);
+  }
+  return bodies;
+}
+
 export interface AttemptRecord {
   id: string;
   startedAt: number;
