@@ -181,6 +181,12 @@ export class TestSmtpServer {
           return;
         }
         case 'DATA':
+          // RFC 2920 3.1: a server that offers PIPELINING must refuse DATA when no recipient
+          // was accepted (the client may have sent DATA before it saw the RCPT replies).
+          if (envelope === undefined || envelope.to.length === 0) {
+            send('554 5.5.1 Error: no valid recipients');
+            return;
+          }
           inData = true;
           send('354 End data with <CR><LF>.<CR><LF>');
           return;
