@@ -4,6 +4,7 @@
 
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { ConfigError, type Env, envReader, integerValue } from './config-values.ts';
 import { DEFAULT_TIMEOUT_MS, defaultServers, parseServerList } from './dns/index.ts';
 import type { DnsServer } from './dns/types.ts';
 import {
@@ -12,6 +13,8 @@ import {
   loadWebhookConfig,
   type WebhookConfig,
 } from './inbound/config.ts';
+
+export { ConfigError };
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -138,23 +141,9 @@ export interface OutboundSecurityConfig {
   checkCacheMs: number;
 }
 
-export class ConfigError extends Error {
-  readonly variable: string;
-  constructor(variable: string, problem: string) {
-    super(`${variable}: ${problem}`);
-    this.name = 'ConfigError';
-    this.variable = variable;
-  }
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
 /** Reads and validates the whole configuration. Throws `ConfigError` on the first bad value. */
 export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Config> {
-  const read = (name: string): string | undefined => {
-    const value = env[name];
-    return value === undefined || value.trim() === '' ? undefined : value.trim();
-  };
+  const read = envReader(env);
 
   const databaseUrl = read('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -372,20 +361,7 @@ export function parseMasterKey(text: string, variable: string): Buffer {
   return key;
 }
 
-function integer(
-  name: string,
-  text: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text)) throw new ConfigError(name, `must be a whole number, got "${text}"`);
-  const value = Number(text);
-  if (value < min || value > max)
-    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
+const integer = integerValue;
 
 function oneOf<T extends string>(
   name: string,

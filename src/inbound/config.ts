@@ -3,9 +3,7 @@
 // a DSN is a few kilobytes, so a small message size and rates keep the MX from being used
 // to fill the disk.
 
-import { ConfigError } from '../config.ts';
-
-type Env = Readonly<Record<string, string | undefined>>;
+import { booleanValue, ConfigError, type Env, envReader, integerValue } from '../config-values.ts';
 
 export interface InboundConfig {
   /** False when SECUREMAIL_MX_PORT is 0: the mx role then does nothing. */
@@ -48,12 +46,7 @@ export interface WebhookConfig {
 
 export const DEFAULT_MX_PORT = 25;
 
-function reader(env: Env) {
-  return (name: string): string | undefined => {
-    const value = env[name];
-    return value === undefined || value.trim() === '' ? undefined : value.trim();
-  };
-}
+const reader = envReader;
 
 function integer(
   read: (name: string) => string | undefined,
@@ -62,20 +55,11 @@ function integer(
   min: number,
   max: number,
 ): number {
-  const text = read(name);
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text)) throw new ConfigError(name, `must be a whole number, got "${text}"`);
-  const value = Number(text);
-  if (value < min || value > max)
-    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  return value;
+  return integerValue(name, read(name), fallback, min, max);
 }
 
 function boolean(read: (name: string) => string | undefined, name: string): boolean {
-  const text = read(name)?.toLowerCase();
-  if (text === undefined || text === 'false' || text === '0' || text === 'no') return false;
-  if (text === 'true' || text === '1' || text === 'yes') return true;
-  throw new ConfigError(name, `must be true or false, got "${text}"`);
+  return booleanValue(name, read(name));
 }
 
 export function loadInboundConfig(env: Env): InboundConfig {
