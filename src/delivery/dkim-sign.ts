@@ -145,15 +145,63 @@ function split(message: string): Split {
   return { fields, body };
 }
 
+/** Computes one signature over the canonical data; may run elsewhere (signing threads). */
+export type Signer = (key: PreparedSigningKey, data: Buffer) => Buffer | Promise<Buffer>;
+
+/** Signs in this thread. */
+export const signHere: Signer = (k, data) =>
+  k.algorithm === 'rsa-sha256'
+    ? sign('sha256', data, k.key)
+    : // RFC 8463 3: Ed25519 signs the SHA-256 hash of the data (PureEdDSA over the digest).
+      sign(null, createHash('sha256').update(data).digest(), k.key);
+
+interface Unsigned {
+  /** The message as it goes out (line ends normalised). */
+  message: Buffer;
+  /** Per key: the DKIM-Signature header up to `b=`, and the data its signature covers. */
+  parts: Array<{ key: PreparedSigningKey; head: string; data: Buffer }>;
+}
+
 /**
  * The message with DKIM-Signature headers in front, one per key (the first key's signature
- * on top). Synchronous: the work is CPU only.
+ * on top), signed in this thread.
  */
 export function signMessage(
   message: Buffer,
   keys: readonly PreparedSigningKey[],
   now: number,
 ): Buffer {
+  const unsigned = prepareSignatures(message, keys, now);
+  return assemble(
+    unsigned,
+    unsigned.parts.map((p) => signHere(p.key, p.data) as Buffer),
+  );
+}
+
+/** As signMessage, with the signatures computed by `signer` (e.g. a signing thread). */
+export async function signMessageWith(
+  message: Buffer,
+  keys: readonly PreparedSigningKey[],
+  now: number,
+  signer: Signer,
+): Promise<Buffer> {
+  const unsigned = prepareSignatures(message, keys, now);
+  return assemble(unsigned, await Promise.all(unsigned.parts.map((p) => signer(p.key, p.data))));
+}
+
+function assemble(unsigned: Unsigned, signatures: Buffer[]): Buffer {
+  let out = '';
+  unsigned.parts.forEach((p, i) => {
+    out += `${p.head}${foldValue(signatures[i]!.toString('base64'))}\r\n`;
+  });
+  return Buffer.concat([Buffer.from(out, 'latin1'), unsigned.message]);
+}
+
+function prepareSignatures(
+  message: Buffer,
+  keys: readonly PreparedSigningKey[],
+  now: number,
+): Unsigned {
   if (keys.length === 0) throw new DkimError('no DKIM key to sign with');
   let text = message.toString('latin1');
   // The SMTP client sends every bare CR or LF as CRLF (dot-stuffing.ts, against SMTP
@@ -188,21 +236,15 @@ export function signMessage(
   if (!byName.has('from')) throw new DkimError('the message has no From header');
 
   const t = Math.floor(now / 1000);
-  let out = '';
-  for (const k of keys) {
+  const parts = keys.map((key) => {
     const head =
-      `DKIM-Signature: v=1; a=${k.algorithm}; c=relaxed/relaxed; d=${k.domain};\r\n` +
-      ` s=${k.selector}; t=${t}; bh=${bh};\r\n` +
+      `DKIM-Signature: v=1; a=${key.algorithm}; c=relaxed/relaxed; d=${key.domain};\r\n` +
+      ` s=${key.selector}; t=${t}; bh=${bh};\r\n` +
       ` h=${foldList(names)};\r\n b=`;
-    const signed = Buffer.from(canonical + relaxedHeader(head).slice(0, -2), 'latin1');
-    const signature =
-      k.algorithm === 'rsa-sha256'
-        ? sign('sha256', signed, k.key)
-        : // RFC 8463 3: Ed25519 signs the SHA-256 hash of the data (PureEdDSA over the digest).
-          sign(null, createHash('sha256').update(signed).digest(), k.key);
-    out += `${head}${foldValue(signature.toString('base64'))}\r\n`;
-  }
-  return Buffer.concat([Buffer.from(out, 'latin1'), message]);
+    const data = Buffer.from(canonical + relaxedHeader(head).slice(0, -2), 'latin1');
+    return { key, head, data };
+  });
+  return { message, parts };
 }
 
 /** The h= list with a fold before a line would pass about 76 characters. */

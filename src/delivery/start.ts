@@ -1,6 +1,7 @@
 // Wires the delivery worker from configuration: the security engine's options, the shared
 // MTA-STS cache in the database, DKIM keys from domain onboarding, notifications.
 
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { dkimSigningKeys } from '../accounts/sending-domain.ts';
 import type { Config } from '../config.ts';
@@ -43,6 +44,10 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
       retryWindowMs: config.delivery.retryWindowMs,
       concurrency: config.delivery.concurrency,
       idleMs: IDLE_MS,
+      // RSA signatures (about 1 ms each) on a thread beside the event loop when there is a
+      // second core. Measured (bench, 4,000 messages, 2 cores): 291 -> 414 msg/s, CPU per
+      // message unchanged (3.03 -> 3.05 ms: the work moves, it does not shrink).
+      signingThreads: availableParallelism() > 1 ? 1 : 0,
     },
     signingKeys: async (accountId) => {
       const account = await store.db

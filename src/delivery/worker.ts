@@ -40,10 +40,12 @@ import {
   type PreparedSigningKey,
   prepareSigningKeys,
   type SigningKey,
-  signMessage,
+  signHere,
+  signMessageWith,
 } from './dkim-sign.ts';
 import { nextAttempt } from './retry.ts';
 import { type PooledSession, SessionPool, sessionKey } from './session-pool.ts';
+import { SigningThreads } from './signing-threads.ts';
 
 export interface WorkerSettings {
   /** Recipients claimed per round. */
@@ -58,6 +60,8 @@ export interface WorkerSettings {
   idleMs: number;
   /** How long a verified session stays open without use (default SESSION_IDLE_MS). */
   sessionIdleMs?: number;
+  /** Threads for RSA DKIM signatures (0 or absent: sign on the event loop). */
+  signingThreads?: number;
 }
 
 /**
@@ -138,6 +142,7 @@ export class DeliveryWorker {
   readonly #keys = new Map<string, { at: number; keys: Promise<PreparedSigningKey[]> }>();
   #flushing: Promise<void> | undefined;
   readonly #stsCache: StsPolicyCache;
+  #signing: SigningThreads | undefined;
 
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
@@ -167,12 +172,15 @@ export class DeliveryWorker {
     this.#running = false;
     this.#wake?.();
     await this.#loop;
-    await this.#pool.close();
+    await this.close();
   }
 
-  /** Closes the sessions the worker keeps open between rounds. */
+  /** Closes the sessions the worker keeps open between rounds (and the signing threads). */
   async close(): Promise<void> {
     await this.#pool.close();
+    const signing = this.#signing;
+    this.#signing = undefined;
+    signing?.close();
   }
 
   /** Wakes an idle worker, e.g. right after a submission. */
@@ -352,6 +360,14 @@ export class DeliveryWorker {
           sent = await this.#sendOne(pooled, r, prepared, bodies, evidenceTail, this.#deps.now());
         }
         usable = sent.usable;
+        // The next message is prepared (body opened, DKIM-signed) while this outcome commits:
+        // allowed, since nothing of it is sent before the commit. Measured alone (bench,
+        // 4,000 messages): 237-306 msg/s before, 291 after, within the machine's noise; kept
+        // because with signing threads the signature is computed during the commit.
+        const next = group[i + 1];
+        if (usable && next !== undefined) {
+          this.#preparedFor(next, prepared, bodies).catch(() => {});
+        }
         await this.#record(r, sent.outcome, sent.attempt, touched);
       }
     } finally {
@@ -478,12 +494,7 @@ export class DeliveryWorker {
 
     let message: PreparedMessage;
     try {
-      let pending = prepared.get(r.messageId);
-      if (pending === undefined) {
-        pending = this.#prepare(r, bodies.get(r.messageId));
-        prepared.set(r.messageId, pending);
-      }
-      message = await pending;
+      message = await this.#preparedFor(r, prepared, bodies);
     } catch (error) {
       this.#deps.logger.error(
         { err: error, messageId: r.messageId },
@@ -571,6 +582,19 @@ export class DeliveryWorker {
     }
   }
 
+  #preparedFor(
+    r: ClaimedRecipient,
+    prepared: Map<string, Promise<PreparedMessage>>,
+    bodies: Map<string, string>,
+  ): Promise<PreparedMessage> {
+    let pending = prepared.get(r.messageId);
+    if (pending === undefined) {
+      pending = this.#prepare(r, bodies.get(r.messageId));
+      prepared.set(r.messageId, pending);
+    }
+    return pending;
+  }
+
   async #prepare(r: ClaimedRecipient, prefetched: string | undefined): Promise<PreparedMessage> {
     const sealed =
       prefetched ?? (await sealedBodies(this.#deps.store.db, [r.messageId])).get(r.messageId);
@@ -582,7 +606,14 @@ export class DeliveryWorker {
       Buffer.from(sealed, 'base64'),
     );
     const keys = await this.#signingKeys(r.accountId);
-    const signed = signMessage(body, keys, this.#deps.now());
+    const threads = this.#deps.settings.signingThreads ?? 0;
+    if (threads > 0) this.#signing ??= new SigningThreads(threads);
+    const signed = await signMessageWith(
+      body,
+      keys,
+      this.#deps.now(),
+      this.#signing?.sign ?? signHere,
+    );
     return { signed, size: signed.length };
   }
 
