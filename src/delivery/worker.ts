@@ -30,7 +30,7 @@ import {
   type AttemptRecord,
   type ClaimedRecipient,
   claimDue,
-  completeIfFinal,
+  completeIfFinalMany,
   type Outcome,
   recordOutcomes,
   releaseLease,
@@ -246,16 +246,17 @@ export class DeliveryWorker {
     });
     await Promise.all(lanes);
 
-    for (const messageId of touched) {
-      if (await completeIfFinal(store.db, messageId, now())) {
-        try {
-          await this.#deps.onMessageComplete(messageId);
-        } catch (error) {
-          this.#deps.logger.error(
-            { err: error, messageId },
-            'follow-up of a completed message failed',
-          );
-        }
+    // One transaction for the round's completed messages, not one commit (fsync) per
+    // message while no connection sends. Measured (bench, 4,000 messages, two runs each,
+    // noisy machine): 343 / 292 -> 377 / 391 msg/s, 3.53 / 4.01 -> 3.44 / 3.27 ms CPU/msg.
+    for (const messageId of await completeIfFinalMany(store.db, [...touched], now())) {
+      try {
+        await this.#deps.onMessageComplete(messageId);
+      } catch (error) {
+        this.#deps.logger.error(
+          { err: error, messageId },
+          'follow-up of a completed message failed',
+        );
       }
     }
     return claimed.length;

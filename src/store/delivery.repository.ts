@@ -276,6 +276,44 @@ export async function completeIfFinal(db: Db, messageId: string, now: number): P
   return Number(result.numUpdatedRows) === 1;
 }
 
+/**
+ * completeIfFinal for several messages in ONE transaction: the messages whose recipients
+ * are all final are marked complete, and their ids returned (each to one caller only).
+ * The worker called completeIfFinal per message at the end of each round, each UPDATE its
+ * own commit (one fsync per message on SQLite, while no connection was sending).
+ */
+export async function completeIfFinalMany(
+  db: Db,
+  messageIds: readonly string[],
+  now: number,
+): Promise<string[]> {
+  if (messageIds.length === 0) return [];
+  return db.transaction().execute(async (trx) => {
+    const completed: string[] = [];
+    for (let i = 0; i < messageIds.length; i += 500) {
+      const rows = await trx
+        .updateTable('messages')
+        .set({ completed_at: now })
+        .where('id', 'in', messageIds.slice(i, i + 500))
+        .where('completed_at', 'is', null)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('recipients')
+                .select('recipients.id')
+                .whereRef('recipients.message_id', '=', 'messages.id')
+                .where('recipients.final_at', 'is', null),
+            ),
+          ),
+        )
+        .returning('id')
+        .execute();
+      for (const row of rows) completed.push(row.id);
+    }
+    return completed;
+  });
+}
+
 export async function isComplete(db: Db, messageId: string): Promise<boolean> {
   const row = await db
     .selectFrom('messages')
