@@ -2,39 +2,18 @@
 // on ephemeral ports, with the test CA trusted through SECUREMAIL_CA_FILE only.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { runCheckCommand } from '../../src/cli/check-command.ts';
 import { loadConfig } from '../../src/config.ts';
 import { chainPem, makeCa, makeLeaf } from '../support/certs.ts';
 import { TestDnsServer } from '../support/dns-server.ts';
 import { TestSmtpServer } from '../support/smtp-server.ts';
+import { cli } from './run.ts';
 
-const run = promisify(execFile);
-const MAIN = path.resolve(import.meta.dirname, '../../src/main.ts');
 const ESC = String.fromCharCode(0x1b);
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], env: Record<string, string>): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [MAIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('securemail check', () => {
   let dns: TestDnsServer;
