@@ -12,7 +12,11 @@ import { DatabaseSync } from 'node:sqlite';
 import { CompiledQuery, sql } from 'kysely';
 import { seal } from '../src/secrets/sealed-box.ts';
 import { dueRecipientsQuery } from '../src/store/delivery.repository.ts';
-import type { MessagesTable, RecipientsTable } from '../src/store/messages.table.ts';
+import {
+  type MessagesTable,
+  newRecipientRow,
+  type RecipientsTable,
+} from '../src/store/messages.table.ts';
 import { chainPem, makeLeaf } from '../test/support/certs.ts';
 import type { BenchStore, BenchWorld } from './world.ts';
 import { benchMime, SENDER_DOMAIN } from './world.ts';
@@ -82,22 +86,7 @@ export async function queueMessages(w: BenchWorld, count: number, tag: string): 
         created_at: now,
         completed_at: null,
       });
-      recipients.push({
-        id: randomUUID(),
-        message_id: id,
-        address,
-        domain: address.slice(address.indexOf('@') + 1),
-        status: 'queued',
-        attempts: 0,
-        next_attempt_at: now,
-        lease_owner: null,
-        lease_until: null,
-        reason: null,
-        detail: null,
-        created_at: now,
-        updated_at: now,
-        final_at: null,
-      });
+      recipients.push(newRecipientRow(id, address, now));
     }
     await w.store.db.transaction().execute(async (trx) => {
       await trx.insertInto('messages').values(messages).execute();

@@ -14,11 +14,18 @@ import {
   insertMessageWithRecipients,
   takeDailyMessage,
 } from '../store/messages.repository.ts';
-import type { MessagesTable, RecipientStatus, RecipientsTable } from '../store/messages.table.ts';
+import {
+  type MessagesTable,
+  newRecipientRow,
+  type RecipientStatus,
+  type RecipientsTable,
+} from '../store/messages.table.ts';
 import type { Account } from '../store/schema.ts';
 import { inspectMessage } from './mime.ts';
 
 const DAY_MS = 86_400_000;
+const SUPPRESSED_DETAIL =
+  'the address is on the account’s suppression list (an earlier hard bounce or a manual entry)';
 
 export interface SubmitLimits {
   maxRecipients: number;
@@ -124,24 +131,9 @@ export async function submitMessage(
     created_at: now,
     completed_at: null,
   };
-  const rows: RecipientsTable[] = recipients.map((address) => ({
-    id: randomUUID(),
-    message_id: id,
-    address,
-    domain: address.slice(address.lastIndexOf('@') + 1),
-    status: statusOf(address),
-    attempts: 0,
-    next_attempt_at: now,
-    lease_owner: null,
-    lease_until: null,
-    reason: suppressed.has(address) ? 'suppressed' : null,
-    detail: suppressed.has(address)
-      ? 'the address is on the account’s suppression list (an earlier hard bounce or a manual entry)'
-      : null,
-    created_at: now,
-    updated_at: now,
-    final_at: suppressed.has(address) ? now : null,
-  }));
+  const rows: RecipientsTable[] = recipients.map((address) =>
+    newRecipientRow(id, address, now, suppressed.has(address) ? SUPPRESSED_DETAIL : undefined),
+  );
 
   try {
     await deps.store.db.transaction().execute(async (trx) => {

@@ -85,21 +85,7 @@ export async function recordRecipientEvent(
       detail: event.detail,
     },
   };
-  await appendWebhookEvent(trx, {
-    id,
-    account_id: event.accountId,
-    ordering_key: `recipient:${event.recipientId}`,
-    type: event.status,
-    payload: JSON.stringify(payload),
-    state: 'pending',
-    attempts: 0,
-    next_attempt_at: event.at,
-    lease_owner: null,
-    lease_until: null,
-    last_error: null,
-    created_at: event.at,
-    finished_at: null,
-  });
+  await appendPending(trx, event.accountId, `recipient:${event.recipientId}`, payload, event.at);
   return true;
 }
 
@@ -115,22 +101,33 @@ export async function recordDomainEvent(trx: FeedbackDb, event: DomainEvent): Pr
     domain: event.domain,
     data: { domain: event.domain, state: event.state },
   };
+  await appendPending(trx, event.accountId, `domain:${event.accountId}`, payload, event.at);
+  return true;
+}
+
+/** One pending outbox row; events with the same ordering key are delivered in order. */
+async function appendPending(
+  trx: FeedbackDb,
+  accountId: string,
+  orderingKey: string,
+  payload: WebhookPayload,
+  at: number,
+): Promise<void> {
   await appendWebhookEvent(trx, {
-    id,
-    account_id: event.accountId,
-    ordering_key: `domain:${event.accountId}`,
-    type: DOMAIN_EVENT_TYPE,
+    id: payload.id,
+    account_id: accountId,
+    ordering_key: orderingKey,
+    type: payload.type,
     payload: JSON.stringify(payload),
     state: 'pending',
     attempts: 0,
-    next_attempt_at: event.at,
+    next_attempt_at: at,
     lease_owner: null,
     lease_until: null,
     last_error: null,
-    created_at: event.at,
+    created_at: at,
     finished_at: null,
   });
-  return true;
 }
 
 async function subscribedWebhook(

@@ -13,7 +13,11 @@ import {
   markNotificationSent,
 } from '../store/account-notifications.repository.ts';
 import type { Store } from '../store/database.ts';
-import type { MessagesTable, RecipientsTable } from '../store/messages.table.ts';
+import {
+  type MessagesTable,
+  newRecipientRow,
+  type RecipientsTable,
+} from '../store/messages.table.ts';
 import type { Account } from '../store/schema.ts';
 
 export interface NotifyDeps {
@@ -158,22 +162,7 @@ async function queueNotification(
     created_at: now,
     completed_at: null,
   };
-  const recipient: RecipientsTable = {
-    id: randomUUID(),
-    message_id: id,
-    address: to,
-    domain: to.slice(to.lastIndexOf('@') + 1).toLowerCase(),
-    status: 'queued',
-    attempts: 0,
-    next_attempt_at: now,
-    lease_owner: null,
-    lease_until: null,
-    reason: null,
-    detail: null,
-    created_at: now,
-    updated_at: now,
-    final_at: null,
-  };
+  const recipient = newRecipientRow(id, to, now);
   // The unique (account, Message-ID) makes a second call a no-op.
   return deps.store.db.transaction().execute(async (trx) => {
     const inserted = await trx

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 // Row types of the message tables.
 
 export type RecipientStatus =
@@ -77,4 +79,33 @@ export interface MessageTables {
   recipients: RecipientsTable;
   attempts: AttemptsTable;
   account_usage: AccountUsageTable;
+}
+
+/**
+ * A recipient row as it is accepted: queued and due now, or already final as `suppressed`.
+ * Submission, notifications and the benchmark all make their rows here.
+ */
+export function newRecipientRow(
+  messageId: string,
+  address: string,
+  now: number,
+  suppressedDetail?: string,
+): RecipientsTable {
+  const suppressed = suppressedDetail !== undefined;
+  return {
+    id: randomUUID(),
+    message_id: messageId,
+    address,
+    domain: address.slice(address.lastIndexOf('@') + 1).toLowerCase(),
+    status: suppressed ? 'suppressed' : 'queued',
+    attempts: 0,
+    next_attempt_at: now,
+    lease_owner: null,
+    lease_until: null,
+    reason: suppressed ? 'suppressed' : null,
+    detail: suppressedDetail ?? null,
+    created_at: now,
+    updated_at: now,
+    final_at: suppressed ? now : null,
+  };
 }
