@@ -12,17 +12,15 @@ import { sql } from 'kysely';
 import pino from 'pino';
 import type { AccountView } from '../src/accounts/accounts-service.ts';
 import { buildApp } from '../src/api/app.ts';
-import { createClient } from '../src/clients/clients-service.ts';
 import { type Config, loadConfig } from '../src/config.ts';
 import { createDeliveryWorker } from '../src/delivery/start.ts';
 import type { DeliveryWorker } from '../src/delivery/worker.ts';
 import { createResolver, type DnsClient } from '../src/dns/index.ts';
 import { openStore, type Store } from '../src/store/database.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
-import { publishAll } from '../test/accounts/support.ts';
-import { requestToken } from '../test/support/app.ts';
 import { makeCa, type TestCert } from '../test/support/certs.ts';
 import { TestDnsServer } from '../test/support/dns-server.ts';
+import { verifiedSendingAccount } from '../test/support/sending-account.ts';
 
 export const SENDER_DOMAIN = 'shop.nl';
 
@@ -112,28 +110,13 @@ export async function startBenchWorld(store: Store): Promise<BenchWorld> {
     extraCa: [ca.pem],
   });
   await app.ready();
-  const { clientId, clientSecret } = await createClient(
-    store,
-    { name: 'bench', quotaLimit: null },
-    now(),
-  );
-  const token = await requestToken(app, clientId, clientSecret);
-  const auth = { authorization: `Bearer ${token}` };
-  const created = await app.inject({
-    method: 'POST',
-    url: '/account',
-    headers: auth,
-    payload: { domain: SENDER_DOMAIN, notification_email: 'ops@notify.test' },
+  const { tenant, account } = await verifiedSendingAccount(app, store, dns, {
+    domain: SENDER_DOMAIN,
+    notificationEmail: 'ops@notify.test',
+    clientName: 'bench',
+    now: now(),
   });
-  if (created.statusCode !== 201) throw new Error(`POST /account: ${created.body}`);
-  publishAll(dns, created.json());
-  const verified = await app.inject({
-    method: 'POST',
-    url: `/account/verify?domain=${SENDER_DOMAIN}`,
-    headers: auth,
-  });
-  const account = verified.json() as AccountView;
-  if (account.domain.state !== 'valid') throw new Error(`account not valid: ${verified.body}`);
+  const auth = tenant.auth;
   const row = await store.db
     .selectFrom('accounts')
     .select('id')

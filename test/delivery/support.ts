@@ -7,16 +7,15 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
 import type { AccountView } from '../../src/accounts/accounts-service.ts';
 import { buildApp } from '../../src/api/app.ts';
-import { createClient } from '../../src/clients/clients-service.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createDeliveryWorker } from '../../src/delivery/start.ts';
 import type { DeliveryWorker } from '../../src/delivery/worker.ts';
 import { createResolver, type DnsClient } from '../../src/dns/index.ts';
 import type { Store } from '../../src/store/database.ts';
-import { publishAll } from '../accounts/support.ts';
-import { requestToken, type Tenant } from '../support/app.ts';
+import type { Tenant } from '../support/app.ts';
 import { chainPem, makeCa, makeLeaf, type TestCert } from '../support/certs.ts';
 import { TestDnsServer } from '../support/dns-server.ts';
+import { verifiedSendingAccount } from '../support/sending-account.ts';
 import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
 
 export const START = Date.UTC(2026, 10, 28, 12, 0, 0);
@@ -107,33 +106,12 @@ export async function startWorld(store: Store, env: Record<string, string> = {})
   });
   await app.ready();
 
-  const { clientId, clientSecret } = await createClient(
-    store,
-    { name: 'shop', quotaLimit: null },
-    now(),
-  );
-  const token = await requestToken(app, clientId, clientSecret);
-  const tenant: Tenant = {
-    clientId,
-    clientSecret,
-    token,
-    auth: { authorization: `Bearer ${token}` },
-  };
-  const created = await app.inject({
-    method: 'POST',
-    url: '/account',
-    headers: tenant.auth,
-    payload: { domain: SENDER_DOMAIN, notification_email: 'ops@notify.test' },
+  const { tenant, account } = await verifiedSendingAccount(app, store, dns, {
+    domain: SENDER_DOMAIN,
+    notificationEmail: 'ops@notify.test',
+    clientName: 'shop',
+    now: now(),
   });
-  if (created.statusCode !== 201) throw new Error(`POST /account: ${created.body}`);
-  publishAll(dns, created.json());
-  const verified = await app.inject({
-    method: 'POST',
-    url: `/account/verify?domain=${SENDER_DOMAIN}`,
-    headers: tenant.auth,
-  });
-  const account = verified.json() as AccountView;
-  if (account.domain.state !== 'valid') throw new Error(`account not valid: ${verified.body}`);
 
   let worker: DeliveryWorker | undefined;
   const world: World = {
