@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Resolver } from '../dns/types.ts';
-import { recordRecipientEvent } from '../notify/events.ts';
+import { recordRecipientEvents } from '../notify/events.ts';
 import { open } from '../secrets/sealed-box.ts';
 import type { HostEvidence } from '../security/evidence.ts';
 import type { StsPolicyCache } from '../security/mta-sts-cache.ts';
@@ -698,26 +698,29 @@ export class DeliveryWorker {
         const now = this.#deps.now();
         let kept: boolean[];
         try {
+          const byId = new Map(batch.map((item) => [item.r.id, item]));
           kept = await recordOutcomes(
             this.#deps.store.db,
             this.owner,
             now,
-            batch.map(({ r, outcome, attempt }) => ({
-              recipientId: r.id,
-              outcome,
-              attempt,
-              inSameTransaction: (trx) =>
-                recordRecipientEvent(trx, {
-                  accountId: r.accountId,
-                  messageId: r.messageId,
-                  recipientId: r.id,
-                  address: r.address,
-                  status: outcome.status,
-                  reason: outcome.reason,
-                  detail: outcome.detail,
-                  at: now,
+            batch.map(({ r, outcome, attempt }) => ({ recipientId: r.id, outcome, attempt })),
+            (trx, written) =>
+              recordRecipientEvents(
+                trx,
+                written.map(({ recipientId, outcome }) => {
+                  const { r } = byId.get(recipientId)!;
+                  return {
+                    accountId: r.accountId,
+                    messageId: r.messageId,
+                    recipientId,
+                    address: r.address,
+                    status: outcome.status,
+                    reason: outcome.reason,
+                    detail: outcome.detail,
+                    at: now,
+                  };
                 }),
-            })),
+              ),
           );
         } catch (error) {
           for (const item of batch) item.reject(error);

@@ -67,26 +67,47 @@ export async function recordRecipientEvent(
   trx: FeedbackDb,
   event: RecipientEvent,
 ): Promise<boolean> {
-  if (!isRecipientEventType(event.status)) return false;
-  const target = await subscribedWebhook(trx, event.accountId, event.status);
-  if (target === undefined) return false;
-  const id = randomUUID();
-  const payload: WebhookPayload = {
-    id,
-    type: event.status,
-    created_at: new Date(event.at).toISOString(),
-    domain: target.domain,
-    data: {
-      message_id: event.messageId,
-      recipient_id: event.recipientId,
-      recipient: event.address,
-      status: event.status,
-      reason: event.reason,
-      detail: event.detail,
-    },
-  };
-  await appendPending(trx, event.accountId, `recipient:${event.recipientId}`, payload, event.at);
-  return true;
+  return (await recordRecipientEvents(trx, [event])) === 1;
+}
+
+/**
+ * recordRecipientEvent for several events (the delivery worker's group commit): each
+ * account's webhook is looked up once, not once per event. Returns how many were queued.
+ */
+export async function recordRecipientEvents(
+  trx: FeedbackDb,
+  events: readonly RecipientEvent[],
+): Promise<number> {
+  const webhooks = new Map<string, Promise<SubscribedWebhook | undefined>>();
+  let queued = 0;
+  for (const event of events) {
+    if (!isRecipientEventType(event.status)) continue;
+    let webhook = webhooks.get(event.accountId);
+    if (webhook === undefined) {
+      webhook = activeWebhook(trx, event.accountId);
+      webhooks.set(event.accountId, webhook);
+    }
+    const target = await webhook;
+    if (target === undefined || !target.events.includes(event.status)) continue;
+    const id = randomUUID();
+    const payload: WebhookPayload = {
+      id,
+      type: event.status,
+      created_at: new Date(event.at).toISOString(),
+      domain: target.domain,
+      data: {
+        message_id: event.messageId,
+        recipient_id: event.recipientId,
+        recipient: event.address,
+        status: event.status,
+        reason: event.reason,
+        detail: event.detail,
+      },
+    };
+    await appendPending(trx, event.accountId, `recipient:${event.recipientId}`, payload, event.at);
+    queued++;
+  }
+  return queued;
 }
 
 /** Queues a domain state change (`unverified`, `valid`, `failed`) for the account's webhook. */
@@ -130,11 +151,16 @@ async function appendPending(
   });
 }
 
-async function subscribedWebhook(
+interface SubscribedWebhook {
+  domain: string;
+  events: string[];
+}
+
+/** The account's webhook when it is active, with the event types it wants. */
+async function activeWebhook(
   db: FeedbackDb,
   accountId: string,
-  type: WebhookEventType,
-): Promise<{ domain: string } | undefined> {
+): Promise<SubscribedWebhook | undefined> {
   const row = await db
     .selectFrom('webhooks')
     .innerJoin('accounts', 'accounts.id', 'webhooks.account_id')
@@ -142,6 +168,14 @@ async function subscribedWebhook(
     .where('webhooks.account_id', '=', accountId)
     .executeTakeFirst();
   if (row === undefined || row.state !== 'active') return undefined;
-  const events = JSON.parse(row.events) as string[];
-  return events.includes(type) ? { domain: row.domain } : undefined;
+  return { domain: row.domain, events: JSON.parse(row.events) as string[] };
+}
+
+async function subscribedWebhook(
+  db: FeedbackDb,
+  accountId: string,
+  type: WebhookEventType,
+): Promise<{ domain: string } | undefined> {
+  const webhook = await activeWebhook(db, accountId);
+  return webhook?.events.includes(type) ? { domain: webhook.domain } : undefined;
 }

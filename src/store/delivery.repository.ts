@@ -156,91 +156,103 @@ export interface OutcomeWrite {
   recipientId: string;
   outcome: Outcome;
   attempt: AttemptRecord | undefined;
-  /** More writes that must commit with the outcome (e.g. the webhook event outbox). */
-  inSameTransaction?: (trx: Db) => Promise<unknown>;
 }
 
-/**
- * Records one recipient's outcome and its attempt, if this worker still holds the lease.
- * Returns false when the lease was lost (another worker has the recipient now).
- */
-export async function recordOutcome(
-  db: Db,
-  recipientId: string,
-  owner: string,
-  now: number,
-  outcome: Outcome,
-  attempt: AttemptRecord | undefined,
-  /** More writes that must commit with the outcome (e.g. the webhook event outbox). */
-  inSameTransaction?: (trx: Db) => Promise<unknown>,
-): Promise<boolean> {
-  const [kept] = await recordOutcomes(db, owner, now, [
-    { recipientId, outcome, attempt, ...(inSameTransaction ? { inSameTransaction } : {}) },
-  ]);
-  return kept === true;
-}
+/** Rows per multi-row statement: well under SQLite's and PostgreSQL's parameter limits. */
+const ROWS_PER_STATEMENT = 100;
 
 /**
  * Several recipients' outcomes in ONE transaction (one commit, one fsync on SQLite): a group
  * commit. The worker only ever puts outcomes of different connections together, each the one
  * message just sent on its connection, so a crash still re-sends at most one message per
- * connection. Returns, per write, whether the lease was still held.
+ * connection. Only recipients whose lease this worker still holds are changed; `alsoForKept`
+ * adds writes for those in the same transaction (the webhook outbox). Returns, per write,
+ * whether the lease was still held.
+ *
+ * Multi-row statements, not one UPDATE and one INSERT per outcome: on PostgreSQL every
+ * statement is a round trip inside the transaction, on SQLite each one is built, bound and
+ * stepped on the event loop.
  */
 export async function recordOutcomes(
   db: Db,
   owner: string,
   now: number,
   writes: readonly OutcomeWrite[],
+  alsoForKept?: (trx: Db, kept: OutcomeWrite[]) => Promise<unknown>,
 ): Promise<boolean[]> {
+  if (writes.length === 0) return [];
   return db.transaction().execute(async (trx) => {
-    const kept: boolean[] = [];
-    for (const write of writes) kept.push(await applyOutcome(trx, owner, now, write));
-    return kept;
+    const keptIds = new Set<string>();
+    for (let i = 0; i < writes.length; i += ROWS_PER_STATEMENT) {
+      const chunk = writes.slice(i, i + ROWS_PER_STATEMENT);
+      for (const id of await updateLeased(trx, owner, now, chunk)) keptIds.add(id);
+    }
+    const kept = writes.filter((w) => keptIds.has(w.recipientId));
+    const attempts = kept.flatMap(({ recipientId, attempt }) =>
+      attempt === undefined
+        ? []
+        : [
+            {
+              id: attempt.id,
+              recipient_id: recipientId,
+              started_at: attempt.startedAt,
+              ended_at: attempt.endedAt,
+              verdict: attempt.verdict,
+              reason: attempt.reason,
+              mx_host: attempt.mxHost,
+              reply: attempt.reply,
+              evidence_json: attempt.evidenceJson,
+            },
+          ],
+    );
+    for (let i = 0; i < attempts.length; i += ROWS_PER_STATEMENT) {
+      await trx
+        .insertInto('attempts')
+        .values(attempts.slice(i, i + ROWS_PER_STATEMENT))
+        .execute();
+    }
+    if (alsoForKept !== undefined && kept.length > 0) await alsoForKept(trx, kept);
+    return writes.map((w) => keptIds.has(w.recipientId));
   });
 }
 
-async function applyOutcome(
+/**
+ * One UPDATE for several recipients, each with its own values (a VALUES list joined by id),
+ * limited to the rows this worker still leases. Returns the ids it changed. The same text
+ * runs on SQLite (3.33+: UPDATE ... FROM) and PostgreSQL; the casts give PostgreSQL the
+ * column types a parameter in VALUES cannot tell it.
+ */
+async function updateLeased(
   trx: Db,
   owner: string,
   now: number,
-  { recipientId, outcome, attempt, inSameTransaction }: OutcomeWrite,
-): Promise<boolean> {
-  const final = outcome.status !== 'queued' && outcome.status !== 'deferred';
-  const result = await trx
-    .updateTable('recipients')
-    .set({
-      status: outcome.status,
-      attempts: outcome.counted ? sql<number>`attempts + 1` : sql<number>`attempts`,
-      next_attempt_at: outcome.nextAttemptAt ?? now,
-      reason: outcome.reason,
-      detail: outcome.detail,
-      lease_owner: null,
-      lease_until: null,
-      updated_at: now,
-      final_at: final ? now : null,
-    })
-    .where('id', '=', recipientId)
-    .where('lease_owner', '=', owner)
-    .executeTakeFirst();
-  if (Number(result.numUpdatedRows) === 0) return false;
-  if (attempt !== undefined) {
-    await trx
-      .insertInto('attempts')
-      .values({
-        id: attempt.id,
-        recipient_id: recipientId,
-        started_at: attempt.startedAt,
-        ended_at: attempt.endedAt,
-        verdict: attempt.verdict,
-        reason: attempt.reason,
-        mx_host: attempt.mxHost,
-        reply: attempt.reply,
-        evidence_json: attempt.evidenceJson,
-      })
-      .execute();
-  }
-  if (inSameTransaction !== undefined) await inSameTransaction(trx);
-  return true;
+  writes: readonly OutcomeWrite[],
+): Promise<string[]> {
+  const rows = writes.map(({ recipientId, outcome }) => {
+    const final = outcome.status !== 'queued' && outcome.status !== 'deferred';
+    return sql`(cast(${recipientId} as text), cast(${outcome.status} as text),
+      cast(${outcome.counted ? 1 : 0} as integer), cast(${outcome.nextAttemptAt ?? now} as bigint),
+      cast(${outcome.reason} as text), cast(${outcome.detail} as text),
+      cast(${final ? now : null} as bigint))`;
+  });
+  const result = await sql<{ id: string }>`
+    with v (id, status, counted, next_attempt_at, reason, detail, final_at) as (
+      values ${sql.join(rows)}
+    )
+    update recipients set
+      status = v.status,
+      attempts = recipients.attempts + v.counted,
+      next_attempt_at = v.next_attempt_at,
+      reason = v.reason,
+      detail = v.detail,
+      lease_owner = null,
+      lease_until = null,
+      updated_at = ${now},
+      final_at = v.final_at
+    from v
+    where recipients.id = v.id and recipients.lease_owner = ${owner}
+    returning recipients.id`.execute(trx);
+  return result.rows.map((r) => r.id);
 }
 
 /** Gives a claimed recipient back untouched (shutdown before it was tried). */
