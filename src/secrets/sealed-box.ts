@@ -8,7 +8,14 @@
 // to) is authenticated as AAD together with the version byte: a sealed value copied into
 // another row, or into another purpose, does not open.
 
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
 
 export const SEALED_BOX_VERSION = 1;
 const IV_LENGTH = 12;
@@ -26,17 +33,39 @@ export class SealedBoxError extends Error {
   }
 }
 
-function derivedKey(masterKey: Buffer, purpose: SealPurpose): Buffer {
+// Derived keys are cached per master key and purpose, as KeyObjects: HKDF on every call
+// plus a Buffer key (which Node converts, throwing and catching a TypeError inside) made a
+// 2 KB seal cost 28.9 us and an open 26.7 us; with the cached KeyObject 4-5 us each.
+// The cache is keyed by the master key Buffer and checked against a copy of its bytes, so
+// a Buffer changed in place never opens with a stale key.
+const derivedKeys = new WeakMap<
+  Buffer,
+  { master: Buffer; byPurpose: Map<SealPurpose, KeyObject> }
+>();
+
+function derivedKey(masterKey: Buffer, purpose: SealPurpose): KeyObject {
   if (masterKey.length !== KEY_LENGTH) throw new SealedBoxError('the master key must be 32 bytes');
-  return Buffer.from(
-    hkdfSync(
-      'sha256',
-      masterKey,
-      Buffer.alloc(0),
-      `securemail sealed-box v1 ${purpose}`,
-      KEY_LENGTH,
-    ),
-  );
+  let entry = derivedKeys.get(masterKey);
+  if (entry === undefined || !entry.master.equals(masterKey)) {
+    entry = { master: Buffer.from(masterKey), byPurpose: new Map() };
+    derivedKeys.set(masterKey, entry);
+  }
+  let key = entry.byPurpose.get(purpose);
+  if (key === undefined) {
+    key = createSecretKey(
+      Buffer.from(
+        hkdfSync(
+          'sha256',
+          masterKey,
+          Buffer.alloc(0),
+          `securemail sealed-box v1 ${purpose}`,
+          KEY_LENGTH,
+        ),
+      ),
+    );
+    entry.byPurpose.set(purpose, key);
+  }
+  return key;
 }
 
 function aad(version: number, purpose: SealPurpose, context: string): Buffer {
