@@ -20,6 +20,7 @@ import type { Store } from '../store/database.ts';
 import { authenticateAndCount } from './authenticate.ts';
 import './caller.ts';
 import { RouteTable, registerErrorHandling } from './error-handler.ts';
+import { createCommits } from './group-commit.ts';
 import { createRegistry, registerHttpMetrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerEvidenceRoutes } from './routes/evidence.ts';
@@ -90,6 +91,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   if (ownResolver !== undefined) app.addHook('onClose', () => ownResolver.close());
+  const commits = createCommits(store);
+  app.addHook('onClose', () => commits.drain());
 
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => routes.add(route.url, route.method));
@@ -140,7 +143,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (api) => {
-      api.addHook('onRequest', authenticateAndCount({ store, config, now }));
+      api.addHook('onRequest', authenticateAndCount({ store, config, now, commits }));
       registerAccountRoutes(api, {
         store,
         config,
@@ -154,6 +157,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         masterKey,
         limits: config.sending,
         now,
+        transaction: (work) => commits.transaction(work),
         requireSendable: (clientId, domain) =>
           requireSendableDomain({ store, config }, clientId, domain),
         filterSuppressed: (accountId, addresses) =>

@@ -7,12 +7,15 @@ import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/database.ts';
 import { takeQuota } from '../store/quota.repository.ts';
+import type { Commits } from './group-commit.ts';
 import { quotaWindow } from './quota-window.ts';
 
 export interface GateDeps {
   store: Store;
   config: Config;
   now: () => number;
+  /** The quota take shares commits with other writes where that saves fsyncs. */
+  commits: Commits;
 }
 
 const BEARER = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i;
@@ -40,7 +43,9 @@ export function authenticateAndCount(deps: GateDeps) {
     const { quota } = deps.config;
     const window = quotaWindow(now, quota.interval, quota.timeUnit);
     const limit = owner.quotaLimit ?? quota.limit;
-    const count = await takeQuota(deps.store.db, owner.clientId, window.start, limit);
+    const count = await deps.commits.statement((db) =>
+      takeQuota(db, owner.clientId, window.start, limit),
+    );
     request.quota = { limit, used: count.used, resetAt: window.end };
     if (!count.allowed) {
       const seconds = Math.max(1, Math.ceil((window.end - now) / 1000));

@@ -4,6 +4,7 @@
 // response again and queues nothing.
 
 import { createHash, randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import { checkAddress } from '../accounts/email-address.ts';
 import { AppError } from '../errors.ts';
 import { recordRecipientEvent } from '../notify/events.ts';
@@ -20,7 +21,7 @@ import {
   type RecipientStatus,
   type RecipientsTable,
 } from '../store/messages.table.ts';
-import type { Account } from '../store/schema.ts';
+import type { Account, Database } from '../store/schema.ts';
 import { inspectMessage } from './mime.ts';
 
 const DAY_MS = 86_400_000;
@@ -38,6 +39,11 @@ export interface SubmitDeps {
   masterKey: Buffer;
   limits: SubmitLimits;
   now: () => number;
+  /**
+   * Runs the submission's writes in a transaction and resolves once they are committed
+   * (the API lets several submissions share one commit on SQLite).
+   */
+  transaction: <T>(work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
   /**
    * The caller's account for the sender's domain when it may send: 404 when the caller has
    * no such account, 412 listing the missing DNS records while it is not valid.
@@ -136,7 +142,7 @@ export async function submitMessage(
   );
 
   try {
-    await deps.store.db.transaction().execute(async (trx) => {
+    await deps.transaction(async (trx) => {
       const day = now - (now % DAY_MS);
       if (!(await takeDailyMessage(trx, account.id, day, deps.limits.messagesPerDay))) {
         throw new AppError('sending_quota_exceeded', {
