@@ -142,7 +142,7 @@ export async function startService(
             store.db,
             now - config.inbound.retentionDays * 86_400_000,
           );
-          if (run.bodiesDeleted + run.messagesDeleted + inbound > 0)
+          if (run.bodiesDeleted + run.messagesDeleted + run.sessionEvidenceDeleted + inbound > 0)
             logger.info({ ...run, inbound }, 'retention applied');
         }
       } catch (error) {

@@ -16,6 +16,8 @@ export interface RetentionSettings {
 export interface RetentionRun {
   bodiesDeleted: number;
   messagesDeleted: number;
+  /** Shared session evidence rows no attempt referred to any more. */
+  sessionEvidenceDeleted: number;
 }
 
 export async function applyRetention(
@@ -63,5 +65,33 @@ export async function applyRetention(
     messagesDeleted += ids.length;
     if (ids.length < BATCH) break;
   }
-  return { bodiesDeleted, messagesDeleted };
+
+  // Session evidence is shared by attempts (of several messages, even accounts): it goes
+  // when no attempt refers to it any more. Rows are written with the first attempt that
+  // uses them, so every row that lost its attempts to the step above is old enough.
+  let sessionEvidenceDeleted = 0;
+  for (;;) {
+    const orphans = db
+      .selectFrom('session_evidence')
+      .select('id')
+      .where('created_at', '<', now - settings.evidenceRetentionMs)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('attempts')
+              .select('attempts.id')
+              .whereRef('attempts.session_evidence_id', '=', 'session_evidence.id'),
+          ),
+        ),
+      )
+      .limit(BATCH);
+    const result = await db
+      .deleteFrom('session_evidence')
+      .where('id', 'in', orphans)
+      .executeTakeFirst();
+    const n = Number(result.numDeletedRows);
+    sessionEvidenceDeleted += n;
+    if (n < BATCH) break;
+  }
+  return { bodiesDeleted, messagesDeleted, sessionEvidenceDeleted };
 }

@@ -34,7 +34,9 @@ import {
   type Outcome,
   recordOutcomes,
   releaseLease,
+  type SharedEvidence,
   sealedBodies,
+  sessionEvidenceId,
 } from '../store/delivery.repository.ts';
 import {
   type PreparedSigningKey,
@@ -119,7 +121,7 @@ const PREFETCH_BODY_MAX = 64 * 1024;
 const MAX_GROUP_COMMIT = 200;
 
 type Acquired =
-  | { ok: true; pooled: PooledSession; evidenceTail: string }
+  | { ok: true; pooled: PooledSession; evidence: SharedEvidence }
   | { ok: false; result: SecureSessionResult };
 
 type Attempted = {
@@ -297,7 +299,8 @@ export class DeliveryWorker {
     if (!acquired.ok) {
       const result = acquired.result;
       if (result.verdict === 'deliver') throw new Error('unreachable: a session without a pool');
-      const evidence = { domain: result.domain, hosts: result.evidence };
+      // The domain's assessment is the same for the whole group: stored once.
+      const evidence = sharedEvidence(result.domain, result.evidence);
       const attempt = (r: ClaimedRecipient): AttemptRecord => ({
         id: randomUUID(),
         startedAt,
@@ -306,7 +309,8 @@ export class DeliveryWorker {
         reason: result.reason,
         mxHost: result.evidence.at(-1)?.mxHost ?? null,
         reply: null,
-        evidenceJson: JSON.stringify({ recipient: r.address, ...evidence }),
+        evidenceJson: JSON.stringify({ recipient: r.address }),
+        sharedEvidence: evidence,
       });
       // Nothing is sent to a refused or deferred group: its outcomes may share commits.
       await Promise.all(
@@ -327,7 +331,7 @@ export class DeliveryWorker {
     }
 
     let pooled = acquired.pooled;
-    let evidenceTail = acquired.evidenceTail;
+    let evidence = acquired.evidence;
     let usable = true;
     try {
       for (let i = 0; i < group.length; i++) {
@@ -353,7 +357,7 @@ export class DeliveryWorker {
           );
           break;
         }
-        let sent = await this.#sendOne(pooled, r, prepared, bodies, evidenceTail, this.#deps.now());
+        let sent = await this.#sendOne(pooled, r, prepared, bodies, evidence, this.#deps.now());
         if (sent.staleReuse) {
           // A pooled session the server had closed while idle: nothing was sent on it.
           // Open (or take) another one for this recipient instead of deferring it.
@@ -365,8 +369,8 @@ export class DeliveryWorker {
             continue;
           }
           pooled = again.pooled;
-          evidenceTail = again.evidenceTail;
-          sent = await this.#sendOne(pooled, r, prepared, bodies, evidenceTail, this.#deps.now());
+          evidence = again.evidence;
+          sent = await this.#sendOne(pooled, r, prepared, bodies, evidence, this.#deps.now());
         }
         usable = sent.usable;
         // The next message is prepared (body opened, DKIM-signed) while this outcome commits:
@@ -440,7 +444,7 @@ export class DeliveryWorker {
           return {
             ok: true,
             pooled,
-            evidenceTail: evidenceTail(assessment.domain, [...evidence, reused], {
+            evidence: sharedEvidence(assessment.domain, [...evidence, reused], {
               openedFor: pooled.openedFor,
               openedAt: new Date(pooled.openedAt).toISOString(),
               messagesBefore: pooled.messages,
@@ -467,7 +471,7 @@ export class DeliveryWorker {
           openedAt: now(),
           messages: 0,
         };
-        return { ok: true, pooled, evidenceTail: evidenceTail(assessment.domain, evidence) };
+        return { ok: true, pooled, evidence: sharedEvidence(assessment.domain, evidence) };
       }
     }
     return { ok: false, result: concludeHosts(assessment, evidence) };
@@ -478,7 +482,7 @@ export class DeliveryWorker {
     r: ClaimedRecipient,
     prepared: Map<string, Promise<PreparedMessage>>,
     bodies: Map<string, string>,
-    evidenceTail: string,
+    evidence: SharedEvidence,
     startedAt: number,
   ): Promise<Attempted & { staleReuse?: boolean }> {
     const { now } = this.#deps;
@@ -497,8 +501,9 @@ export class DeliveryWorker {
       mxHost,
       reply: reply === undefined ? null : formatReply(reply),
       // The domain's assessment and the session's evidence are the same for every recipient
-      // of the group: serialised once (evidenceTail), not once per recipient.
-      evidenceJson: `{"recipient":${JSON.stringify(r.address)},"authentication":${JSON.stringify(session.method)},${evidenceTail}}`,
+      // of the group: serialised and stored once (sharedEvidence), not once per recipient.
+      evidenceJson: `{"recipient":${JSON.stringify(r.address)},"authentication":${JSON.stringify(session.method)}}`,
+      sharedEvidence: evidence,
     });
 
     let message: PreparedMessage;
@@ -764,10 +769,11 @@ export function explainReason(
   return (REASONS as Record<string, { explanation: string; fix: string }>)[reason];
 }
 
-/** The JSON members shared by every attempt on one session for one domain, without braces. */
-function evidenceTail(domain: object, hosts: HostEvidence[], reused?: object): string {
-  return JSON.stringify({ domain, hosts, ...(reused ? { reusedSession: reused } : {}) }).slice(
-    1,
-    -1,
-  );
+/**
+ * The evidence every attempt of one group shares (the domain's assessment, the hosts tried
+ * and the session used), serialised once and stored once per session and domain.
+ */
+function sharedEvidence(domain: object, hosts: HostEvidence[], reused?: object): SharedEvidence {
+  const json = JSON.stringify({ domain, hosts, ...(reused ? { reusedSession: reused } : {}) });
+  return { id: sessionEvidenceId(json), json };
 }

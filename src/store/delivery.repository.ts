@@ -2,6 +2,7 @@
 // outcome of each attempt. A claim is a lease, not a lock held open: a worker that dies
 // leaves its recipients claimable again when the lease runs out.
 
+import { createHash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Capabilities } from './database.ts';
 import type { RecipientStatus } from './messages.table.ts';
@@ -139,7 +140,22 @@ export interface AttemptRecord {
   reason: string | null;
   mxHost: string | null;
   reply: string | null;
+  /** The attempt's own evidence (a JSON object). */
   evidenceJson: string;
+  /** The evidence it shares with the other attempts of its session (stored once). */
+  sharedEvidence?: SharedEvidence | undefined;
+}
+
+export interface SharedEvidence {
+  /** sessionEvidenceId(json). */
+  id: string;
+  /** A JSON object. */
+  json: string;
+}
+
+/** The id of a shared evidence row: a hash of its JSON, so rewriting it changes nothing. */
+export function sessionEvidenceId(json: string): string {
+  return createHash('sha256').update(json).digest('base64url').slice(0, 32);
 }
 
 export interface Outcome {
@@ -188,6 +204,23 @@ export async function recordOutcomes(
       for (const id of await updateLeased(trx, owner, now, chunk)) keptIds.add(id);
     }
     const kept = writes.filter((w) => keptIds.has(w.recipientId));
+    const shared = new Map<string, string>();
+    for (const { attempt } of kept) {
+      if (attempt?.sharedEvidence)
+        shared.set(attempt.sharedEvidence.id, attempt.sharedEvidence.json);
+    }
+    const sharedRows = [...shared].map(([id, json]) => ({
+      id,
+      evidence_json: json,
+      created_at: now,
+    }));
+    for (let i = 0; i < sharedRows.length; i += ROWS_PER_STATEMENT) {
+      await trx
+        .insertInto('session_evidence')
+        .values(sharedRows.slice(i, i + ROWS_PER_STATEMENT))
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+    }
     const attempts = kept.flatMap(({ recipientId, attempt }) =>
       attempt === undefined
         ? []
@@ -202,6 +235,7 @@ export async function recordOutcomes(
               mx_host: attempt.mxHost,
               reply: attempt.reply,
               evidence_json: attempt.evidenceJson,
+              session_evidence_id: attempt.sharedEvidence?.id ?? null,
             },
           ],
     );

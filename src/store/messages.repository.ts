@@ -2,11 +2,12 @@
 // updated by the worker and the status routes.
 
 import { type Kysely, sql } from 'kysely';
-import type {
-  AttemptsTable,
-  MessagesTable,
-  RecipientStatus,
-  RecipientsTable,
+import {
+  type AttemptsTable,
+  joinEvidence,
+  type MessagesTable,
+  type RecipientStatus,
+  type RecipientsTable,
 } from './messages.table.ts';
 import type { Database } from './schema.ts';
 
@@ -85,15 +86,22 @@ export async function listRecipients(db: Db, messageId: string): Promise<Recipie
     .execute();
 }
 
+/** The recipients' attempts, oldest first, each with its whole evidence (joinEvidence). */
 export async function listAttempts(db: Db, recipientIds: string[]): Promise<AttemptsTable[]> {
   if (recipientIds.length === 0) return [];
-  return db
+  const rows = await db
     .selectFrom('attempts')
-    .selectAll()
-    .where('recipient_id', 'in', recipientIds)
-    .orderBy('started_at')
-    .orderBy('id')
+    .leftJoin('session_evidence', 'session_evidence.id', 'attempts.session_evidence_id')
+    .selectAll('attempts')
+    .select('session_evidence.evidence_json as shared_evidence_json')
+    .where('attempts.recipient_id', 'in', recipientIds)
+    .orderBy('attempts.started_at')
+    .orderBy('attempts.id')
     .execute();
+  return rows.map(({ shared_evidence_json, ...attempt }) => ({
+    ...attempt,
+    evidence_json: joinEvidence(attempt.evidence_json, shared_evidence_json),
+  }));
 }
 
 export interface MessageListFilter {
@@ -194,6 +202,7 @@ export async function listEvidence(
     .selectFrom('attempts')
     .innerJoin('recipients', 'recipients.id', 'attempts.recipient_id')
     .innerJoin('messages', 'messages.id', 'recipients.message_id')
+    .leftJoin('session_evidence', 'session_evidence.id', 'attempts.session_evidence_id')
     .select([
       'attempts.id as attempt_id',
       'messages.id as message_id',
@@ -207,6 +216,7 @@ export async function listEvidence(
       'attempts.mx_host',
       'attempts.reply',
       'attempts.evidence_json',
+      'session_evidence.evidence_json as shared_evidence_json',
     ])
     .where('messages.account_id', '=', accountId)
     .where('attempts.started_at', '>=', from)
@@ -227,6 +237,6 @@ export async function listEvidence(
     reason: r.reason,
     mxHost: r.mx_host,
     reply: r.reply,
-    evidenceJson: r.evidence_json,
+    evidenceJson: joinEvidence(r.evidence_json, r.shared_evidence_json),
   }));
 }

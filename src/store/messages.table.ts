@@ -65,7 +65,28 @@ export interface AttemptsTable {
   reason: string | null;
   mx_host: string | null;
   reply: string | null;
+  /** The attempt's own evidence; with session_evidence_id, the rest is in that row. */
   evidence_json: string;
+  session_evidence_id: string | null;
+}
+
+/** Evidence shared by the attempts of one session (session-evidence.migration.ts). */
+export interface SessionEvidenceTable {
+  id: string;
+  evidence_json: string;
+  created_at: number;
+}
+
+/**
+ * An attempt's whole evidence: its own members, then those of the session evidence it
+ * refers to. Both are JSON objects; joined as text, so an export reads exactly what was
+ * written.
+ */
+export function joinEvidence(own: string, shared: string | null | undefined): string {
+  if (shared == null) return own;
+  if (own.trim() === '{}') return shared;
+  if (shared.trim() === '{}') return own;
+  return `${own.slice(0, own.lastIndexOf('}'))},${shared.slice(shared.indexOf('{') + 1)}`;
 }
 
 export interface AccountUsageTable {
@@ -78,6 +99,7 @@ export interface MessageTables {
   messages: MessagesTable;
   recipients: RecipientsTable;
   attempts: AttemptsTable;
+  session_evidence: SessionEvidenceTable;
   account_usage: AccountUsageTable;
 }
 

@@ -5,6 +5,7 @@ import { type Kysely, sql } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import { inboundMigration } from './inbound.migration.ts';
 import { messagesMigration } from './messages.migration.ts';
+import { sessionEvidenceMigration } from './session-evidence.migration.ts';
 
 // Migrations build tables through Kysely's schema builder, which is typed against no
 // particular database; `unknown` keeps the row types out of it on purpose.
@@ -150,6 +151,7 @@ const migrations: Record<string, Migration> = {
 
   '0003_messages': messagesMigration,
   '0004_inbound': inboundMigration,
+  '0005_session_evidence': sessionEvidenceMigration,
 };
 
 const provider: MigrationProvider = {

@@ -88,9 +88,12 @@ for (const dialect of dialects()) {
           .where('recipients.message_id', '=', id)
           .execute();
       assert.equal((await attempts()).length, 1);
+      const shared = () => store.db.selectFrom('session_evidence').select('id').execute();
+      assert.ok((await shared()).length >= 1, 'the session evidence is stored once, shared');
       await applyRetention(store.db, settings, w.clock.now + 366 * DAY);
       assert.equal(await row(), undefined);
       assert.equal((await attempts()).length, 0);
+      assert.equal((await shared()).length, 0, 'shared evidence goes with its last attempt');
     });
   });
 }

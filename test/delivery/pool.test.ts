@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { joinEvidence } from '../../src/store/messages.table.ts';
 import { chainPem, makeLeaf } from '../support/certs.ts';
 import { dialects, type TestStore } from '../support/db.ts';
 import { TestSmtpServer } from '../support/smtp-server.ts';
@@ -72,10 +73,19 @@ for (const dialect of dialects()) {
       const rows = await w.store.db
         .selectFrom('attempts')
         .innerJoin('recipients', 'recipients.id', 'attempts.recipient_id')
-        .select(['recipients.address', 'recipients.status', 'attempts.evidence_json'])
+        .leftJoin('session_evidence', 'session_evidence.id', 'attempts.session_evidence_id')
+        .select([
+          'recipients.address',
+          'recipients.status',
+          'attempts.evidence_json',
+          'session_evidence.evidence_json as shared',
+        ])
         .where('recipients.message_id', '=', messageId)
         .execute();
-      return rows.map((r) => ({ ...r, evidence: JSON.parse(r.evidence_json) }));
+      return rows.map((r) => ({
+        ...r,
+        evidence: JSON.parse(joinEvidence(r.evidence_json, r.shared)),
+      }));
     };
 
     test('two domains with the same PKIX policy share one TLS connection', async () => {

@@ -137,6 +137,30 @@ for (const dialect of dialects()) {
       }
     });
 
+    test('session evidence is stored once per session and domain, exported whole per attempt', async () => {
+      const attempts = await store.db
+        .selectFrom('attempts')
+        .select(['evidence_json', 'session_evidence_id'])
+        .execute();
+      const shared = await store.db.selectFrom('session_evidence').select('id').execute();
+      assert.ok(attempts.every((a) => a.session_evidence_id !== null));
+      // Five recipients at good.test went over one pooled session: fewer shared rows than
+      // attempts, and an attempt row holds only its own members.
+      assert.ok(shared.length < attempts.length, `${shared.length} < ${attempts.length}`);
+      for (const a of attempts) assert.ok(a.evidence_json.length < 200, a.evidence_json);
+      const from = new Date(w.clock.now - 3_600_000).toISOString();
+      const json = await w.app.inject({
+        method: 'GET',
+        url: `/account/evidence?domain=${SENDER_DOMAIN}&from=${from}`,
+        headers: w.tenant.auth,
+      });
+      for (const a of json.json().attempts) {
+        assert.equal(a.evidence.recipient, a.recipient);
+        assert.ok(a.evidence.domain?.recipientDomain, 'the domain assessment is part of each');
+        assert.ok(a.evidence.hosts.length > 0, 'and the hosts tried');
+      }
+    });
+
     test('GET /account/evidence exports every attempt as JSON and CSV', async () => {
       const from = new Date(w.clock.now - 3_600_000).toISOString();
       const json = await w.app.inject({
