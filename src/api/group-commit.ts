@@ -3,8 +3,9 @@
 // each accepted message paid two: one for the quota row, one for the message. Writes that
 // wait while a commit runs now share the next one: each runs inside a savepoint of one
 // transaction, so a write that fails is undone alone, and every caller hears of its write
-// only after the shared commit returned. API bench (SQLite, 16 in flight): 2 -> about
-// 0.2 commits per accepted message.
+// only after the shared commit returned. API bench (SQLite, 2,000 messages, 16 in flight):
+// 4,046 -> 296 commits (2 -> 0.15 per accepted message), 757 -> 2,308 msg/s, 1.21 -> 0.52 ms
+// CPU per message (fsync costs system time, and each commit's WAL frames user time).
 //
 // Where several processes write at once (PostgreSQL), commits are concurrent already and
 // every write keeps its own, as before.
