@@ -28,7 +28,9 @@ export interface Commits {
 
 /**
  * At most this many writes share a commit. A group holds the only SQLite connection while
- * it runs, so reads of other requests wait for it; 64 small submissions take about 5 ms.
+ * it runs, so reads of other requests wait for it. In the API bench a group had 13.8 writes
+ * on average (at most 16, the requests in flight) and took about 90 us per write, commit
+ * included, so a full group holds the connection some 6 ms.
  */
 const MAX_GROUP = 64;
 
