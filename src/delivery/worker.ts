@@ -12,18 +12,9 @@ import { recordRecipientEvents } from '../notify/events.ts';
 import { open } from '../secrets/sealed-box.ts';
 import type { HostEvidence } from '../security/evidence.ts';
 import type { StsPolicyCache } from '../security/mta-sts-cache.ts';
-import {
-  assessDomain,
-  assessHost,
-  concludeHosts,
-  connectHost,
-  MAX_ADDRESSES_TRIED,
-  type SecureSessionResult,
-  sessionResult,
-} from '../security/open-session.ts';
+import { openSecureSession, type SecureSessionResult } from '../security/open-session.ts';
 import type { PolicyLevel, SecurityOptions } from '../security/options.ts';
 import { REASONS, type ReasonCode } from '../security/reasons.ts';
-import { sessionSatisfies } from '../security/session-reuse.ts';
 import { formatReply, SmtpError, type SmtpReply } from '../security/smtp-reply.ts';
 import type { Store } from '../store/database.ts';
 import {
@@ -45,8 +36,9 @@ import {
   signHere,
   signMessageWith,
 } from './dkim-sign.ts';
+import { PoolSource } from './pool-source.ts';
 import { nextAttempt } from './retry.ts';
-import { type PooledSession, SessionPool, sessionKey } from './session-pool.ts';
+import { type PooledSession, SessionPool } from './session-pool.ts';
 import { SigningThreads } from './signing-threads.ts';
 
 export interface WorkerSettings {
@@ -390,91 +382,26 @@ export class DeliveryWorker {
   }
 
   /**
-   * A verified session for `domain` at `level`: a pooled one when the domain's own
-   * assessment (MX, MTA-STS, per host TLSA and method) is satisfied by a session already
-   * open to the same MX host, else a new one, in MX preference order as openSecureSession
-   * would open it. The evidence names the domain's assessment and the session's handshake.
+   * A verified session for `domain` at `level` from the security engine, which is offered
+   * the pooled sessions (PoolSource) before it opens a new one. The evidence names the
+   * domain's assessment and the session's handshake.
    */
   async #acquire(domain: string, level: PolicyLevel): Promise<Acquired> {
     const { now } = this.#deps;
-    const deps = { resolver: this.#deps.resolver, stsCache: this.#stsCache };
-    const assessed = await assessDomain(
+    const source = new PoolSource(this.#pool, level, now);
+    const result = await openSecureSession(
       domain,
       { ...this.#deps.security, policyLevel: level, now: () => new Date(now()) },
-      deps,
+      { resolver: this.#deps.resolver, stsCache: this.#stsCache },
+      source,
     );
-    if (!assessed.ok) return { ok: false, result: assessed.result };
-    const assessment = assessed.assessment;
-    const evidence: HostEvidence[] = [];
-    let addressesTried = 0;
-    for (const host of assessment.hosts) {
-      if (addressesTried >= MAX_ADDRESSES_TRIED) break;
-      const judged = await assessHost(assessment, host, deps);
-      if (!judged.ok) {
-        evidence.push(judged.evidence);
-        continue;
-      }
-      for (const address of judged.addresses) {
-        const key = sessionKey(host.host, address, judged.method, level);
-        let check: ReturnType<typeof sessionSatisfies> | undefined;
-        const pooled = this.#pool.take(key, (p) => {
-          check = sessionSatisfies(
-            p.session,
-            p.chain,
-            judged,
-            assessment.domainName,
-            new Date(now()),
-          );
-          return check.ok;
-        });
-        if (pooled !== undefined) {
-          const reused: HostEvidence = {
-            ...judged.base,
-            ...pooled.opened,
-            recipientDomain: assessment.domainName,
-            dnssec: judged.base.dnssec,
-            ...(judged.base.tlsa ? { tlsa: judged.base.tlsa } : {}),
-            ...(judged.base.mtaSts ? { mtaSts: judged.base.mtaSts } : {}),
-            policySource: judged.method,
-            validation: [...pooled.opened.validation, check?.ok ? check.detail : 'reused'],
-            transcript: [],
-            result: 'pass',
-          };
-          sessionResult(assessment, judged.method, pooled.session, [...evidence, reused]);
-          return {
-            ok: true,
-            pooled,
-            evidence: sharedEvidence(assessment.domain, [...evidence, reused], {
-              openedFor: pooled.openedFor,
-              openedAt: new Date(pooled.openedAt).toISOString(),
-              messagesBefore: pooled.messages,
-            }),
-          };
-        }
-      }
-      for (const address of judged.addresses) {
-        if (addressesTried >= MAX_ADDRESSES_TRIED) break;
-        addressesTried++;
-        const attempt = await connectHost(assessment, judged, address);
-        evidence.push(attempt.evidence);
-        if (attempt.client === undefined) continue;
-        // The handshake's transcript is in the evidence now; later commands are not kept.
-        attempt.client.transcript.length = 0;
-        sessionResult(assessment, judged.method, attempt.client, evidence);
-        this.#pool.opened();
-        const pooled: PooledSession = {
-          session: attempt.client,
-          key: sessionKey(host.host, address, judged.method, level),
-          opened: attempt.evidence,
-          chain: attempt.chain,
-          openedFor: assessment.domainName,
-          openedAt: now(),
-          messages: 0,
-        };
-        return { ok: true, pooled, evidence: sharedEvidence(assessment.domain, evidence) };
-      }
-    }
-    return { ok: false, result: concludeHosts(assessment, evidence) };
+    if (result.verdict !== 'deliver') return { ok: false, result };
+    if (source.session === undefined) throw new Error('unreachable: a session not from the pool');
+    return {
+      ok: true,
+      pooled: source.session,
+      evidence: sharedEvidence(result.domain, result.evidence, source.reused),
+    };
   }
 
   async #sendOne(

@@ -74,10 +74,43 @@ export type HostAssessment =
     }
   | { ok: false; evidence: HostEvidence };
 
+/** A verified host of an assessed domain (assessHost passed). */
+export type JudgedHost = Extract<HostAssessment, { ok: true }>;
+
+/**
+ * Where sessions come from besides new connections: the delivery worker keeps verified
+ * sessions open and offers them here, so the order of checks stays in this one loop.
+ */
+export interface SessionSource {
+  /**
+   * A session already open to `address` of `host` that satisfies this domain's assessment
+   * (the source checks with sessionSatisfies), with its evidence for this domain; or
+   * undefined. Asked for every address of a host before any new connection to it.
+   */
+  reuse?(
+    assessment: DomainAssessment,
+    host: JudgedHost,
+    address: string,
+  ): { client: SmtpClient; evidence: HostEvidence } | undefined;
+  /** Told about each new verified connection (its certificates, for later reuse). */
+  opened?(
+    assessment: DomainAssessment,
+    host: JudgedHost,
+    address: string,
+    opened: { client: SmtpClient; evidence: HostEvidence; chain: X509Certificate[] },
+  ): void;
+}
+
+/**
+ * The policy for one recipient domain, end to end: a verified session or the reason why
+ * there is none. Hosts in MX preference order; per host, a session the source offers for
+ * any of its addresses, else new connections address by address.
+ */
 export async function openSecureSession(
   recipientDomain: string,
   input: Partial<SecurityOptions>,
   deps: SecurityDeps,
+  source: SessionSource = {},
 ): Promise<SecureSessionResult> {
   const assessed = await assessDomain(recipientDomain, input, deps);
   if (!assessed.ok) return assessed.result;
@@ -92,11 +125,25 @@ export async function openSecureSession(
       continue;
     }
     for (const address of judged.addresses) {
+      const reused = source.reuse?.(assessment, judged, address);
+      if (reused !== undefined) {
+        evidence.push(reused.evidence);
+        return sessionResult(assessment, judged.method, reused.client, evidence);
+      }
+    }
+    for (const address of judged.addresses) {
       if (addressesTried >= MAX_ADDRESSES_TRIED) break;
       addressesTried++;
       const attempt = await connectHost(assessment, judged, address);
       evidence.push(attempt.evidence);
-      if (attempt.client) return sessionResult(assessment, judged.method, attempt.client, evidence);
+      if (attempt.client) {
+        source.opened?.(assessment, judged, address, {
+          client: attempt.client,
+          evidence: attempt.evidence,
+          chain: attempt.chain,
+        });
+        return sessionResult(assessment, judged.method, attempt.client, evidence);
+      }
     }
   }
   return concludeHosts(assessment, evidence);

@@ -1,0 +1,97 @@
+// The worker's pool as a SessionSource of the security engine (openSecureSession): the
+// engine keeps the order of checks; this offers a pooled session for a host and address
+// when sessionSatisfies() says it may carry this domain's mail, and records every new
+// verified connection so it can be pooled after use.
+
+import type { X509Certificate } from 'node:crypto';
+import type { HostEvidence } from '../security/evidence.ts';
+import type { DomainAssessment, JudgedHost, SessionSource } from '../security/open-session.ts';
+import type { PolicyLevel } from '../security/options.ts';
+import { type ReuseCheck, sessionSatisfies } from '../security/session-reuse.ts';
+import type { SmtpClient } from '../security/smtp-client.ts';
+import { type PooledSession, type SessionPool, sessionKey } from './session-pool.ts';
+
+/** How a reused session came to be: part of each attempt's evidence. */
+export interface ReusedSessionInfo {
+  openedFor: string;
+  openedAt: string;
+  messagesBefore: number;
+}
+
+/** One acquisition (one recipient domain at one policy level) over the pool. */
+export class PoolSource implements SessionSource {
+  /** The session the engine ended with: taken from the pool or newly opened. */
+  session: PooledSession | undefined;
+  /** Set when the session was taken from the pool. */
+  reused: ReusedSessionInfo | undefined;
+  readonly #pool: SessionPool;
+  readonly #level: PolicyLevel;
+  readonly #now: () => number;
+
+  constructor(pool: SessionPool, level: PolicyLevel, now: () => number) {
+    this.#pool = pool;
+    this.#level = level;
+    this.#now = now;
+  }
+
+  reuse(
+    assessment: DomainAssessment,
+    host: JudgedHost,
+    address: string,
+  ): { client: SmtpClient; evidence: HostEvidence } | undefined {
+    const key = sessionKey(host.host.host, address, host.method, this.#level);
+    let check: ReuseCheck | undefined;
+    const pooled = this.#pool.take(key, (p) => {
+      check = sessionSatisfies(
+        p.session,
+        p.chain,
+        host,
+        assessment.domainName,
+        new Date(this.#now()),
+      );
+      return check.ok;
+    });
+    if (pooled === undefined) return undefined;
+    this.session = pooled;
+    this.reused = {
+      openedFor: pooled.openedFor,
+      openedAt: new Date(pooled.openedAt).toISOString(),
+      messagesBefore: pooled.messages,
+    };
+    // The connection's evidence as verified when it was opened, with this domain's own
+    // assessment of the host (DNSSEC, TLSA, MTA-STS) and the reuse check's result.
+    const evidence: HostEvidence = {
+      ...host.base,
+      ...pooled.opened,
+      recipientDomain: assessment.domainName,
+      dnssec: host.base.dnssec,
+      ...(host.base.tlsa ? { tlsa: host.base.tlsa } : {}),
+      ...(host.base.mtaSts ? { mtaSts: host.base.mtaSts } : {}),
+      policySource: host.method,
+      validation: [...pooled.opened.validation, check?.ok ? check.detail : 'reused'],
+      transcript: [],
+      result: 'pass',
+    };
+    return { client: pooled.session, evidence };
+  }
+
+  opened(
+    assessment: DomainAssessment,
+    host: JudgedHost,
+    address: string,
+    opened: { client: SmtpClient; evidence: HostEvidence; chain: X509Certificate[] },
+  ): void {
+    // The handshake's transcript is in the evidence now; later commands are not kept.
+    opened.client.transcript.length = 0;
+    this.#pool.opened();
+    this.session = {
+      session: opened.client,
+      key: sessionKey(host.host.host, address, host.method, this.#level),
+      opened: opened.evidence,
+      chain: opened.chain,
+      openedFor: assessment.domainName,
+      openedAt: this.#now(),
+      messages: 0,
+    };
+  }
+}
