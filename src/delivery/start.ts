@@ -58,7 +58,7 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
       if (account === undefined) return [];
       return dkimSigningKeys({ store, masterKey }, account);
     },
-    onMessageComplete: async (messageId) => {
+    onMessageUndelivered: async (messageId) => {
       await notifyIfUndelivered({ store, masterKey, hostname: config.hostname, now }, messageId);
     },
     logger: deps.logger,

@@ -77,8 +77,8 @@ export interface WorkerDeps {
   settings: WorkerSettings;
   /** The keys to sign an account's mail with (decrypted). */
   signingKeys: (accountId: string) => Promise<SigningKey[]>;
-  /** Called once per message when its last recipient became final. */
-  onMessageComplete: (messageId: string) => Promise<void>;
+  /** Called once per API message whose last recipient became final, when any of them was not delivered. */
+  onMessageUndelivered: (messageId: string) => Promise<void>;
   logger: Logger;
   now: () => number;
   random?: () => number;
@@ -243,9 +243,18 @@ export class DeliveryWorker {
     // One transaction for the round's completed messages, not one commit (fsync) per
     // message while no connection sends. Measured (bench, 4,000 messages, two runs each,
     // noisy machine): 343 / 292 -> 377 / 391 msg/s, 3.53 / 4.01 -> 3.44 / 3.27 ms CPU/msg.
-    for (const messageId of await completeIfFinalMany(store.db, [...touched], now())) {
+    // Only messages with an undelivered recipient need more work (the notification); the
+    // completion query tells which, instead of two queries per completed message.
+    // Measured (10,000 messages, all delivered): 20,000 SELECTs fewer, about 13 us of
+    // SQLite time per message.
+    for (const { id: messageId, undelivered } of await completeIfFinalMany(
+      store.db,
+      [...touched],
+      now(),
+    )) {
+      if (!undelivered) continue;
       try {
-        await this.#deps.onMessageComplete(messageId);
+        await this.#deps.onMessageUndelivered(messageId);
       } catch (error) {
         this.#deps.logger.error(
           { err: error, messageId },

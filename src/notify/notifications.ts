@@ -17,6 +17,7 @@ import {
   type MessagesTable,
   newRecipientRow,
   type RecipientsTable,
+  UNDELIVERED_STATUSES,
 } from '../store/messages.table.ts';
 import type { Account } from '../store/schema.ts';
 
@@ -56,7 +57,7 @@ export async function notifyIfUndelivered(
     .selectFrom('recipients')
     .selectAll()
     .where('message_id', '=', messageId)
-    .where('status', 'in', ['refused_insecure', 'bounced', 'failed', 'expired'])
+    .where('status', 'in', UNDELIVERED_STATUSES)
     .orderBy('address');
   if (recipientId !== undefined) query = query.where('id', '=', recipientId);
   const affected = await query.execute();

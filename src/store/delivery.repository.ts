@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Capabilities } from './database.ts';
-import type { RecipientStatus } from './messages.table.ts';
+import { type RecipientStatus, UNDELIVERED_STATUSES } from './messages.table.ts';
 import type { Database, PolicyLevel } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -322,9 +322,16 @@ export async function completeIfFinal(db: Db, messageId: string, now: number): P
   return Number(result.numUpdatedRows) === 1;
 }
 
+export interface CompletedMessage {
+  id: string;
+  /** Whether a recipient of an API message ended undelivered: a notification is due. */
+  undelivered: boolean;
+}
+
 /**
  * completeIfFinal for several messages in ONE transaction: the messages whose recipients
- * are all final are marked complete, and their ids returned (each to one caller only).
+ * are all final are marked complete, and returned (each to one caller only), with whether
+ * a notification is due, so that the all-delivered majority costs no further queries.
  * The worker called completeIfFinal per message at the end of each round, each UPDATE its
  * own commit (one fsync per message on SQLite, while no connection was sending).
  */
@@ -332,10 +339,10 @@ export async function completeIfFinalMany(
   db: Db,
   messageIds: readonly string[],
   now: number,
-): Promise<string[]> {
+): Promise<CompletedMessage[]> {
   if (messageIds.length === 0) return [];
   return db.transaction().execute(async (trx) => {
-    const completed: string[] = [];
+    const completed: CompletedMessage[] = [];
     for (let i = 0; i < messageIds.length; i += 500) {
       const rows = await trx
         .updateTable('messages')
@@ -352,9 +359,24 @@ export async function completeIfFinalMany(
             ),
           ),
         )
-        .returning('id')
+        .returning(({ exists, selectFrom }) => [
+          'id',
+          'kind',
+          exists(
+            selectFrom('recipients')
+              .select('recipients.id')
+              .whereRef('recipients.message_id', '=', 'messages.id')
+              .where('recipients.status', 'in', UNDELIVERED_STATUSES),
+          ).as('undelivered'),
+        ])
         .execute();
-      for (const row of rows) completed.push(row.id);
+      for (const row of rows) {
+        // SQLite answers EXISTS with 0/1, PostgreSQL with a boolean.
+        completed.push({
+          id: row.id,
+          undelivered: row.kind === 'message' && Boolean(row.undelivered),
+        });
+      }
     }
     return completed;
   });

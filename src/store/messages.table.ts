@@ -21,6 +21,14 @@ export const FINAL_STATUSES: readonly RecipientStatus[] = [
   'suppressed',
 ];
 
+/** Final states the sender is told about by a notification (suppressed ones were at submission). */
+export const UNDELIVERED_STATUSES = [
+  'refused_insecure',
+  'bounced',
+  'failed',
+  'expired',
+] as const satisfies readonly RecipientStatus[];
+
 export interface MessagesTable {
   id: string;
   client_id: string;
