@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
-import { DotStuffer } from './dot-stuffing.ts';
+import { DotStuffer, dotStuff } from './dot-stuffing.ts';
 import type { AuthMethod } from './options.ts';
 import {
   buildReply,
@@ -305,8 +305,7 @@ export class SmtpClient {
     this.#step = 'message';
     if (Buffer.isBuffer(message)) {
       // One write (one TLS record when it fits) for the message and its final dot.
-      const stuffer = new DotStuffer();
-      await this.#write(Buffer.concat([stuffer.push(message), stuffer.end()]));
+      await this.#write(dotStuff(message));
       this.#sent('<message>');
       return this.#expect('message', [250]);
     }

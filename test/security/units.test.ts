@@ -248,6 +248,24 @@ describe('dot-stuffing', () => {
     ]).toString();
     assert.equal(out, 'a\r\n..b\r\n.\r\n');
   });
+
+  test('the whole-message fast path gives the same bytes as the byte-by-byte stuffer', () => {
+    // Messages built from pieces that hit every case: CRLF, bare CR/LF, leading dots.
+    const pieces = ['a', '.', '..', '\r\n', '\n', '\r', 'x y', '\r\n.', '\r\n\r\n'];
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    for (let i = 0; i < 2000; i++) {
+      let text = '';
+      const length = Math.floor(random() * 12);
+      for (let j = 0; j < length; j++) text += pieces[Math.floor(random() * pieces.length)];
+      const stuffer = new DotStuffer();
+      const slow = Buffer.concat([stuffer.push(Buffer.from(text)), stuffer.end()]);
+      assert.deepEqual(dotStuff(Buffer.from(text)), slow, JSON.stringify(text));
+    }
+  });
 });
 
 describe('SMTP replies', () => {
