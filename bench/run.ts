@@ -8,7 +8,7 @@
 //   BENCH_HISTORY     final recipients for the "1M queued" run (default 1000000)
 //   BENCH_LIMIT_S     time limit of one delivery run in seconds (default 90)
 //   BENCH_CONCURRENCY, BENCH_BATCH   worker settings (defaults: the configuration's)
-//   BENCH_ONLY        comma list of api,delivery,queue-size,postgres to run a subset
+//   BENCH_ONLY        comma list of api,delivery,e2e,queue-size,postgres to run a subset
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -24,6 +24,7 @@ import {
   runDelivery,
   startSink,
 } from './delivery.ts';
+import { type EndToEndResult, runEndToEnd } from './end-to-end.ts';
 import { openBenchStore, startBenchWorld } from './world.ts';
 
 const MARK_START = '<!-- results:start -->';
@@ -48,6 +49,7 @@ interface Section {
   version: string;
   api?: ApiResult;
   deliveries: DeliveryResult[];
+  endToEnd?: EndToEndResult;
   plans: Array<{ label: string; plan: string; ms: number }>;
 }
 
@@ -68,7 +70,10 @@ async function benchDialect(dialect: 'sqlite' | 'postgres'): Promise<Section> {
     await w.close();
     await bench.close();
   }
-  if (!deliveryParts || !(wants('delivery') || wants('queue-size') || wants('postgres'))) {
+  if (
+    !deliveryParts ||
+    !(wants('delivery') || wants('e2e') || wants('queue-size') || wants('postgres'))
+  ) {
     return section;
   }
 
@@ -95,6 +100,22 @@ async function benchDialect(dialect: 'sqlite' | 'postgres'): Promise<Section> {
       await queueMessages(w, count, 'main');
       record(
         await runDelivery(w, sink, `${count} messages, 100 domains`, count, limitMs, workerEnv),
+      );
+      await clearQueue(w);
+    }
+    if (wants('e2e')) {
+      if (!wants('delivery')) {
+        await queueMessages(w, 500, 'warmup');
+        await runDelivery(w, sink, 'warm-up', 500, limitMs, workerEnv);
+      }
+      const count = dialect === 'sqlite' ? messages : Math.min(messages, 10_000);
+      log(`[${dialect}] accepting and delivering ${count} messages (acceptance included) ...`);
+      const e = await runEndToEnd(w, sink, count, limitMs, workerEnv);
+      section.endToEnd = e;
+      log(
+        `[${dialect}] end to end: ${e.delivered}/${e.messages} accepted and delivered in ` +
+          `${e.seconds.toFixed(1)} s = ${e.perSecond.toFixed(0)} msg/s, ` +
+          `${e.cpuMsPerMessage.toFixed(2)} ms CPU/msg${e.timedOut ? ' (time limit)' : ''}`,
       );
       await clearQueue(w);
     }
@@ -187,6 +208,22 @@ function render(sections: Section[], options: string): string {
     }
     lines.push('');
   }
+  const ends = sections.filter((s) => s.endToEnd);
+  if (ends.length > 0) {
+    lines.push(
+      '### End to end, acceptance included (POST /message while the worker delivers, one process)',
+      '',
+      '| store | messages | accepted and delivered | seconds | msg/s | sender CPU ms/msg |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const s of ends) {
+      const e = s.endToEnd!;
+      lines.push(
+        `| ${s.dialect} | ${e.messages} | ${e.delivered}${e.timedOut ? ' (time limit)' : ''} | ${e.seconds.toFixed(1)} | ${e.perSecond.toFixed(0)} | ${e.cpuMsPerMessage.toFixed(2)} |`,
+      );
+    }
+    lines.push('');
+  }
   const plans = sections.flatMap((s) => s.plans.map((p) => ({ s, p })));
   if (plans.length > 0) {
     lines.push(
@@ -207,7 +244,7 @@ function render(sections: Section[], options: string): string {
 }
 
 const sections: Section[] = [await benchDialect('sqlite')];
-if (postgresUrl !== undefined && (wants('api') || wants('postgres'))) {
+if (postgresUrl !== undefined && (wants('api') || wants('postgres') || wants('e2e'))) {
   sections.push(await benchDialect('postgres'));
 }
 const options =
