@@ -2,6 +2,7 @@
 // tenant can never reach another tenant's account, not even by guessing a domain.
 
 import type { Kysely } from 'kysely';
+import { prepareQuery } from './prepared-query.ts';
 import type { Account, Database, NewAccount, PolicyLevel } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -10,17 +11,22 @@ export async function insertAccount(db: Db, account: NewAccount): Promise<void> 
   await db.insertInto('accounts').values(account).execute();
 }
 
+const accountQuery = prepareQuery((db: Db, p: { clientId: string; domain: string }) =>
+  db
+    .selectFrom('accounts')
+    .selectAll()
+    .where('client_id', '=', p.clientId)
+    .where('domain', '=', p.domain),
+);
+
+/** Asked by every POST /message, so prepared once (prepared-query.ts). */
 export async function findAccount(
   db: Db,
   clientId: string,
   domain: string,
 ): Promise<Account | undefined> {
-  return db
-    .selectFrom('accounts')
-    .selectAll()
-    .where('client_id', '=', clientId)
-    .where('domain', '=', domain)
-    .executeTakeFirst();
+  const { rows } = await accountQuery(db, { clientId, domain });
+  return rows[0];
 }
 
 export async function listAccounts(db: Db, clientId: string): Promise<Account[]> {

@@ -1,6 +1,7 @@
 // OAuth clients (tenants) and their access tokens.
 
 import type { Kysely } from 'kysely';
+import { prepareQuery } from './prepared-query.ts';
 import type { Client, Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -100,13 +101,8 @@ export interface TokenOwner {
   expiresAt: number;
 }
 
-/** The client a token belongs to, if the token exists and has not expired. */
-export async function findTokenOwner(
-  db: Db,
-  tokenHash: string,
-  now: number,
-): Promise<TokenOwner | undefined> {
-  const row = await db
+const tokenOwnerQuery = prepareQuery((db: Db, p: { tokenHash: string; now: number }) =>
+  db
     .selectFrom('access_tokens')
     .innerJoin('clients', 'clients.client_id', 'access_tokens.client_id')
     .select([
@@ -115,9 +111,22 @@ export async function findTokenOwner(
       'clients.quota_limit',
       'access_tokens.expires_at',
     ])
-    .where('access_tokens.token_hash', '=', tokenHash)
-    .where('access_tokens.expires_at', '>', now)
-    .executeTakeFirst();
+    .where('access_tokens.token_hash', '=', p.tokenHash)
+    .where('access_tokens.expires_at', '>', p.now),
+);
+
+/**
+ * The client a token belongs to, if the token exists and has not expired. Asked on every
+ * API request, so the query is prepared once (prepared-query.ts); never cached, so a
+ * revoked token fails at once.
+ */
+export async function findTokenOwner(
+  db: Db,
+  tokenHash: string,
+  now: number,
+): Promise<TokenOwner | undefined> {
+  const { rows } = await tokenOwnerQuery(db, { tokenHash, now });
+  const row = rows[0];
   if (row === undefined) return undefined;
   return {
     clientId: row.client_id,

@@ -9,6 +9,7 @@ import {
   type RecipientStatus,
   type RecipientsTable,
 } from './messages.table.ts';
+import { prepareQuery } from './prepared-query.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -16,25 +17,85 @@ type Db = Kysely<Database>;
 // SQLite allows 32766 bound parameters per statement; 14 columns x 500 rows stays well below.
 const INSERT_CHUNK = 500;
 
+const messageByHeaderIdQuery = prepareQuery(
+  (db: Db, p: { accountId: string; messageIdHeader: string }) =>
+    db
+      .selectFrom('messages')
+      .selectAll()
+      .where('account_id', '=', p.accountId)
+      .where('message_id_header', '=', p.messageIdHeader),
+);
+
 export async function findMessageByHeaderId(
   db: Db,
   accountId: string,
   messageIdHeader: string,
 ): Promise<MessagesTable | undefined> {
-  return db
-    .selectFrom('messages')
-    .selectAll()
-    .where('account_id', '=', accountId)
-    .where('message_id_header', '=', messageIdHeader)
-    .executeTakeFirst();
+  const { rows } = await messageByHeaderIdQuery(db, { accountId, messageIdHeader });
+  return rows[0];
 }
+
+// Every column, so the prepared inserts below bind each one (the compiler checks the list).
+const MESSAGE_COLUMNS = Object.keys({
+  id: true,
+  client_id: true,
+  account_id: true,
+  kind: true,
+  sender: true,
+  message_id_header: true,
+  subject: true,
+  content_hash: true,
+  size: true,
+  body_sealed: true,
+  require_tls: true,
+  recipient_count: true,
+  response_json: true,
+  created_at: true,
+  completed_at: true,
+} satisfies Record<keyof MessagesTable, true>) as Array<keyof MessagesTable>;
+
+const RECIPIENT_COLUMNS = Object.keys({
+  id: true,
+  message_id: true,
+  address: true,
+  domain: true,
+  status: true,
+  attempts: true,
+  next_attempt_at: true,
+  lease_owner: true,
+  lease_until: true,
+  reason: true,
+  detail: true,
+  created_at: true,
+  updated_at: true,
+  final_at: true,
+} satisfies Record<keyof RecipientsTable, true>) as Array<keyof RecipientsTable>;
+
+/** The row with each column taken from `p` by name (placeholders while preparing). */
+function everyColumn<T>(columns: Array<keyof T>, p: T): T {
+  return Object.fromEntries(columns.map((c) => [c, p[c]])) as T;
+}
+
+const insertMessageQuery = prepareQuery((db: Db, p: MessagesTable) =>
+  db.insertInto('messages').values(everyColumn(MESSAGE_COLUMNS, p)),
+);
+
+const insertRecipientQuery = prepareQuery((db: Db, p: RecipientsTable) =>
+  db.insertInto('recipients').values(everyColumn(RECIPIENT_COLUMNS, p)),
+);
 
 export async function insertMessageWithRecipients(
   db: Db,
   message: MessagesTable,
   recipients: RecipientsTable[],
 ): Promise<void> {
-  await db.insertInto('messages').values(message).execute();
+  await insertMessageQuery(db, message);
+  // One recipient, the common case, by the prepared statement; a multi-row insert's SQL
+  // depends on its row count, so those are built.
+  if (recipients.length === 1) {
+    await insertRecipientQuery(db, recipients[0]!);
+    return;
+  }
   for (let i = 0; i < recipients.length; i += INSERT_CHUNK) {
     await db
       .insertInto('recipients')
@@ -43,6 +104,20 @@ export async function insertMessageWithRecipients(
   }
 }
 
+const takeDailyMessageQuery = prepareQuery(
+  (db: Db, p: { accountId: string; day: number; limit: number }) =>
+    db
+      .insertInto('account_usage')
+      .values({ account_id: p.accountId, day: p.day, messages: 1 })
+      .onConflict((oc) =>
+        oc
+          .columns(['account_id', 'day'])
+          .doUpdateSet({ messages: sql<number>`account_usage.messages + 1` })
+          .where('account_usage.messages', '<', p.limit),
+      )
+      .returning('messages'),
+);
+
 /** Counts one message for the account's day unless the day's limit is reached. */
 export async function takeDailyMessage(
   db: Db,
@@ -50,18 +125,8 @@ export async function takeDailyMessage(
   day: number,
   limit: number,
 ): Promise<boolean> {
-  const taken = await db
-    .insertInto('account_usage')
-    .values({ account_id: accountId, day, messages: 1 })
-    .onConflict((oc) =>
-      oc
-        .columns(['account_id', 'day'])
-        .doUpdateSet({ messages: sql<number>`account_usage.messages + 1` })
-        .where('account_usage.messages', '<', limit),
-    )
-    .returning('messages')
-    .executeTakeFirst();
-  return taken !== undefined;
+  const { rows } = await takeDailyMessageQuery(db, { accountId, day, limit });
+  return rows.length > 0;
 }
 
 export async function findMessage(

@@ -2,6 +2,7 @@
 // count stays right with any number of API processes on one PostgreSQL.
 
 import { type Kysely, sql } from 'kysely';
+import { prepareQuery } from './prepared-query.ts';
 import type { Database } from './schema.ts';
 
 export interface QuotaCount {
@@ -10,9 +11,24 @@ export interface QuotaCount {
   allowed: boolean;
 }
 
+const takeQuotaQuery = prepareQuery(
+  (db: Kysely<Database>, p: { clientId: string; windowStart: number; limit: number }) =>
+    db
+      .insertInto('quota_usage')
+      .values({ client_id: p.clientId, window_start: p.windowStart, used: 1 })
+      .onConflict((oc) =>
+        oc
+          .columns(['client_id', 'window_start'])
+          .doUpdateSet({ used: sql<number>`quota_usage.used + 1` })
+          .where('quota_usage.used', '<', p.limit),
+      )
+      .returning('used'),
+);
+
 /**
  * Counts one request unless the window is already full. The conditional upsert both reads
- * and increments in one statement: no read-then-write race between processes.
+ * and increments in one statement: no read-then-write race between processes. Run on every
+ * API request, so prepared once (prepared-query.ts).
  */
 export async function takeQuota(
   db: Kysely<Database>,
@@ -20,17 +36,8 @@ export async function takeQuota(
   windowStart: number,
   limit: number,
 ): Promise<QuotaCount> {
-  const taken = await db
-    .insertInto('quota_usage')
-    .values({ client_id: clientId, window_start: windowStart, used: 1 })
-    .onConflict((oc) =>
-      oc
-        .columns(['client_id', 'window_start'])
-        .doUpdateSet({ used: sql<number>`quota_usage.used + 1` })
-        .where('quota_usage.used', '<', limit),
-    )
-    .returning('used')
-    .executeTakeFirst();
+  const { rows } = await takeQuotaQuery(db, { clientId, windowStart, limit });
+  const taken = rows[0];
   if (taken !== undefined) return { used: Number(taken.used), allowed: true };
   return { used: await readQuota(db, clientId, windowStart), allowed: false };
 }

@@ -4,6 +4,7 @@
 import type { Selectable } from 'kysely';
 import type { FeedbackDb } from './feedback-db.ts';
 import type { SuppressionReason, SuppressionsTable } from './inbound.table.ts';
+import { prepareQuery } from './prepared-query.ts';
 
 export type Suppression = Selectable<SuppressionsTable>;
 
@@ -78,6 +79,14 @@ export async function deleteSuppression(
   return Number(result.numDeletedRows) > 0;
 }
 
+const suppressedQuery = prepareQuery((db: FeedbackDb, p: { accountId: string; address: string }) =>
+  db
+    .selectFrom('suppressions')
+    .select('address')
+    .where('account_id', '=', p.accountId)
+    .where('address', '=', p.address),
+);
+
 /** The lower-cased addresses among `addresses` that are on the account's list. */
 export async function suppressedAmong(
   db: FeedbackDb,
@@ -86,6 +95,13 @@ export async function suppressedAmong(
 ): Promise<Set<string>> {
   const wanted = [...new Set(addresses.map((a) => a.toLowerCase()))];
   const found = new Set<string>();
+  // One address, as most submissions have: the prepared statement. The IN list's SQL
+  // depends on its length, so longer lists are built.
+  if (wanted.length === 1) {
+    const { rows } = await suppressedQuery(db, { accountId, address: wanted[0]! });
+    for (const row of rows) found.add(row.address);
+    return found;
+  }
   for (let i = 0; i < wanted.length; i += LOOKUP_CHUNK) {
     const rows = await db
       .selectFrom('suppressions')

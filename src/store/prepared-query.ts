@@ -1,0 +1,74 @@
+// Queries of a fixed shape on hot paths, built and compiled once per dialect, then run with
+// new parameters. Building a Kysely query makes dozens of frozen nodes and compiling walks
+// them: the token lookup every API request makes took 13-14 us of CPU built, 4.4-5.6 us
+// prepared (SQLite, 50,000 runs). The seven statements of POST /message prepared this way:
+// API bench 0.53 -> 0.42 ms CPU per accepted message, 2,270 -> 2,800 msg/s.
+//
+// Only for queries whose SQL never depends on the values: no IN lists, no optional
+// clauses, no multi-row inserts. Preparing checks that every parameter became a bound
+// parameter, so a value inlined into the SQL fails at once instead of being reused.
+
+import { type Compilable, CompiledQuery, type Kysely, type QueryResult } from 'kysely';
+
+/** Stands for a named parameter while the query is built. */
+class Slot {
+  readonly name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
+}
+
+interface Template {
+  sql: string;
+  /** Per bound parameter: the name of the caller's parameter, or a constant of the query. */
+  parameters: Array<{ slot: string } | { value: unknown }>;
+}
+
+export type Prepared<P, R> = <DB>(db: Kysely<DB>, params: P) => Promise<QueryResult<R>>;
+
+/**
+ * `build` gets placeholders in `p` in place of the values (typed as the values, so the
+ * builder checks them as usual); the result runs the query with the values of `params`.
+ */
+export function prepareQuery<DB, P extends object, R>(
+  build: (db: Kysely<DB>, p: P) => Compilable<R>,
+): Prepared<P, R> {
+  // Keyed by the dialect adapter: a database and its transactions share it and the SQL.
+  const templates = new WeakMap<object, Template>();
+  return async <D>(db: Kysely<D>, params: P) => {
+    const handle = db as unknown as Kysely<DB>;
+    const adapter = handle.getExecutor().adapter;
+    let template = templates.get(adapter);
+    if (template === undefined) {
+      template = compileTemplate(handle, build);
+      templates.set(adapter, template);
+    }
+    const named = params as Record<string, unknown>;
+    const values = template.parameters.map((p) => ('slot' in p ? named[p.slot] : p.value));
+    return handle.executeQuery<R>(CompiledQuery.raw(template.sql, values));
+  };
+}
+
+function compileTemplate<DB, P extends object, R>(
+  db: Kysely<DB>,
+  build: (db: Kysely<DB>, p: P) => Compilable<R>,
+): Template {
+  const used = new Set<string>();
+  const placeholders = new Proxy({} as P, {
+    get: (_target, name) => {
+      if (typeof name !== 'string') return undefined;
+      used.add(name);
+      return new Slot(name);
+    },
+  });
+  const compiled = build(db, placeholders).compile();
+  const parameters = compiled.parameters.map((value) =>
+    value instanceof Slot ? { slot: value.name } : { value },
+  );
+  for (const name of used) {
+    if (!parameters.some((p) => 'slot' in p && p.slot === name)) {
+      throw new Error(`prepared query: parameter ${name} is not bound in ${compiled.sql}`);
+    }
+  }
+  return { sql: compiled.sql, parameters };
+}
