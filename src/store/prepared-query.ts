@@ -24,7 +24,7 @@ interface Template {
   parameters: Array<{ slot: string } | { value: unknown }>;
 }
 
-export type Prepared<P, R> = <DB>(db: Kysely<DB>, params: P) => Promise<QueryResult<R>>;
+export type Prepared<DB, P, R> = (db: Kysely<DB>, params: P) => Promise<QueryResult<R>>;
 
 /**
  * `build` gets placeholders in `p` in place of the values (typed as the values, so the
@@ -32,20 +32,19 @@ export type Prepared<P, R> = <DB>(db: Kysely<DB>, params: P) => Promise<QueryRes
  */
 export function prepareQuery<DB, P extends object, R>(
   build: (db: Kysely<DB>, p: P) => Compilable<R>,
-): Prepared<P, R> {
+): Prepared<DB, P, R> {
   // Keyed by the dialect adapter: a database and its transactions share it and the SQL.
   const templates = new WeakMap<object, Template>();
-  return async <D>(db: Kysely<D>, params: P) => {
-    const handle = db as unknown as Kysely<DB>;
-    const adapter = handle.getExecutor().adapter;
+  return async (db, params) => {
+    const adapter = db.getExecutor().adapter;
     let template = templates.get(adapter);
     if (template === undefined) {
-      template = compileTemplate(handle, build);
+      template = compileTemplate(db, build);
       templates.set(adapter, template);
     }
     const named = params as Record<string, unknown>;
     const values = template.parameters.map((p) => ('slot' in p ? named[p.slot] : p.value));
-    return handle.executeQuery<R>(CompiledQuery.raw(template.sql, values));
+    return db.executeQuery<R>(CompiledQuery.raw(template.sql, values));
   };
 }
 
