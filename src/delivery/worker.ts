@@ -4,12 +4,14 @@
 // connection). Each recipient then gets its own envelope (VERP return path) on that session,
 // and its outcome is committed before the next one starts, so a crash re-sends at most the
 // one message in flight on each connection.
+//
+// Parts: the security engine with the session pool (pool-source.ts, session-pool.ts), the
+// signed messages of a round (message-preparer.ts), the group commit of outcomes
+// (outcome-writer.ts); this file claims, groups, sends and classifies the replies.
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Resolver } from '../dns/types.ts';
-import { recordRecipientEvents } from '../notify/events.ts';
-import { open } from '../secrets/sealed-box.ts';
 import type { HostEvidence } from '../security/evidence.ts';
 import type { StsPolicyCache } from '../security/mta-sts-cache.ts';
 import { openSecureSession, type SecureSessionResult } from '../security/open-session.ts';
@@ -23,23 +25,17 @@ import {
   claimDue,
   completeIfFinalMany,
   type Outcome,
-  recordOutcomes,
   releaseLease,
   type SharedEvidence,
   sealedBodies,
   sessionEvidenceId,
 } from '../store/delivery.repository.ts';
-import {
-  type PreparedSigningKey,
-  prepareSigningKeys,
-  type SigningKey,
-  signHere,
-  signMessageWith,
-} from './dkim-sign.ts';
+import type { SigningKey } from './dkim-sign.ts';
+import { MessagePreparer, type PreparedMessage, type RoundMessages } from './message-preparer.ts';
+import { OutcomeWriter } from './outcome-writer.ts';
 import { PoolSource } from './pool-source.ts';
 import { nextAttempt } from './retry.ts';
 import { type PooledSession, SessionPool } from './session-pool.ts';
-import { SigningThreads } from './signing-threads.ts';
 
 export interface WorkerSettings {
   /** Recipients claimed per round. */
@@ -86,31 +82,11 @@ export interface WorkerDeps {
   owner?: string;
 }
 
-interface PreparedMessage {
-  signed: Buffer;
-  size: number;
-}
-
-interface PendingCommit {
-  r: ClaimedRecipient;
-  outcome: Outcome;
-  attempt: AttemptRecord | undefined;
-  touched: Set<string>;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
-/** How long decrypted DKIM keys are reused. */
-const KEY_CACHE_MS = 60_000;
-
 /**
  * Bodies of messages up to this size are read for the whole claim round in one query (at
  * most batchSize of them in memory at once); larger ones are read when they are sent.
  */
 const PREFETCH_BODY_MAX = 64 * 1024;
-
-/** Outcomes per transaction at most (the concurrency bounds it in practice). */
-const MAX_GROUP_COMMIT = 200;
 
 type Acquired =
   | { ok: true; pooled: PooledSession; evidence: SharedEvidence }
@@ -132,11 +108,9 @@ export class DeliveryWorker {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   readonly #pool: SessionPool;
-  readonly #commits: PendingCommit[] = [];
-  readonly #keys = new Map<string, { at: number; keys: Promise<PreparedSigningKey[]> }>();
-  #flushing: Promise<void> | undefined;
+  readonly #outcomes: OutcomeWriter;
+  readonly #messages: MessagePreparer;
   readonly #stsCache: StsPolicyCache;
-  #signing: SigningThreads | undefined;
 
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
@@ -148,6 +122,19 @@ export class DeliveryWorker {
       now: deps.now,
     });
     this.#stsCache = deps.stsCache;
+    this.#messages = new MessagePreparer({
+      store: deps.store,
+      masterKey: deps.masterKey,
+      signingKeys: deps.signingKeys,
+      signingThreads: deps.settings.signingThreads ?? 0,
+      now: deps.now,
+    });
+    this.#outcomes = new OutcomeWriter({
+      store: deps.store,
+      owner: this.owner,
+      now: deps.now,
+      logger: deps.logger,
+    });
   }
 
   /** Sessions opened and reused so far (for tests and the benchmark). */
@@ -172,9 +159,7 @@ export class DeliveryWorker {
   /** Closes the sessions the worker keeps open between rounds (and the signing threads). */
   async close(): Promise<void> {
     await this.#pool.close();
-    const signing = this.#signing;
-    this.#signing = undefined;
-    signing?.close();
+    this.#messages.close();
   }
 
   /** Wakes an idle worker, e.g. right after a submission. */
@@ -229,13 +214,15 @@ export class DeliveryWorker {
     // Kept for PostgreSQL.
     const small = new Set<string>();
     for (const r of claimed) if (r.size <= PREFETCH_BODY_MAX) small.add(r.messageId);
-    const bodies = await sealedBodies(store.db, [...small]);
-    const prepared = new Map<string, Promise<PreparedMessage>>();
+    const round: RoundMessages = {
+      prepared: new Map(),
+      bodies: await sealedBodies(store.db, [...small]),
+    };
     const touched = new Set<string>();
     const queue = [...groups.values()];
     const lanes = Array.from({ length: Math.min(settings.concurrency, queue.length) }, async () => {
       for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
-        await this.#deliverGroup(group, prepared, bodies, touched);
+        await this.#deliverGroup(group, round, touched);
       }
     });
     await Promise.all(lanes);
@@ -267,8 +254,7 @@ export class DeliveryWorker {
 
   async #deliverGroup(
     group: ClaimedRecipient[],
-    prepared: Map<string, Promise<PreparedMessage>>,
-    bodies: Map<string, string>,
+    round: RoundMessages,
     touched: Set<string>,
   ): Promise<void> {
     const { logger } = this.#deps;
@@ -282,7 +268,7 @@ export class DeliveryWorker {
       // Nothing was sent to these recipients, so their outcomes may share commits.
       await Promise.all(
         group.map((r) =>
-          this.#record(
+          this.#outcomes.record(
             r,
             this.#deferOrExpire(
               r,
@@ -325,7 +311,7 @@ export class DeliveryWorker {
                   counted: true,
                 }
               : this.#deferOrExpire(r, result.reason, result.message);
-          return this.#record(r, outcome, attempt(r), touched);
+          return this.#outcomes.record(r, outcome, attempt(r), touched);
         }),
       );
       return;
@@ -341,7 +327,7 @@ export class DeliveryWorker {
           // The connection dropped: the rest were not tried and wait for the next round.
           await Promise.all(
             group.slice(i).map((rest) =>
-              this.#record(
+              this.#outcomes.record(
                 rest,
                 {
                   ...this.#deferOrExpire(
@@ -358,7 +344,7 @@ export class DeliveryWorker {
           );
           break;
         }
-        let sent = await this.#sendOne(pooled, r, prepared, bodies, evidence, this.#deps.now());
+        let sent = await this.#sendOne(pooled, r, round, evidence, this.#deps.now());
         if (sent.staleReuse) {
           // A pooled session the server had closed while idle: nothing was sent on it.
           // Open (or take) another one for this recipient instead of deferring it.
@@ -371,7 +357,7 @@ export class DeliveryWorker {
           }
           pooled = again.pooled;
           evidence = again.evidence;
-          sent = await this.#sendOne(pooled, r, prepared, bodies, evidence, this.#deps.now());
+          sent = await this.#sendOne(pooled, r, round, evidence, this.#deps.now());
         }
         usable = sent.usable;
         // The next message is prepared (body opened, DKIM-signed) while this outcome commits:
@@ -380,9 +366,9 @@ export class DeliveryWorker {
         // because with signing threads the signature is computed during the commit.
         const next = group[i + 1];
         if (usable && next !== undefined) {
-          this.#preparedFor(next, prepared, bodies).catch(() => {});
+          this.#messages.preparedFor(next, round).catch(() => {});
         }
-        await this.#record(r, sent.outcome, sent.attempt, touched);
+        await this.#outcomes.record(r, sent.outcome, sent.attempt, touched);
       }
     } finally {
       if (usable) this.#pool.give(pooled);
@@ -416,8 +402,7 @@ export class DeliveryWorker {
   async #sendOne(
     pooled: PooledSession,
     r: ClaimedRecipient,
-    prepared: Map<string, Promise<PreparedMessage>>,
-    bodies: Map<string, string>,
+    round: RoundMessages,
     evidence: SharedEvidence,
     startedAt: number,
   ): Promise<Attempted & { staleReuse?: boolean }> {
@@ -444,7 +429,7 @@ export class DeliveryWorker {
 
     let message: PreparedMessage;
     try {
-      message = await this.#preparedFor(r, prepared, bodies);
+      message = await this.#messages.preparedFor(r, round);
     } catch (error) {
       this.#deps.logger.error(
         { err: error, messageId: r.messageId },
@@ -532,58 +517,6 @@ export class DeliveryWorker {
     }
   }
 
-  #preparedFor(
-    r: ClaimedRecipient,
-    prepared: Map<string, Promise<PreparedMessage>>,
-    bodies: Map<string, string>,
-  ): Promise<PreparedMessage> {
-    let pending = prepared.get(r.messageId);
-    if (pending === undefined) {
-      pending = this.#prepare(r, bodies.get(r.messageId));
-      prepared.set(r.messageId, pending);
-    }
-    return pending;
-  }
-
-  async #prepare(r: ClaimedRecipient, prefetched: string | undefined): Promise<PreparedMessage> {
-    const sealed =
-      prefetched ?? (await sealedBodies(this.#deps.store.db, [r.messageId])).get(r.messageId);
-    if (sealed === undefined) throw new Error('the message body is no longer stored');
-    const body = open(
-      this.#deps.masterKey,
-      'message-body',
-      r.messageId,
-      Buffer.from(sealed, 'base64'),
-    );
-    const keys = await this.#signingKeys(r.accountId);
-    const threads = this.#deps.settings.signingThreads ?? 0;
-    if (threads > 0) this.#signing ??= new SigningThreads(threads);
-    const signed = await signMessageWith(
-      body,
-      keys,
-      this.#deps.now(),
-      this.#signing?.sign ?? signHere,
-    );
-    return { signed, size: signed.length };
-  }
-
-  /**
-   * The account's decrypted DKIM keys, kept for KEY_CACHE_MS: fetching and unsealing them
-   * for every message was a database query and two AES-GCM opens per message. A rotated key
-   * is picked up within that time (rotation keeps the old key published for longer).
-   * Measured: 162 -> 178 msg/s, 5.81 -> 5.36 ms CPU/msg. The keys are kept parsed
-   * (KeyObjects): mailauth parsed the PEM for every signature, about 9 % of the CPU.
-   */
-  #signingKeys(accountId: string): Promise<PreparedSigningKey[]> {
-    const now = this.#deps.now();
-    const cached = this.#keys.get(accountId);
-    if (cached !== undefined && now - cached.at < KEY_CACHE_MS) return cached.keys;
-    const keys = this.#deps.signingKeys(accountId).then(prepareSigningKeys);
-    this.#keys.set(accountId, { at: now, keys });
-    keys.catch(() => this.#keys.delete(accountId));
-    return keys;
-  }
-
   #deferOrExpire(r: ClaimedRecipient, reason: string, detail: string): Outcome {
     const now = this.#deps.now();
     const next = nextAttempt(
@@ -602,86 +535,6 @@ export class DeliveryWorker {
       detail: `${detail} (gave up after ${hours} h of retries)`,
       counted: true,
     };
-  }
-
-  /**
-   * Records an outcome. Outcomes that arrive while a commit is running are committed
-   * together in the next transaction (group commit): every caller awaits its own outcome
-   * before it sends anything else on its connection, so a batch holds at most one outcome
-   * per connection, and a crash still re-sends at most the one message in flight on each.
-   * Measured (bench, 4,000 messages, SQLite FULL): 92 -> 162 msg/s, 6.75 -> 5.81 ms CPU/msg;
-   * one fsync per outcome was the largest wall-time cost.
-   */
-  #record(
-    r: ClaimedRecipient,
-    outcome: Outcome,
-    attempt: AttemptRecord | undefined,
-    touched: Set<string>,
-  ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#commits.push({ r, outcome, attempt, touched, resolve, reject });
-      // The flush starts in the check phase (setImmediate), after the event loop has handled
-      // every reply that arrived in this poll phase, not in the microtask of the first one.
-      // SQLite commits synchronously on this thread, so replies arrive while the previous
-      // commit's fsync blocks it, and they now share the next commit. Before, each outcome had
-      // a transaction of its own (4,520 commits for 4,500 messages; now 693). Measured (bench,
-      // 4,000 messages, SQLite FULL): 1,100 -> 1,740 msg/s, 1.15 -> 0.84 ms CPU/msg.
-      this.#flushing ??= new Promise<void>((resume) => setImmediate(resume)).then(() =>
-        this.#flush(),
-      );
-    });
-  }
-
-  async #flush(): Promise<void> {
-    try {
-      while (this.#commits.length > 0) {
-        const batch = this.#commits.splice(0, MAX_GROUP_COMMIT);
-        const now = this.#deps.now();
-        let kept: boolean[];
-        try {
-          const byId = new Map(batch.map((item) => [item.r.id, item]));
-          kept = await recordOutcomes(
-            this.#deps.store.db,
-            this.owner,
-            now,
-            batch.map(({ r, outcome, attempt }) => ({ recipientId: r.id, outcome, attempt })),
-            (trx, written) =>
-              recordRecipientEvents(
-                trx,
-                written.map(({ recipientId, outcome }) => {
-                  const { r } = byId.get(recipientId)!;
-                  return {
-                    accountId: r.accountId,
-                    messageId: r.messageId,
-                    recipientId,
-                    address: r.address,
-                    status: outcome.status,
-                    reason: outcome.reason,
-                    detail: outcome.detail,
-                    at: now,
-                  };
-                }),
-              ),
-          );
-        } catch (error) {
-          for (const item of batch) item.reject(error);
-          continue;
-        }
-        batch.forEach(({ r, outcome, touched, resolve }, i) => {
-          if (!kept[i]) {
-            this.#deps.logger.warn(
-              { recipient: r.id },
-              'lease lost before the outcome was recorded',
-            );
-          } else if (outcome.status !== 'queued' && outcome.status !== 'deferred') {
-            touched.add(r.messageId);
-          }
-          resolve();
-        });
-      }
-    } finally {
-      this.#flushing = undefined;
-    }
   }
 
   /** Hands back claims this worker will not finish (used on shutdown between rounds). */
