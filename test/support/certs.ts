@@ -2,44 +2,11 @@
 // self-signed and wrong-name certificates. EC P-256 keys by default because they take
 // milliseconds to generate; RSA only where a test needs static-RSA cipher suites.
 import { webcrypto } from 'node:crypto';
-import type * as X509 from '@peculiar/x509';
+// @peculiar/x509 depends on tsyringe, which needs the Reflect metadata API: imported first.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 
-// @peculiar/x509 depends on tsyringe, which refuses to load without a Reflect metadata
-// polyfill (the `reflect-metadata` package is not installed). The few calls it makes only
-// need a per-target key/value store, so a tiny one is installed before the dynamic import.
-installReflectMetadata();
-const x509: typeof X509 = await import('@peculiar/x509');
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-
-function installReflectMetadata(): void {
-  const reflect = Reflect as unknown as Record<string, unknown>;
-  if (typeof reflect.getMetadata === 'function') return;
-  const store = new WeakMap<object, Map<unknown, unknown>>();
-  const mapFor = (target: object): Map<unknown, unknown> => {
-    let map = store.get(target);
-    if (!map) {
-      map = new Map();
-      store.set(target, map);
-    }
-    return map;
-  };
-  reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
-    mapFor(target).set(key, value);
-  };
-  reflect.getMetadata = (key: unknown, target: object): unknown => {
-    for (let t: object | null = target; t; t = Object.getPrototypeOf(t)) {
-      const map = store.get(t);
-      if (map?.has(key)) return map.get(key);
-    }
-    return undefined;
-  };
-  reflect.getOwnMetadata = (key: unknown, target: object): unknown => store.get(target)?.get(key);
-  reflect.hasMetadata = (key: unknown, target: object) =>
-    (reflect.getMetadata as (k: unknown, t: object) => unknown)(key, target) !== undefined;
-  reflect.metadata = (key: unknown, value: unknown) => (target: object) => {
-    mapFor(target).set(key, value);
-  };
-}
 
 export type KeyKind = 'ec' | 'rsa';
 
@@ -52,7 +19,7 @@ export interface TestCert {
   keyPem: string;
   /** DER of the SubjectPublicKeyInfo (what TLSA selector 1 hashes). */
   spki: Buffer;
-  cert: X509.X509Certificate;
+  cert: x509.X509Certificate;
   keys: webcrypto.CryptoKeyPair;
   keyKind: KeyKind;
 }
@@ -80,7 +47,7 @@ function signingAlgorithm(kind: KeyKind): webcrypto.Algorithm | webcrypto.EcdsaP
 }
 
 async function finish(
-  cert: X509.X509Certificate,
+  cert: x509.X509Certificate,
   keys: webcrypto.CryptoKeyPair,
   keyKind: KeyKind,
 ): Promise<TestCert> {
@@ -111,7 +78,7 @@ export interface CaOptions {
 export async function makeCa(commonName: string, options: CaOptions = {}): Promise<TestCert> {
   const keyKind = options.keyKind ?? 'ec';
   const keys = await generateKeys(keyKind);
-  const extensions: X509.Extension[] = [
+  const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(true, undefined, true),
     new x509.KeyUsagesExtension(
       x509.KeyUsageFlags.keyCertSign |
@@ -167,7 +134,7 @@ export async function makeLeaf(options: LeafOptions): Promise<TestCert> {
   const notBefore = new Date(now - (options.expired ? 30 : 1) * DAY_MS);
   const notAfter = new Date(options.expired ? now - DAY_MS : now + 90 * DAY_MS);
   const subject = `CN=${options.names[0] ?? 'unnamed'}`;
-  const extensions: X509.Extension[] = [
+  const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(
       x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
