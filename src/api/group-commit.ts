@@ -10,7 +10,7 @@
 // Where several processes write at once (PostgreSQL), commits are concurrent already and
 // every write keeps its own, as before.
 
-import type { ControlledTransaction, Kysely } from 'kysely';
+import { CompiledQuery, type ControlledTransaction, type Kysely } from 'kysely';
 import type { Store } from '../store/database.ts';
 import type { Database } from '../store/schema.ts';
 
@@ -46,6 +46,13 @@ function ownCommits(db: Kysely<Database>): Commits {
     drain: async () => {},
   };
 }
+
+// The savepoint statements, compiled once and run on the group's transaction: Kysely's
+// savepoint() makes a new transaction handle and compiles the statement on every call
+// (savepoint and release: 4.1-5.5 -> 1.9-2.4 us of CPU, two writes per accepted message).
+const SAVEPOINT = CompiledQuery.raw('savepoint write');
+const ROLLBACK_TO_SAVEPOINT = CompiledQuery.raw('rollback to savepoint write');
+const RELEASE_SAVEPOINT = CompiledQuery.raw('release savepoint write');
 
 interface Member {
   work: Work<unknown>;
@@ -120,14 +127,14 @@ class GroupCommit implements Commits {
     const outcomes: Outcome[] = [];
     try {
       for (const member of group) {
-        const inside = await trx.savepoint('write').execute();
+        await trx.executeQuery(SAVEPOINT);
         try {
-          outcomes.push({ ok: true, value: await member.work(inside) });
+          outcomes.push({ ok: true, value: await member.work(trx) });
         } catch (error) {
-          await inside.rollbackToSavepoint('write').execute();
+          await trx.executeQuery(ROLLBACK_TO_SAVEPOINT);
           outcomes.push({ ok: false, error });
         }
-        await inside.releaseSavepoint('write').execute();
+        await trx.executeQuery(RELEASE_SAVEPOINT);
       }
       await trx.commit().execute();
       return outcomes;
