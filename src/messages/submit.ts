@@ -106,8 +106,10 @@ export async function submitMessage(
     .update('\0')
     .update(mime.message)
     .digest('hex');
-  const previous = await replayOf(deps, account.id, mime.headers.messageId, contentHash);
-  if (previous !== undefined) return previous;
+  // A repeated Message-ID is not looked up first: the insert below fails on the unique
+  // (account, Message-ID) constraint, and the catch answers the replay or the conflict. One
+  // statement fewer for every new message (a 3,000-message API harness, 12 runs each: mean
+  // 309 -> 298 us CPU per message; bench/run.ts 0.40 -> 0.40 ms, within its noise).
 
   const suppressed = await deps.filterSuppressed(account.id, recipients);
   const now = deps.now();
@@ -143,6 +145,10 @@ export async function submitMessage(
 
   try {
     await deps.transaction(async (trx) => {
+      // The insert first: a replay fails it before the day's count is taken, so a replay is
+      // answered as one even when the day's limit is reached. A refused count throws, which
+      // undoes the insert with the rest of the transaction.
+      await insertMessageWithRecipients(trx, message, rows);
       const day = now - (now % DAY_MS);
       if (!(await takeDailyMessage(trx, account.id, day, deps.limits.messagesPerDay))) {
         throw new AppError('sending_quota_exceeded', {
@@ -150,7 +156,6 @@ export async function submitMessage(
           headers: { 'retry-after': String(Math.ceil((day + DAY_MS - now) / 1000)) },
         });
       }
-      await insertMessageWithRecipients(trx, message, rows);
       for (const row of rows) {
         if (row.status !== 'suppressed') continue;
         await recordRecipientEvent(trx, {
@@ -170,7 +175,8 @@ export async function submitMessage(
       }
     });
   } catch (error) {
-    // A concurrent submission of the same Message-ID won the unique constraint.
+    // A repeated Message-ID, or a concurrent submission of it that won, failed the unique
+    // constraint: answer the replay (or the conflict). Any other error stands.
     const raced = await replayOf(deps, account.id, mime.headers.messageId, contentHash);
     if (raced !== undefined) return raced;
     throw error;

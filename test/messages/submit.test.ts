@@ -214,14 +214,23 @@ for (const dialect of dialects()) {
         (await w.submit({ sender, recipients: ['ok@x.test'], message: mime({}) })).statusCode,
         202,
       );
-      assert.equal(
-        (await w.submit({ sender, recipients: ['ok@x.test'], message: mime({}) })).statusCode,
-        202,
-      );
+      const last = { sender, recipients: ['ok@x.test'], message: mime({}) };
+      const lastAccepted = await w.submit(last);
+      assert.equal(lastAccepted.statusCode, 202);
       const spent = await w.submit({ sender, recipients: ['ok@x.test'], message: mime({}) });
       assert.equal(spent.statusCode, 429);
       assert.equal(spent.json().name, 'sending_quota_exceeded');
       assert.match(String(spent.headers['retry-after']), /^\d+$/);
+      assert.equal(await count('messages'), 3);
+      // With the day's limit reached, a repeat is still answered as the replay it is, and
+      // its Message-ID with other contents still as the conflict.
+      const replay = await w.submit(last);
+      assert.equal(replay.statusCode, 202);
+      assert.equal(replay.headers['idempotent-replay'], 'true');
+      assert.deepEqual(replay.json(), lastAccepted.json());
+      const clash = await w.submit({ ...last, recipients: ['other@x.test'] });
+      assert.equal(clash.statusCode, 409);
+      assert.equal(clash.json().name, 'message_id_conflict');
       assert.equal(await count('messages'), 3);
     });
   });
