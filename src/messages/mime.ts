@@ -2,6 +2,7 @@
 // kept byte for byte (a DKIM signature is computed over it later); only the header block is
 // inspected, and Bcc fields are removed from it so that no recipient learns of the others.
 
+import { isAscii } from 'node:buffer';
 import addressparser from 'nodemailer/lib/addressparser';
 
 /** RFC 5322 2.1.1: a line may not be longer than 998 characters plus CRLF. */
@@ -34,18 +35,29 @@ interface HeaderField {
 
 /** Line endings become CRLF, as SMTP DATA needs them and DKIM signs them. */
 export function toCrlf(message: Buffer): Buffer {
-  const text = message.toString('latin1');
-  if (!/(^|[^\r])\n|\r(?!\n)/.test(text)) return message;
-  return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
+  return crlfText(message).message;
+}
+
+/**
+ * The message with CRLF line endings, and the same as latin1 text: one character per octet,
+ * so offsets in the text are offsets in the message. Lines are found in the text: a
+ * Buffer.indexOf per line cost more than the rest of the inspection (inspectMessage of a
+ * 2 KB message: 9.7 -> 6.3 us).
+ */
+function crlfText(input: Buffer): { message: Buffer; text: string } {
+  const text = input.toString('latin1');
+  if (!/(^|[^\r])\n|\r(?!\n)/.test(text)) return { message: input, text };
+  const converted = text.replace(/\r\n|\r|\n/g, '\r\n');
+  return { message: Buffer.from(converted, 'latin1'), text: converted };
 }
 
 export function inspectMessage(input: Buffer): MimeCheck {
-  const message = toCrlf(input);
-  const end = message.indexOf('\r\n\r\n');
+  const { message, text } = crlfText(input);
+  const end = text.indexOf('\r\n\r\n');
   const headerEnd = end < 0 ? message.length : end + 2;
   if (headerEnd > MAX_HEADER_BLOCK)
     return { ok: false, problem: `the header block is larger than ${MAX_HEADER_BLOCK} octets` };
-  const parsed = parseHeaderBlock(message.subarray(0, headerEnd));
+  const parsed = parseHeaderBlock(message.subarray(0, headerEnd), text.slice(0, headerEnd));
   if (!parsed.ok) return parsed;
   const fields = parsed.fields;
 
@@ -80,9 +92,9 @@ export function inspectMessage(input: Buffer): MimeCheck {
       problem: `the Message-ID header "${idText}" must look like <unique@domain>`,
     };
 
-  for (let start = headerEnd; start < message.length; ) {
-    let next = message.indexOf('\r\n', start);
-    if (next < 0) next = message.length;
+  for (let start = headerEnd; start < text.length; ) {
+    let next = text.indexOf('\r\n', start);
+    if (next < 0) next = text.length;
     if (next - start > MAX_LINE_OCTETS) {
       return {
         ok: false,
@@ -115,9 +127,12 @@ function display(name: string): string {
   return name === 'message-id' ? 'Message-ID' : name.charAt(0).toUpperCase() + name.slice(1);
 }
 
+/** `text` is `block` as latin1; lines are decoded as UTF-8, unless all ASCII (the same then). */
 function parseHeaderBlock(
   block: Buffer,
+  text: string,
 ): { ok: true; fields: HeaderField[] } | { ok: false; problem: string } {
+  const ascii = isAscii(block);
   const fields: HeaderField[] = [];
   let start = 0;
   let current: { name: string; value: string; start: number } | undefined;
@@ -130,9 +145,9 @@ function parseHeaderBlock(
       });
   };
   while (start < block.length) {
-    let end = block.indexOf('\r\n', start);
+    let end = text.indexOf('\r\n', start);
     if (end < 0) end = block.length;
-    const line = block.subarray(start, end).toString('utf8');
+    const line = ascii ? text.slice(start, end) : block.toString('utf8', start, end);
     if (end - start > MAX_LINE_OCTETS)
       return { ok: false, problem: `a header line is longer than ${MAX_LINE_OCTETS} octets` };
     if (line.startsWith(' ') || line.startsWith('\t')) {

@@ -42,6 +42,22 @@ describe('MIME inspection', () => {
     assert.equal(toCrlf(Buffer.from('a\r\nb')).toString(), 'a\r\nb');
   });
 
+  test('UTF-8 in the header block is read as UTF-8; bare CR and LF become CRLF around it', () => {
+    const utf8 = good
+      .replace('Subject: Hello', 'Subject: Grüße, “quoted” 🙂')
+      .replace('From: Shop <news@shop.nl>', 'From: Café Noël <news@shop.nl>');
+    for (const input of [utf8, utf8.replace(/\r\n/g, '\n'), utf8.replace(/\r\n/g, '\r')]) {
+      const result = inspectMessage(Buffer.from(input, 'utf8'));
+      assert.ok(result.ok);
+      assert.equal(result.headers.subject, 'Grüße, “quoted” 🙂');
+      assert.deepEqual(result.headers.from, { address: 'news@shop.nl', domain: 'shop.nl' });
+      const text = result.message.toString('utf8');
+      assert.doesNotMatch(text, /secret@|third@/);
+      assert.match(text, /^From: Café Noël <news@shop.nl>\r\nTo: a@example.org\r\nSubject: Grüße/);
+      assert.match(text, /\r\n\r\nBody line\r\nBcc: this is body text/);
+    }
+  });
+
   test('a message without Bcc is kept byte for byte', () => {
     const plain = good
       .replace(/Bcc: secret@example.org,\r\n {2}other-secret@example.org\r\n/, '')
