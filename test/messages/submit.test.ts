@@ -210,10 +210,18 @@ for (const dialect of dialects()) {
           ['gone@x.test', 'suppressed'],
         ],
       );
-      assert.equal(
-        (await w.submit({ sender, recipients: ['ok@x.test'], message: mime({}) })).statusCode,
-        202,
-      );
+      // One recipient, suppressed: asked together with the account, marked the same way.
+      const single = await w.submit({ sender, recipients: ['Gone@X.test'], message: mime({}) });
+      assert.equal(single.statusCode, 202, single.body);
+      assert.deepEqual(single.json().recipients, [
+        { address: 'Gone@x.test', status: 'suppressed' },
+      ]);
+      const stored = await store.db
+        .selectFrom('messages')
+        .select('completed_at')
+        .where('id', '=', single.json().id)
+        .executeTakeFirstOrThrow();
+      assert.notEqual(stored.completed_at, null, 'every recipient suppressed: complete at once');
       const last = { sender, recipients: ['ok@x.test'], message: mime({}) };
       const lastAccepted = await w.submit(last);
       assert.equal(lastAccepted.statusCode, 202);
