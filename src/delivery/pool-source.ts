@@ -83,6 +83,7 @@ export class PoolSource implements SessionSource {
   ): void {
     // The handshake's transcript is in the evidence now; later commands are not kept.
     opened.client.transcript.length = 0;
+    opened.client.recording = false;
     this.#pool.opened();
     this.session = {
       session: opened.client,
