@@ -12,6 +12,7 @@
 
 import { CompiledQuery, type ControlledTransaction, type Kysely } from 'kysely';
 import type { Store } from '../store/database.ts';
+import { runCompiled } from '../store/prepared-query.ts';
 import type { Database } from '../store/schema.ts';
 
 /** Work on the handle given, which is a transaction (or the database, for one statement). */
@@ -127,14 +128,14 @@ class GroupCommit implements Commits {
     const outcomes: Outcome[] = [];
     try {
       for (const member of group) {
-        await trx.executeQuery(SAVEPOINT);
+        await runCompiled(trx, SAVEPOINT);
         try {
           outcomes.push({ ok: true, value: await member.work(trx) });
         } catch (error) {
-          await trx.executeQuery(ROLLBACK_TO_SAVEPOINT);
+          await runCompiled(trx, ROLLBACK_TO_SAVEPOINT);
           outcomes.push({ ok: false, error });
         }
-        await trx.executeQuery(RELEASE_SAVEPOINT);
+        await runCompiled(trx, RELEASE_SAVEPOINT);
       }
       await trx.commit().execute();
       return outcomes;

@@ -44,8 +44,23 @@ export function prepareQuery<DB, P extends object, R>(
     }
     const named = params as Record<string, unknown>;
     const values = template.parameters.map((p) => ('slot' in p ? named[p.slot] : p.value));
-    return db.executeQuery<R>(CompiledQuery.raw(template.sql, values));
+    return runCompiled<R>(db, CompiledQuery.raw(template.sql, values));
   };
+}
+
+/**
+ * Runs a compiled query straight on the handle's connection: executeQuery adds only the
+ * plugins' result transforms on top (none here), and two more async steps (a select by key:
+ * 3.9-4.6 -> 3.4-3.6 us; in a transaction 2.7-3.4 -> 2.3-2.4 us). A handle with plugins
+ * goes the long way. A finished transaction still refuses (its executor checks).
+ */
+export function runCompiled<R>(
+  db: Pick<Kysely<unknown>, 'getExecutor' | 'executeQuery'>,
+  query: CompiledQuery,
+): Promise<QueryResult<R>> {
+  const executor = db.getExecutor();
+  if (executor.plugins.length > 0) return db.executeQuery<R>(query);
+  return executor.provideConnection((connection) => connection.executeQuery<R>(query));
 }
 
 function compileTemplate<DB, P extends object, R>(

@@ -50,6 +50,13 @@ for (const dialect of dialects()) {
           .transaction()
           .execute(async (trx) => (await clientsNamed(trx, { name: 'b', after: 0 })).rows);
         assert.equal(inside.length, 2);
+        const finished = await store.db.startTransaction().execute();
+        await finished.commit().execute();
+        await assert.rejects(
+          clientsNamed(finished, { name: 'b', after: 0 }),
+          /committed|rolled back/,
+          'a finished transaction is not run on',
+        );
       } finally {
         await store.close();
       }
