@@ -67,6 +67,46 @@ for (const dialect of dialects()) {
       }
     });
 
+    test('a statement that fails among others fails alone; the others commit', async () => {
+      const store = await dialect.open();
+      const commits = createCommits(store);
+      try {
+        const { clientId } = await createClient(store, { name: 'statements' }, 0);
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 9 }, (_, i) => {
+            const insert = (db: Parameters<Parameters<typeof commits.statement>[0]>[0]) =>
+              db
+                .insertInto('quota_usage')
+                .values({
+                  // An unknown client breaks the foreign key: the statement fails.
+                  client_id: i % 3 === 0 ? 'no-such-client' : clientId,
+                  window_start: i,
+                  used: 1,
+                })
+                .execute()
+                .then(() => i);
+            return i % 2 === 0 ? commits.statement(insert) : commits.transaction(insert);
+          }),
+        );
+        assert.deepEqual(
+          outcomes.map((o) => o.status),
+          outcomes.map((_, i) => (i % 3 === 0 ? 'rejected' : 'fulfilled')),
+        );
+        const rows = await store.db
+          .selectFrom('quota_usage')
+          .select('window_start')
+          .orderBy('window_start')
+          .execute();
+        assert.deepEqual(
+          rows.map((r) => Number(r.window_start)),
+          [1, 2, 4, 5, 7, 8],
+        );
+      } finally {
+        await commits.drain();
+        await store.close();
+      }
+    });
+
     test('a statement alone resolves with its value', async () => {
       const store = await dialect.open();
       const commits = createCommits(store);
