@@ -22,7 +22,9 @@ import { makeCa, type TestCert } from '../test/support/certs.ts';
 import { TestDnsServer } from '../test/support/dns-server.ts';
 import { verifiedSendingAccount } from '../test/support/sending-account.ts';
 
-export const SENDER_DOMAIN = 'shop.nl';
+import { SENDER_DOMAIN } from './mime.ts';
+
+export { benchMime, SENDER_DOMAIN } from './mime.ts';
 
 export interface BenchStore {
   store: Store;
@@ -75,6 +77,8 @@ export interface BenchWorld {
   accountId: string;
   /** A worker for MX hosts on `smtpPort`, with the settings given. */
   worker(smtpPort: number, env?: Record<string, string>): DeliveryWorker;
+  /** Called after each accepted message, as the service wakes its worker (service.ts). */
+  onAccepted: (() => void) | undefined;
   close(): Promise<void>;
 }
 
@@ -100,6 +104,7 @@ export async function startBenchWorld(store: Store): Promise<BenchWorld> {
     SECUREMAIL_QUOTA_LIMIT: '1000000000',
   };
   const config = loadConfig(env);
+  let world: BenchWorld | undefined;
   const app = await buildApp({
     config,
     store,
@@ -108,6 +113,7 @@ export async function startBenchWorld(store: Store): Promise<BenchWorld> {
     masterKey,
     resolver,
     extraCa: [ca.pem],
+    onMessageAccepted: () => world?.onAccepted?.(),
   });
   await app.ready();
   const { tenant, account } = await verifiedSendingAccount(app, store, dns, {
@@ -123,7 +129,8 @@ export async function startBenchWorld(store: Store): Promise<BenchWorld> {
     .where('domain', '=', SENDER_DOMAIN)
     .executeTakeFirstOrThrow();
 
-  return {
+  world = {
+    onAccepted: undefined,
     store,
     dns,
     resolver,
@@ -152,21 +159,5 @@ export async function startBenchWorld(store: Store): Promise<BenchWorld> {
       await dns.close();
     },
   };
-}
-
-/** A MIME message of about `size` bytes from the bench sender. */
-export function benchMime(index: number, size = 2048): string {
-  const headers = [
-    `From: Shop <news@${SENDER_DOMAIN}>`,
-    'To: customer@example.test',
-    `Subject: Your order ${index}`,
-    'Date: Sat, 28 Nov 2026 12:00:00 +0000',
-    `Message-ID: <bench-${index}-${randomBytes(6).toString('hex')}@${SENDER_DOMAIN}>`,
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
-  ].join('\r\n');
-  const line = 'Thank you for your order. It will be shipped within two working days.\r\n';
-  let body = 'Hello,\r\n\r\n';
-  while (headers.length + body.length + line.length < size) body += line;
-  return `${headers}\r\n\r\n${body}`;
+  return world;
 }
