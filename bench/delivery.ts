@@ -7,7 +7,7 @@
 // in-process test DNS server (a few hundred queries per run thanks to the TTL cache).
 
 import { type ChildProcess, fork } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, randomUUIDv7 } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { CompiledQuery, sql } from 'kysely';
 import { seal } from '../src/secrets/sealed-box.ts';
@@ -66,7 +66,7 @@ export async function queueMessages(w: BenchWorld, count: number, tag: string): 
     const messages: MessagesTable[] = [];
     const recipients: RecipientsTable[] = [];
     for (let i = start; i < Math.min(count, start + chunk); i++) {
-      const id = randomUUID();
+      const id = randomUUIDv7();
       const body = Buffer.from(benchMime(i));
       const address = `user${i}@d${i % RECIPIENT_DOMAINS}.test`;
       messages.push({

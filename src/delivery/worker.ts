@@ -9,7 +9,7 @@
 // signed messages of a round (message-preparer.ts), the group commit of outcomes
 // (outcome-writer.ts); this file claims, groups, sends and classifies the replies.
 
-import { randomUUID } from 'node:crypto';
+import { randomUUID, randomUUIDv7 } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Resolver } from '../dns/types.ts';
 import type { HostEvidence } from '../security/evidence.ts';
@@ -28,7 +28,6 @@ import {
   releaseLease,
   type SharedEvidence,
   sealedBodies,
-  sessionEvidenceId,
 } from '../store/delivery.repository.ts';
 import type { SigningKey } from './dkim-sign.ts';
 import { MessagePreparer, type PreparedMessage, type RoundMessages } from './message-preparer.ts';
@@ -289,7 +288,7 @@ export class DeliveryWorker {
       // The domain's assessment is the same for the whole group: stored once.
       const evidence = sharedEvidence(result.domain, result.evidence);
       const attempt = (r: ClaimedRecipient): AttemptRecord => ({
-        id: randomUUID(),
+        id: randomUUIDv7(),
         startedAt,
         endedAt: this.#deps.now(),
         verdict: result.verdict,
@@ -414,7 +413,7 @@ export class DeliveryWorker {
       reason: string | null,
       reply: SmtpReply | undefined,
     ): AttemptRecord => ({
-      id: randomUUID(),
+      id: randomUUIDv7(),
       startedAt,
       endedAt: now(),
       verdict,
@@ -564,5 +563,5 @@ export function explainReason(
  */
 function sharedEvidence(domain: object, hosts: HostEvidence[], reused?: object): SharedEvidence {
   const json = JSON.stringify({ domain, hosts, ...(reused ? { reusedSession: reused } : {}) });
-  return { id: sessionEvidenceId(json), json };
+  return { id: randomUUIDv7(), json };
 }

@@ -2,7 +2,7 @@
 // recipient its VERP address names, applied to that recipient, and recorded. Nothing is
 // dropped silently: whatever cannot be used is stored with the reason, for inspection.
 
-import { randomUUID } from 'node:crypto';
+import { randomUUIDv7 } from 'node:crypto';
 import type { FeedbackDb } from '../store/feedback-db.ts';
 import { findBouncedRecipient, insertInboundMessage } from '../store/inbound.repository.ts';
 import type { InboundKind } from '../store/inbound.table.ts';
@@ -96,7 +96,7 @@ export async function receiveMessage(
         await options.onBounced({ ...applied.result, recipientId: applied.recipientId });
       }
     }
-    const id = randomUUID();
+    const id = randomUUIDv7();
     const kept = keep ? message.raw.subarray(0, options.keepBytes) : undefined;
     await insertInboundMessage(db, {
       id,

@@ -3,7 +3,7 @@
 // message is never lost. A repeated Message-ID with the same content answers the first
 // response again and queues nothing.
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUIDv7 } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { checkAddress } from '../accounts/email-address.ts';
 import { AppError } from '../errors.ts';
@@ -113,7 +113,7 @@ export async function submitMessage(
 
   const suppressed = await deps.filterSuppressed(account.id, recipients);
   const now = deps.now();
-  const id = randomUUID();
+  const id = randomUUIDv7();
   const statusOf = (address: string): RecipientStatus =>
     suppressed.has(address) ? 'suppressed' : 'queued';
   const response: SubmitResponse = {

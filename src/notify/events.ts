@@ -6,7 +6,7 @@
 // `valid`); a *webhook* is an account's HTTPS endpoint with the event types it wants; a
 // *delivery* is one POST of an event to a webhook.
 
-import { randomUUID } from 'node:crypto';
+import { randomUUIDv7 } from 'node:crypto';
 import type { FeedbackDb } from '../store/feedback-db.ts';
 import type { RecipientStatus } from '../store/messages.table.ts';
 import { appendWebhookEvent } from '../store/webhooks.repository.ts';
@@ -89,7 +89,7 @@ export async function recordRecipientEvents(
     }
     const target = await webhook;
     if (target === undefined || !target.events.includes(event.status)) continue;
-    const id = randomUUID();
+    const id = randomUUIDv7();
     const payload: WebhookPayload = {
       id,
       type: event.status,
@@ -114,7 +114,7 @@ export async function recordRecipientEvents(
 export async function recordDomainEvent(trx: FeedbackDb, event: DomainEvent): Promise<boolean> {
   const target = await subscribedWebhook(trx, event.accountId, DOMAIN_EVENT_TYPE);
   if (target === undefined) return false;
-  const id = randomUUID();
+  const id = randomUUIDv7();
   const payload: WebhookPayload = {
     id,
     type: DOMAIN_EVENT_TYPE,

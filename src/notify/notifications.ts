@@ -4,7 +4,7 @@
 // delivered by the worker through the same secure path, with the null return path so it can
 // never start a bounce loop.
 
-import { randomUUID } from 'node:crypto';
+import { randomUUIDv7 } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { seal } from '../secrets/sealed-box.ts';
 import { REASONS } from '../security/reasons.ts';
@@ -139,7 +139,7 @@ async function queueNotification(
 ): Promise<boolean> {
   const { account, headerId, raw, now } = n;
   const to = n.to ?? account.notification_email;
-  const id = randomUUID();
+  const id = randomUUIDv7();
   const response = {
     id,
     message_id: headerId,

@@ -2,7 +2,6 @@
 // outcome of each attempt. A claim is a lease, not a lock held open: a worker that dies
 // leaves its recipients claimable again when the lease runs out.
 
-import { createHash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Capabilities } from './database.ts';
 import { type RecipientStatus, UNDELIVERED_STATUSES } from './messages.table.ts';
@@ -147,15 +146,13 @@ export interface AttemptRecord {
 }
 
 export interface SharedEvidence {
-  /** sessionEvidenceId(json). */
+  /**
+   * Made once per session and domain (a time-ordered UUID, see messages.table.ts), so every
+   * attempt of the group refers to the one row, written by whichever commit comes first.
+   */
   id: string;
   /** A JSON object. */
   json: string;
-}
-
-/** The id of a shared evidence row: a hash of its JSON, so rewriting it changes nothing. */
-export function sessionEvidenceId(json: string): string {
-  return createHash('sha256').update(json).digest('base64url').slice(0, 32);
 }
 
 export interface Outcome {

@@ -12,7 +12,7 @@ export const sessionEvidenceMigration: Migration = {
   async up(db: Kysely<unknown>) {
     await db.schema
       .createTable('session_evidence')
-      /** A hash of the JSON: the same evidence written twice is one row. */
+      /** Made once per session and domain; the attempts of the group refer to it. */
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('evidence_json', 'text', (c) => c.notNull())
       .addColumn('created_at', 'bigint', (c) => c.notNull())
