@@ -22,6 +22,10 @@ export function openSqlite(options: SqliteOptions): { kysely: SqliteDatabase; ra
   // loss could take back. (NORMAL in WAL mode may lose the last commits.)
   raw.exec('PRAGMA synchronous = FULL');
   raw.exec('PRAGMA foreign_keys = ON');
+  // Statement journals (the undo of a savepoint, e.g. each write of the API's group commit)
+  // in memory, not in a temporary file: measured end to end, 22 KB of file writes per
+  // accepted message less; CPU unchanged within the bench's noise.
+  raw.exec('PRAGMA temp_store = MEMORY');
   return { kysely: bridge(raw), raw };
 }
 
