@@ -5,8 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { createClient } from '../../src/clients/clients-service.ts';
 import type { Store } from '../../src/store/database.ts';
 import { type FeedbackDb, feedbackDb } from '../../src/store/feedback-db.ts';
-import { inboundMigration } from '../../src/store/inbound.migration.ts';
-import { messagesMigration } from '../../src/store/messages.migration.ts';
 import type { RecipientStatus } from '../../src/store/messages.table.ts';
 import type { DialectCase, TestStore } from '../support/db.ts';
 
@@ -16,14 +14,12 @@ export interface FeedbackStore {
   close(): Promise<void>;
 }
 
-/** Opens the dialect's store and adds the tables whose migrations are not registered yet. */
+/** Opens the dialect's store (every migration applied, the feedback tables included). */
 export async function openFeedbackStore(dialect: DialectCase): Promise<FeedbackStore> {
+  // No introspection here: Kysely's getTables() reads every schema of the database, and a
+  // schema that another test file drops at that moment failed it ("schema ... does not
+  // exist", seen in CI with PostgreSQL).
   const store = await dialect.open();
-  const tables = new Set((await store.db.introspection.getTables()).map((t) => t.name));
-  // biome-ignore lint/suspicious/noExplicitAny: migrations take an untyped Kysely handle
-  const raw = store.db as any;
-  if (!tables.has('recipients')) await messagesMigration.up(raw);
-  if (!tables.has('inbound_messages')) await inboundMigration.up(raw);
   return { store, db: feedbackDb(store.db), close: () => store.close() };
 }
 
