@@ -7,7 +7,7 @@
 // in-process test DNS server (a few hundred queries per run thanks to the TTL cache).
 
 import { type ChildProcess, fork } from 'node:child_process';
-import { randomUUID, randomUUIDv7 } from 'node:crypto';
+import { randomUUIDv7 } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { CompiledQuery, sql } from 'kysely';
 import { seal } from '../src/secrets/sealed-box.ts';
@@ -101,21 +101,33 @@ export async function queueMessages(w: BenchWorld, count: number, tag: string): 
 }
 
 /**
- * Adds `count` recipients that are already final (delivered a day ago), spread over
- * messages of 1,000 recipients each: the history a busy queue carries. Inserted in bulk
- * (an SQLite connection of its own with one transaction; PostgreSQL generate_series).
+ * Adds `count` recipients spread over messages of 1,000 recipients each, in bulk (an SQLite
+ * connection of its own with one transaction; PostgreSQL generate_series):
+ * - `final`: delivered a day ago, the history a busy queue carries;
+ * - `waiting`: deferred until tomorrow, a backlog in the queue's index that is not due yet
+ *   (the "1M queued" of the issue).
  */
-export async function addFinalHistory(w: BenchWorld, bench: BenchStore, count: number) {
+export async function addBulkRecipients(
+  w: BenchWorld,
+  bench: BenchStore,
+  count: number,
+  kind: 'final' | 'waiting',
+) {
   const at = Date.now() - 86_400_000;
+  const waiting = kind === 'waiting';
+  const status = waiting ? 'deferred' : 'delivered';
+  const nextAttempt = waiting ? Date.now() + 86_400_000 : at;
+  const finalAt = waiting ? null : at;
+  const tag = `${kind}-${randomUUIDv7()}`;
   const perMessage = 1000;
-  const messageIds = Array.from({ length: Math.ceil(count / perMessage) }, () => randomUUID());
+  const messageIds = Array.from({ length: Math.ceil(count / perMessage) }, () => randomUUIDv7());
   const messageRow = (id: string, i: number): MessagesTable => ({
     id,
     client_id: 'bench',
     account_id: w.accountId,
     kind: 'message',
     sender: `news@${SENDER_DOMAIN}`,
-    message_id_header: `history-${i}@${SENDER_DOMAIN}`,
+    message_id_header: `${tag}-${i}@${SENDER_DOMAIN}`,
     subject: null,
     content_hash: id,
     size: 2048,
@@ -124,7 +136,7 @@ export async function addFinalHistory(w: BenchWorld, bench: BenchStore, count: n
     recipient_count: perMessage,
     response_json: '{}',
     created_at: at,
-    completed_at: at,
+    completed_at: finalAt,
   });
   for (let i = 0; i < messageIds.length; i += 200) {
     await w.store.db
@@ -138,20 +150,22 @@ export async function addFinalHistory(w: BenchWorld, bench: BenchStore, count: n
     const insert = raw.prepare(
       `insert into recipients (id, message_id, address, domain, status, attempts, next_attempt_at,
          created_at, updated_at, final_at, reason, detail)
-       values (?, ?, ?, ?, 'delivered', 1, ?, ?, ?, ?, null, '250 2.0.0 Ok')`,
+       values (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, null, ?)`,
     );
     raw.exec('begin');
     for (let i = 0; i < count; i++) {
       const domain = `d${i % RECIPIENT_DOMAINS}.test`;
       insert.run(
-        randomUUID(),
+        randomUUIDv7(),
         messageIds[Math.floor(i / perMessage)]!,
-        `old${i}@${domain}`,
+        `${kind}${i}@${domain}`,
         domain,
+        status,
+        nextAttempt,
         at,
         at,
-        at,
-        at,
+        finalAt,
+        waiting ? '421 try again later' : '250 2.0.0 Ok',
       );
     }
     raw.exec('commit');
@@ -163,9 +177,10 @@ export async function addFinalHistory(w: BenchWorld, bench: BenchStore, count: n
     insert into recipients (id, message_id, address, domain, status, attempts, next_attempt_at,
       created_at, updated_at, final_at, reason, detail)
     select gen_random_uuid()::text, (${sql.val(messageIds)}::text[])[1 + (g / ${perMessage})],
-      'old' || g || '@d' || (g % ${RECIPIENT_DOMAINS}) || '.test',
-      'd' || (g % ${RECIPIENT_DOMAINS}) || '.test', 'delivered', 1, ${at}, ${at}, ${at}, ${at},
-      null, '250 2.0.0 Ok'
+      ${kind}::text || g || '@d' || (g % ${RECIPIENT_DOMAINS}) || '.test',
+      'd' || (g % ${RECIPIENT_DOMAINS}) || '.test', ${status}::text, 1, ${nextAttempt}::bigint,
+      ${at}::bigint, ${at}::bigint, ${finalAt}::bigint, null,
+      ${waiting ? '421 try again later' : '250 2.0.0 Ok'}::text
     from generate_series(0, ${count - 1}) as g`.execute(w.store.db);
   await sql`analyze recipients`.execute(w.store.db);
 }

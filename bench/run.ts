@@ -16,7 +16,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Database } from '../src/store/schema.ts';
 import { type ApiResult, benchApi } from './api.ts';
 import {
-  addFinalHistory,
+  addBulkRecipients,
   claimPlan,
   clearQueue,
   type DeliveryResult,
@@ -131,7 +131,7 @@ async function benchDialect(dialect: 'sqlite' | 'postgres'): Promise<Section> {
       await clearQueue(w);
       log(`[${dialect}] adding ${history} final recipients ...`);
       const loadStart = performance.now();
-      await addFinalHistory(w, bench, history);
+      await addBulkRecipients(w, bench, history, 'final');
       log(`[${dialect}] loaded in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
       await queueMessages(w, due, 'q1m');
       section.plans.push({ label: `${history + due} rows`, ...(await claimPlan(w)) });
@@ -145,7 +145,23 @@ async function benchDialect(dialect: 'sqlite' | 'postgres'): Promise<Section> {
           workerEnv,
         ),
       );
-      await clearQueue(w);
+      log(`[${dialect}] adding ${history} recipients waiting (deferred until tomorrow) ...`);
+      await addBulkRecipients(w, bench, history, 'waiting');
+      await queueMessages(w, due, 'q1mw');
+      section.plans.push({
+        label: `${due} due, ${history} waiting, ${history} final`,
+        ...(await claimPlan(w)),
+      });
+      record(
+        await runDelivery(
+          w,
+          sink,
+          `${due} due with ${history} more queued, not yet due`,
+          due,
+          limitMs,
+          workerEnv,
+        ),
+      );
     }
   } finally {
     sink.close();
