@@ -13,6 +13,7 @@ import type { Store } from '../store/database.ts';
 import {
   findMessageByHeaderId,
   insertMessageWithRecipients,
+  submitSingle,
   takeDailyMessage,
 } from '../store/messages.repository.ts';
 import {
@@ -143,18 +144,47 @@ export async function submitMessage(
     newRecipientRow(id, address, now, suppressed.has(address) ? SUPPRESSED_DETAIL : undefined),
   );
 
+  const day = now - (now % DAY_MS);
+  const quotaSpent = () =>
+    new AppError('sending_quota_exceeded', {
+      message: `${account.domain} has sent its ${deps.limits.messagesPerDay} messages for today (UTC).`,
+      headers: { 'retry-after': String(Math.ceil((day + DAY_MS - now) / 1000)) },
+    });
+  const only = rows.length === 1 ? rows[0] : undefined;
+  if (deps.store.dialect === 'postgres' && only !== undefined && only.status === 'queued') {
+    // The usual submission on PostgreSQL: one recipient, not suppressed, in one statement.
+    let counted: boolean;
+    try {
+      counted = await submitSingle(deps.store.db, {
+        message,
+        recipient: only,
+        accountId: account.id,
+        day,
+        limit: deps.limits.messagesPerDay,
+      });
+    } catch (error) {
+      const raced = await replayOf(deps, account.id, mime.headers.messageId, contentHash);
+      if (raced !== undefined) return raced;
+      throw error;
+    }
+    if (!counted) {
+      // Nothing was written. A repeat is still answered as one at the day's limit.
+      const repeat = await replayOf(deps, account.id, mime.headers.messageId, contentHash);
+      if (repeat !== undefined) return repeat;
+      throw quotaSpent();
+    }
+    deps.onAccepted?.();
+    return { response, replay: false };
+  }
+
   try {
     await deps.transaction(async (trx) => {
       // The insert first: a replay fails it before the day's count is taken, so a replay is
       // answered as one even when the day's limit is reached. A refused count throws, which
       // undoes the insert with the rest of the transaction.
       await insertMessageWithRecipients(trx, message, rows);
-      const day = now - (now % DAY_MS);
       if (!(await takeDailyMessage(trx, account.id, day, deps.limits.messagesPerDay))) {
-        throw new AppError('sending_quota_exceeded', {
-          message: `${account.domain} has sent its ${deps.limits.messagesPerDay} messages for today (UTC).`,
-          headers: { 'retry-after': String(Math.ceil((day + DAY_MS - now) / 1000)) },
-        });
+        throw quotaSpent();
       }
       for (const row of rows) {
         if (row.status !== 'suppressed') continue;

@@ -129,6 +129,93 @@ export async function takeDailyMessage(
   return rows.length > 0;
 }
 
+/** PostgreSQL column types, for the casts a parameter in a SELECT list needs. */
+const MESSAGE_TYPES: Record<keyof MessagesTable, string> = {
+  id: 'text',
+  client_id: 'text',
+  account_id: 'text',
+  kind: 'text',
+  sender: 'text',
+  message_id_header: 'text',
+  subject: 'text',
+  content_hash: 'text',
+  size: 'integer',
+  body_sealed: 'text',
+  require_tls: 'integer',
+  recipient_count: 'integer',
+  response_json: 'text',
+  created_at: 'bigint',
+  completed_at: 'bigint',
+};
+
+const RECIPIENT_TYPES: Record<keyof RecipientsTable, string> = {
+  id: 'text',
+  message_id: 'text',
+  address: 'text',
+  domain: 'text',
+  status: 'text',
+  attempts: 'integer',
+  next_attempt_at: 'bigint',
+  lease_owner: 'text',
+  lease_until: 'bigint',
+  reason: 'text',
+  detail: 'text',
+  created_at: 'bigint',
+  updated_at: 'bigint',
+  final_at: 'bigint',
+};
+
+interface SingleSubmission {
+  message: MessagesTable;
+  recipient: RecipientsTable;
+  accountId: string;
+  day: number;
+  limit: number;
+}
+
+/** The statement's parameters, flat (prepared queries name top-level parameters only). */
+type SingleParameters = Record<string, unknown>;
+
+/**
+ * The day's count, the message and its one recipient in ONE statement (data-modifying
+ * CTEs), PostgreSQL only: atomic by itself, so no BEGIN and COMMIT. A submission made nine
+ * round trips, five of them for its transaction; each costs the pg client 50-100 us of CPU
+ * (measured: `select 1` 53 us, a select by key through the pool 105 us).
+ */
+const submitSingleQuery = prepareQuery((db: Db, p: SingleParameters) => {
+  const row = <T>(prefix: string, columns: Array<keyof T>, types: Record<keyof T, string>) =>
+    sql.join(columns.map((c) => sql`cast(${p[`${prefix}${String(c)}`]} as ${sql.raw(types[c])})`));
+  const statement = sql<{ id: string }>`
+    with counted as (
+      insert into account_usage (account_id, day, messages) values (${p.accountId}, ${p.day}, 1)
+      on conflict (account_id, day) do update set messages = account_usage.messages + 1
+        where account_usage.messages < ${p.limit}
+      returning messages
+    ), message as (
+      insert into messages (${sql.join(MESSAGE_COLUMNS.map((c) => sql.ref(c)))})
+      select ${row('m_', MESSAGE_COLUMNS, MESSAGE_TYPES)}
+      where exists (select 1 from counted)
+      returning id
+    )
+    insert into recipients (${sql.join(RECIPIENT_COLUMNS.map((c) => sql.ref(c)))})
+    select ${row('r_', RECIPIENT_COLUMNS, RECIPIENT_TYPES)}
+    from message
+    returning id`;
+  return { compile: () => statement.compile(db) };
+});
+
+/**
+ * submitSingleQuery: returns false when the day's limit is reached (then nothing was
+ * written). A repeated Message-ID fails on the unique constraint, as the transaction does.
+ */
+export async function submitSingle(db: Db, s: SingleSubmission): Promise<boolean> {
+  const parameters: SingleParameters = { accountId: s.accountId, day: s.day, limit: s.limit };
+  for (const c of MESSAGE_COLUMNS) parameters[`m_${c}`] = s.message[c];
+  for (const c of RECIPIENT_COLUMNS) parameters[`r_${c}`] = s.recipient[c];
+  const { rows } = await submitSingleQuery(db, parameters);
+  return rows.length === 1;
+}
+
 export async function findMessage(
   db: Db,
   clientId: string,
