@@ -1,13 +1,13 @@
 // The worker's pool as a SessionSource of the security engine (openSecureSession): the
-// engine keeps the order of checks; this offers a pooled session for a host and address
-// when sessionSatisfies() says it may carry this domain's mail, and records every new
-// verified connection so it can be pooled after use.
+// engine keeps the order of checks and decides; this offers a pooled session for a host and
+// address that the engine's check (sessionSatisfies for this domain) accepts, and records
+// every new verified connection so it can be pooled after use.
 
 import type { X509Certificate } from 'node:crypto';
 import type { HostEvidence } from '../security/evidence.ts';
 import type { DomainAssessment, JudgedHost, SessionSource } from '../security/open-session.ts';
 import type { PolicyLevel } from '../security/options.ts';
-import { type ReuseCheck, sessionSatisfies } from '../security/session-reuse.ts';
+import type { ReuseCheck } from '../security/session-reuse.ts';
 import type { SmtpClient } from '../security/smtp-client.ts';
 import { type PooledSession, type SessionPool, sessionKey } from './session-pool.ts';
 
@@ -38,17 +38,12 @@ export class PoolSource implements SessionSource {
     assessment: DomainAssessment,
     host: JudgedHost,
     address: string,
+    satisfies: (client: SmtpClient, chain: readonly X509Certificate[]) => ReuseCheck,
   ): { client: SmtpClient; evidence: HostEvidence } | undefined {
     const key = sessionKey(host.host.host, address, host.method, this.#level);
     let check: ReuseCheck | undefined;
     const pooled = this.#pool.take(key, (p) => {
-      check = sessionSatisfies(
-        p.session,
-        p.chain,
-        host,
-        assessment.domainName,
-        new Date(this.#now()),
-      );
+      check = satisfies(p.session, p.chain);
       return check.ok;
     });
     if (pooled === undefined) return undefined;

@@ -19,6 +19,7 @@ import {
   securityOptions,
 } from './options.ts';
 import { REASONS, type ReasonCode, reasonClass } from './reasons.ts';
+import { type ReuseCheck, sessionSatisfies } from './session-reuse.ts';
 import type { SmtpClient } from './smtp-client.ts';
 
 export type SecureSessionResult =
@@ -83,14 +84,16 @@ export type JudgedHost = Extract<HostAssessment, { ok: true }>;
  */
 export interface SessionSource {
   /**
-   * A session already open to `address` of `host` that satisfies this domain's assessment
-   * (the source checks with sessionSatisfies), with its evidence for this domain; or
-   * undefined. Asked for every address of a host before any new connection to it.
+   * A session already open to `address` of `host` that `satisfies` accepts, with its
+   * evidence for this domain; or undefined. Asked for every address of a host before any
+   * new connection to it. The engine owns the decision: `satisfies` is sessionSatisfies for
+   * this domain's assessment, and a session it did not accept is never used.
    */
   reuse?(
     assessment: DomainAssessment,
     host: JudgedHost,
     address: string,
+    satisfies: (client: SmtpClient, chain: readonly X509Certificate[]) => ReuseCheck,
   ): { client: SmtpClient; evidence: HostEvidence } | undefined;
   /** Told about each new verified connection (its certificates, for later reuse). */
   opened?(
@@ -124,9 +127,25 @@ export async function openSecureSession(
       evidence.push(judged.evidence);
       continue;
     }
-    for (const address of judged.addresses) {
-      const reused = source.reuse?.(assessment, judged, address);
-      if (reused !== undefined) {
+    if (source.reuse !== undefined) {
+      const accepted = new Set<SmtpClient>();
+      const satisfies = (client: SmtpClient, chain: readonly X509Certificate[]) => {
+        const check = sessionSatisfies(
+          client,
+          chain,
+          judged,
+          assessment.domainName,
+          assessment.options.now(),
+        );
+        if (check.ok) accepted.add(client);
+        return check;
+      };
+      for (const address of judged.addresses) {
+        const reused = source.reuse(assessment, judged, address, satisfies);
+        if (reused === undefined) continue;
+        if (!accepted.has(reused.client)) {
+          throw new Error('a session source offered a session the check did not accept');
+        }
         evidence.push(reused.evidence);
         return sessionResult(assessment, judged.method, reused.client, evidence);
       }

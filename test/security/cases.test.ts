@@ -4,13 +4,23 @@
 // Each asserts the verdict, the reason, and that no MAIL FROM reached a server that must
 // not get mail.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import type { HostEvidence } from '../../src/security/evidence.ts';
 import { createMemoryStsPolicyCache } from '../../src/security/mta-sts-cache.ts';
-import { openSecureSession, type SecureSessionResult } from '../../src/security/open-session.ts';
+import {
+  type JudgedHost,
+  openSecureSession,
+  type SecureSessionResult,
+  type SessionSource,
+} from '../../src/security/open-session.ts';
 import type { SecurityOptions } from '../../src/security/options.ts';
+import type { SmtpClient } from '../../src/security/smtp-client.ts';
 import { SmtpError } from '../../src/security/smtp-reply.ts';
+
+type Satisfies = Parameters<NonNullable<SessionSource['reuse']>>[3];
+
 import { chainPem, makeLeaf, type TestCert } from '../support/certs.ts';
 import { policyText } from '../support/https-policy-server.ts';
 import { Mitm } from '../support/mitm.ts';
@@ -663,5 +673,50 @@ describe('account policy levels', () => {
     const { server } = await tlsServer(['mx.level-verified.test']);
     publishMx(fx, 'level-verified.test', [{ name: 'mx.level-verified.test' }]);
     assertDelivers(await check('level-verified.test', server.port), 'pkix');
+  });
+});
+
+describe('session sources (how the worker offers its pooled sessions)', () => {
+  test("an offered session is used only when the engine's own check accepts it", async () => {
+    const { server } = await tlsServer(['mx.pool.test']);
+    publishMx(fx, 'pool-a.test', [{ name: 'mx.pool.test' }]);
+    publishMx(fx, 'pool-b.test', [{ name: 'mx.pool.test' }]);
+    publishMx(fx, 'pool-c.test', [{ name: 'mx.elsewhere.test' }]);
+    let opened: { client: SmtpClient; chain: X509Certificate[] } | undefined;
+    const first = await openSecureSession('pool-a.test', options(fx, server.port), deps(fx), {
+      opened: (_assessment, _host, _address, o) => {
+        opened = { client: o.client, chain: o.chain };
+      },
+    });
+    assertDelivers(first, 'pkix');
+    assert.ok(opened !== undefined && first.verdict === 'deliver');
+    assert.equal(opened.client, first.session);
+    const pooled = opened;
+    const offer = (evidence: HostEvidence) => ({ client: pooled.client, evidence });
+
+    // Another domain on the same MX host: the check accepts, no new connection is made.
+    const same = await openSecureSession('pool-b.test', options(fx, server.port), deps(fx), {
+      reuse: (_assessment, host, _address, satisfies) =>
+        satisfies(pooled.client, pooled.chain).ok ? offer(host.base) : undefined,
+    });
+    assertDelivers(same, 'pkix');
+    assert.equal(same.verdict === 'deliver' && same.session, pooled.client);
+    assert.equal(server.connections, 1);
+
+    // A domain on another host: a source that offers the session anyway, past a failed
+    // check or without asking, is not followed.
+    for (const reuse of [
+      (_a: unknown, host: JudgedHost, _ad: string, satisfies: Satisfies) => {
+        assert.equal(satisfies(pooled.client, pooled.chain).ok, false);
+        return offer(host.base);
+      },
+      (_a: unknown, host: JudgedHost) => offer(host.base),
+    ]) {
+      await assert.rejects(
+        openSecureSession('pool-c.test', options(fx, server.port), deps(fx), { reuse }),
+        /did not accept/,
+      );
+    }
+    await first.session.quit();
   });
 });
