@@ -10,6 +10,7 @@
 // Measured (bench, 4,000 messages, SQLite): 158 -> 233 msg/s, 5.40 -> 3.79 ms CPU/msg.
 
 import { createHash, createPrivateKey, type KeyObject, sign } from 'node:crypto';
+import { BARE_LINE_END } from '../security/dot-stuffing.ts';
 
 export interface SigningKey {
   /** The d= domain: the account's domain. */
@@ -73,7 +74,6 @@ export const SIGNED_HEADERS: readonly string[] = [
   'feedback-id',
 ];
 const SIGNED = new Set(SIGNED_HEADERS);
-const BARE_LINE_END = /\r(?!\n)|(?<!\r)\n/;
 
 /** Parses the PEM keys once; the algorithm follows from the key type. */
 export function prepareSigningKeys(keys: readonly SigningKey[]): PreparedSigningKey[] {

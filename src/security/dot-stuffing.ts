@@ -62,7 +62,7 @@ export class DotStuffer {
 }
 
 /** A CR not followed by LF, or an LF without its CR. */
-const BARE_LINE_END = /\r(?!\n)|(?<!\r)\n/;
+export const BARE_LINE_END = /\r(?!\n)|(?<!\r)\n/;
 
 /**
  * A whole message in memory, with its terminator. Usually the message is already CRLF
