@@ -151,59 +151,50 @@ export async function submitMessage(
       headers: { 'retry-after': String(Math.ceil((day + DAY_MS - now) / 1000)) },
     });
   const only = rows.length === 1 ? rows[0] : undefined;
-  if (deps.store.dialect === 'postgres' && only !== undefined && only.status === 'queued') {
-    // The usual submission on PostgreSQL: one recipient, not suppressed, in one statement.
-    let counted: boolean;
-    try {
-      counted = await submitSingle(deps.store.db, {
+  try {
+    if (deps.store.dialect === 'postgres' && only !== undefined && only.status === 'queued') {
+      // The usual submission on PostgreSQL, one recipient not suppressed: one statement.
+      // At the day's limit nothing is written, and the catch below still answers a repeat.
+      const counted = await submitSingle(deps.store.db, {
         message,
         recipient: only,
         accountId: account.id,
         day,
         limit: deps.limits.messagesPerDay,
       });
-    } catch (error) {
-      const raced = await replayOf(deps, account.id, mime.headers.messageId, contentHash);
-      if (raced !== undefined) return raced;
-      throw error;
+      if (!counted) throw quotaSpent();
+    } else {
+      await deps.transaction(async (trx) => {
+        // The insert first: a replay fails it before the day's count is taken, so a replay
+        // is answered as one even when the day's limit is reached. A refused count throws,
+        // which undoes the insert with the rest of the transaction.
+        await insertMessageWithRecipients(trx, message, rows);
+        if (!(await takeDailyMessage(trx, account.id, day, deps.limits.messagesPerDay))) {
+          throw quotaSpent();
+        }
+        for (const row of rows) {
+          if (row.status !== 'suppressed') continue;
+          await recordRecipientEvent(trx, {
+            accountId: account.id,
+            messageId: id,
+            recipientId: row.id,
+            address: row.address,
+            status: row.status,
+            reason: row.reason,
+            detail: row.detail,
+            at: now,
+          });
+        }
+        // Every recipient suppressed: the message is complete as it is accepted.
+        if (rows.every((r) => r.status === 'suppressed')) {
+          await trx
+            .updateTable('messages')
+            .set({ completed_at: now })
+            .where('id', '=', id)
+            .execute();
+        }
+      });
     }
-    if (!counted) {
-      // Nothing was written. A repeat is still answered as one at the day's limit.
-      const repeat = await replayOf(deps, account.id, mime.headers.messageId, contentHash);
-      if (repeat !== undefined) return repeat;
-      throw quotaSpent();
-    }
-    deps.onAccepted?.();
-    return { response, replay: false };
-  }
-
-  try {
-    await deps.transaction(async (trx) => {
-      // The insert first: a replay fails it before the day's count is taken, so a replay is
-      // answered as one even when the day's limit is reached. A refused count throws, which
-      // undoes the insert with the rest of the transaction.
-      await insertMessageWithRecipients(trx, message, rows);
-      if (!(await takeDailyMessage(trx, account.id, day, deps.limits.messagesPerDay))) {
-        throw quotaSpent();
-      }
-      for (const row of rows) {
-        if (row.status !== 'suppressed') continue;
-        await recordRecipientEvent(trx, {
-          accountId: account.id,
-          messageId: id,
-          recipientId: row.id,
-          address: row.address,
-          status: row.status,
-          reason: row.reason,
-          detail: row.detail,
-          at: now,
-        });
-      }
-      // Every recipient suppressed: the message is complete as it is accepted.
-      if (rows.every((r) => r.status === 'suppressed')) {
-        await trx.updateTable('messages').set({ completed_at: now }).where('id', '=', id).execute();
-      }
-    });
   } catch (error) {
     // A repeated Message-ID, or a concurrent submission of it that won, failed the unique
     // constraint: answer the replay (or the conflict). Any other error stands.
