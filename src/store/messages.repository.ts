@@ -35,101 +35,8 @@ export async function findMessageByHeaderId(
   return rows[0];
 }
 
-// Every column, so the prepared inserts below bind each one (the compiler checks the list).
-const MESSAGE_COLUMNS = Object.keys({
-  id: true,
-  client_id: true,
-  account_id: true,
-  kind: true,
-  sender: true,
-  message_id_header: true,
-  subject: true,
-  content_hash: true,
-  size: true,
-  body_sealed: true,
-  require_tls: true,
-  recipient_count: true,
-  response_json: true,
-  created_at: true,
-  completed_at: true,
-} satisfies Record<keyof MessagesTable, true>) as Array<keyof MessagesTable>;
-
-const RECIPIENT_COLUMNS = Object.keys({
-  id: true,
-  message_id: true,
-  address: true,
-  domain: true,
-  status: true,
-  attempts: true,
-  next_attempt_at: true,
-  lease_owner: true,
-  lease_until: true,
-  reason: true,
-  detail: true,
-  created_at: true,
-  updated_at: true,
-  final_at: true,
-} satisfies Record<keyof RecipientsTable, true>) as Array<keyof RecipientsTable>;
-
-/** The row with each column taken from `p` by name (placeholders while preparing). */
-function everyColumn<T>(columns: Array<keyof T>, p: T): T {
-  return Object.fromEntries(columns.map((c) => [c, p[c]])) as T;
-}
-
-const insertMessageQuery = prepareQuery((db: Db, p: MessagesTable) =>
-  db.insertInto('messages').values(everyColumn(MESSAGE_COLUMNS, p)),
-);
-
-const insertRecipientQuery = prepareQuery((db: Db, p: RecipientsTable) =>
-  db.insertInto('recipients').values(everyColumn(RECIPIENT_COLUMNS, p)),
-);
-
-export async function insertMessageWithRecipients(
-  db: Db,
-  message: MessagesTable,
-  recipients: RecipientsTable[],
-): Promise<void> {
-  await insertMessageQuery(db, message);
-  // One recipient, the common case, by the prepared statement; a multi-row insert's SQL
-  // depends on its row count, so those are built.
-  if (recipients.length === 1) {
-    await insertRecipientQuery(db, recipients[0]!);
-    return;
-  }
-  for (let i = 0; i < recipients.length; i += INSERT_CHUNK) {
-    await db
-      .insertInto('recipients')
-      .values(recipients.slice(i, i + INSERT_CHUNK))
-      .execute();
-  }
-}
-
-const takeDailyMessageQuery = prepareQuery(
-  (db: Db, p: { accountId: string; day: number; limit: number }) =>
-    db
-      .insertInto('account_usage')
-      .values({ account_id: p.accountId, day: p.day, messages: 1 })
-      .onConflict((oc) =>
-        oc
-          .columns(['account_id', 'day'])
-          .doUpdateSet({ messages: sql<number>`account_usage.messages + 1` })
-          .where('account_usage.messages', '<', p.limit),
-      )
-      .returning('messages'),
-);
-
-/** Counts one message for the account's day unless the day's limit is reached. */
-export async function takeDailyMessage(
-  db: Db,
-  accountId: string,
-  day: number,
-  limit: number,
-): Promise<boolean> {
-  const { rows } = await takeDailyMessageQuery(db, { accountId, day, limit });
-  return rows.length > 0;
-}
-
-/** PostgreSQL column types, for the casts a parameter in a SELECT list needs. */
+// Every column with its PostgreSQL type: the prepared inserts below bind each column (the
+// compiler checks that the lists are complete), and submitSingle casts its parameters.
 const MESSAGE_TYPES: Record<keyof MessagesTable, string> = {
   id: 'text',
   client_id: 'text',
@@ -165,6 +72,69 @@ const RECIPIENT_TYPES: Record<keyof RecipientsTable, string> = {
   final_at: 'bigint',
 };
 
+const MESSAGE_COLUMNS = Object.keys(MESSAGE_TYPES) as Array<keyof MessagesTable>;
+const RECIPIENT_COLUMNS = Object.keys(RECIPIENT_TYPES) as Array<keyof RecipientsTable>;
+
+/** The row with each column taken from `p` by name (placeholders while preparing). */
+function everyColumn<T>(columns: Array<keyof T>, p: T): T {
+  return Object.fromEntries(columns.map((c) => [c, p[c]])) as T;
+}
+
+const insertMessageQuery = prepareQuery((db: Db, p: MessagesTable) =>
+  db.insertInto('messages').values(everyColumn(MESSAGE_COLUMNS, p)),
+);
+
+const insertRecipientQuery = prepareQuery((db: Db, p: RecipientsTable) =>
+  db.insertInto('recipients').values(everyColumn(RECIPIENT_COLUMNS, p)),
+);
+
+export async function insertMessageWithRecipients(
+  db: Db,
+  message: MessagesTable,
+  recipients: RecipientsTable[],
+): Promise<void> {
+  await insertMessageQuery(db, message);
+  // One recipient, the common case, by the prepared statement; a multi-row insert's SQL
+  // depends on its row count, so those are built.
+  if (recipients.length === 1) {
+    await insertRecipientQuery(db, recipients[0]!);
+    return;
+  }
+  for (let i = 0; i < recipients.length; i += INSERT_CHUNK) {
+    await db
+      .insertInto('recipients')
+      .values(recipients.slice(i, i + INSERT_CHUNK))
+      .execute();
+  }
+}
+
+/** One more message on the account's day, unless the day's limit is reached (no row then). */
+function dailyCount(db: Db, p: { accountId: string; day: number; limit: number }) {
+  return db
+    .insertInto('account_usage')
+    .values({ account_id: p.accountId, day: p.day, messages: 1 })
+    .onConflict((oc) =>
+      oc
+        .columns(['account_id', 'day'])
+        .doUpdateSet({ messages: sql<number>`account_usage.messages + 1` })
+        .where('account_usage.messages', '<', p.limit),
+    )
+    .returning('messages');
+}
+
+const takeDailyMessageQuery = prepareQuery(dailyCount);
+
+/** Counts one message for the account's day unless the day's limit is reached. */
+export async function takeDailyMessage(
+  db: Db,
+  accountId: string,
+  day: number,
+  limit: number,
+): Promise<boolean> {
+  const { rows } = await takeDailyMessageQuery(db, { accountId, day, limit });
+  return rows.length > 0;
+}
+
 interface SingleSubmission {
   message: MessagesTable;
   recipient: RecipientsTable;
@@ -185,13 +155,14 @@ type SingleParameters = Record<string, unknown>;
 const submitSingleQuery = prepareQuery((db: Db, p: SingleParameters) => {
   const row = <T>(prefix: string, columns: Array<keyof T>, types: Record<keyof T, string>) =>
     sql.join(columns.map((c) => sql`cast(${p[`${prefix}${String(c)}`]} as ${sql.raw(types[c])})`));
+  // The same day's count as takeDailyMessage: no row at the limit, and then nothing below.
+  const counted = dailyCount(db, {
+    accountId: p.accountId as string,
+    day: p.day as number,
+    limit: p.limit as number,
+  });
   const statement = sql<{ id: string }>`
-    with counted as (
-      insert into account_usage (account_id, day, messages) values (${p.accountId}, ${p.day}, 1)
-      on conflict (account_id, day) do update set messages = account_usage.messages + 1
-        where account_usage.messages < ${p.limit}
-      returning messages
-    ), message as (
+    with counted as (${counted}), message as (
       insert into messages (${sql.join(MESSAGE_COLUMNS.map((c) => sql.ref(c)))})
       select ${row('m_', MESSAGE_COLUMNS, MESSAGE_TYPES)}
       where exists (select 1 from counted)
