@@ -153,6 +153,11 @@ export interface SharedEvidence {
   id: string;
   /** A JSON object. */
   json: string;
+  /**
+   * Set once a commit wrote the row: later outcomes of the group refer to it without
+   * sending the 2 KB again (recordOutcomes).
+   */
+  stored?: boolean;
 }
 
 export interface Outcome {
@@ -194,23 +199,22 @@ export async function recordOutcomes(
   alsoForKept?: (trx: Db, kept: OutcomeWrite[]) => Promise<unknown>,
 ): Promise<boolean[]> {
   if (writes.length === 0) return [];
-  return db.transaction().execute(async (trx) => {
+  // Shared evidence this transaction writes; marked stored only once it has committed.
+  const writing: SharedEvidence[] = [];
+  const result = await db.transaction().execute(async (trx) => {
     const keptIds = new Set<string>();
     for (let i = 0; i < writes.length; i += ROWS_PER_STATEMENT) {
       const chunk = writes.slice(i, i + ROWS_PER_STATEMENT);
       for (const id of await updateLeased(trx, owner, now, chunk)) keptIds.add(id);
     }
     const kept = writes.filter((w) => keptIds.has(w.recipientId));
-    const shared = new Map<string, string>();
     for (const { attempt } of kept) {
-      if (attempt?.sharedEvidence)
-        shared.set(attempt.sharedEvidence.id, attempt.sharedEvidence.json);
+      const evidence = attempt?.sharedEvidence;
+      if (evidence !== undefined && !evidence.stored && !writing.includes(evidence)) {
+        writing.push(evidence);
+      }
     }
-    const sharedRows = [...shared].map(([id, json]) => ({
-      id,
-      evidence_json: json,
-      created_at: now,
-    }));
+    const sharedRows = writing.map((e) => ({ id: e.id, evidence_json: e.json, created_at: now }));
     for (let i = 0; i < sharedRows.length; i += ROWS_PER_STATEMENT) {
       await trx
         .insertInto('session_evidence')
@@ -245,6 +249,8 @@ export async function recordOutcomes(
     if (alsoForKept !== undefined && kept.length > 0) await alsoForKept(trx, kept);
     return writes.map((w) => keptIds.has(w.recipientId));
   });
+  for (const evidence of writing) evidence.stored = true;
+  return result;
 }
 
 /**
