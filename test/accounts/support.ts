@@ -12,10 +12,11 @@ import { createResolver, type DnsClient } from '../../src/dns/index.ts';
 import type { Store } from '../../src/store/database.ts';
 import { requestToken, type Tenant } from '../support/app.ts';
 import type { TestDnsServer } from '../support/dns-server.ts';
+import { TEST_EPOCH } from '../support/test-clock.ts';
 
 /** Short enough for a fast suite, long enough for a loaded machine on loopback. */
 export const DNS_TIMEOUT_MS = 200;
-export const START = Date.UTC(2026, 10, 28, 12, 0, 0);
+export const START = TEST_EPOCH;
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
 

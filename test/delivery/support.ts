@@ -17,8 +17,9 @@ import { chainPem, makeCa, makeLeaf, type TestCert } from '../support/certs.ts';
 import { TestDnsServer } from '../support/dns-server.ts';
 import { verifiedSendingAccount } from '../support/sending-account.ts';
 import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
+import { TEST_EPOCH } from '../support/test-clock.ts';
 
-export const START = Date.UTC(2026, 10, 28, 12, 0, 0);
+export const START = TEST_EPOCH;
 export const SENDER_DOMAIN = 'shop.nl';
 
 export interface World {

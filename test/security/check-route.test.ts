@@ -12,6 +12,7 @@ import { requestToken } from '../support/app.ts';
 import { chainPem, makeLeaf } from '../support/certs.ts';
 import { dialects, type TestStore } from '../support/db.ts';
 import { TestSmtpServer } from '../support/smtp-server.ts';
+import { TEST_EPOCH } from '../support/test-clock.ts';
 import { type Fixture, publishMx, startFixture } from './fixture.ts';
 
 const CACHE_SECONDS = 300;
@@ -22,7 +23,7 @@ describe('POST /security/check', () => {
   let plain: TestSmtpServer;
   let store: TestStore;
   let app: FastifyInstance;
-  const clock = { now: Date.UTC(2026, 10, 28, 12, 0, 0) };
+  const clock = { now: TEST_EPOCH };
   let auth: { authorization: string };
 
   before(async () => {

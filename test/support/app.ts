@@ -5,6 +5,7 @@ import { buildApp } from '../../src/api/app.ts';
 import { createClient } from '../../src/clients/clients-service.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import type { Store } from '../../src/store/database.ts';
+import { TEST_EPOCH } from './test-clock.ts';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -27,7 +28,7 @@ export async function startTestApp(
   env: Record<string, string> = {},
 ): Promise<TestApp> {
   const config = loadConfig({ SECUREMAIL_DATA_DIR: '/nonexistent-test-dir', ...env });
-  const clock = { now: Date.UTC(2026, 10, 28, 12, 0, 30) };
+  const clock = { now: TEST_EPOCH + 30_000 };
   const app = await buildApp({ config, store, logger: false, now: () => clock.now });
   await app.ready();
   return {

@@ -5,6 +5,7 @@ import { webcrypto } from 'node:crypto';
 // @peculiar/x509 depends on tsyringe, which needs the Reflect metadata API: imported first.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { TEST_EPOCH } from './test-clock.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -25,6 +26,16 @@ export interface TestCert {
 }
 
 const DAY_MS = 86_400_000;
+
+/**
+ * The earliest and latest moment a test may ask about: the real time and the injected
+ * clocks' epoch. Valid certificates cover both (with room for tests that move their clock
+ * forward by days); expired ones ended before either.
+ */
+function clockSpan(): { earliest: number; latest: number } {
+  const real = Date.now();
+  return { earliest: Math.min(real, TEST_EPOCH), latest: Math.max(real, TEST_EPOCH) };
+}
 
 const EC_PARAMS = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const RSA_PARAMS = {
@@ -88,8 +99,9 @@ export async function makeCa(commonName: string, options: CaOptions = {}): Promi
     ),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
   ];
-  const notBefore = new Date(Date.now() - DAY_MS);
-  const notAfter = new Date(Date.now() + 365 * DAY_MS);
+  const { earliest, latest } = clockSpan();
+  const notBefore = new Date(earliest - 60 * DAY_MS);
+  const notAfter = new Date(latest + 365 * DAY_MS);
   const issuer = options.issuer;
   if (!issuer) {
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -121,7 +133,7 @@ export interface LeafOptions {
   names: string[];
   /** Omitted: the leaf is self-signed. */
   issuer?: TestCert;
-  /** Make a certificate whose validity ended yesterday. */
+  /** Make a certificate whose validity ended the day before both the real time and the test epoch. */
   expired?: boolean;
   keyKind?: KeyKind;
 }
@@ -130,9 +142,9 @@ export interface LeafOptions {
 export async function makeLeaf(options: LeafOptions): Promise<TestCert> {
   const keyKind = options.keyKind ?? 'ec';
   const keys = await generateKeys(keyKind);
-  const now = Date.now();
-  const notBefore = new Date(now - (options.expired ? 30 : 1) * DAY_MS);
-  const notAfter = new Date(options.expired ? now - DAY_MS : now + 90 * DAY_MS);
+  const { earliest, latest } = clockSpan();
+  const notBefore = new Date(earliest - (options.expired ? 30 : 1) * DAY_MS);
+  const notAfter = new Date(options.expired ? earliest - DAY_MS : latest + 90 * DAY_MS);
   const subject = `CN=${options.names[0] ?? 'unnamed'}`;
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),

@@ -13,6 +13,7 @@ import type { HostLookup } from '../../src/notify/webhook-target.ts';
 import type { Store } from '../../src/store/database.ts';
 import { requestToken } from '../support/app.ts';
 import { makeCa, makeLeaf, type TestCert } from '../support/certs.ts';
+import { TEST_EPOCH } from '../support/test-clock.ts';
 
 export interface FeedbackApp {
   app: FastifyInstance;
@@ -34,7 +35,7 @@ export async function startFeedbackApp(
   store: Store,
   options: { webhookConfig?: WebhookConfig; lookup?: HostLookup } = {},
 ): Promise<FeedbackApp> {
-  const clock = { now: Date.UTC(2026, 10, 28, 12, 0, 0) };
+  const clock = { now: TEST_EPOCH };
   const now = () => clock.now;
   const masterKey = randomBytes(32);
   const env = {
