@@ -2,7 +2,12 @@
 // credentials for short-lived Bearer tokens. Only hashes of secrets and tokens are stored.
 
 import { createHash } from 'node:crypto';
-import { hashSecret, randomToken, verifySecret } from '../secrets/secret-hash.ts';
+import {
+  hashSecret,
+  randomAlphanumeric,
+  randomToken,
+  verifySecret,
+} from '../secrets/secret-hash.ts';
 import {
   countAccounts,
   deleteClient as deleteClientRow,
@@ -38,7 +43,8 @@ export interface IssuedToken {
   expiresIn: number;
 }
 
-const CLIENT_ID_BYTES = 18;
+// 32 letters and digits (190 bits), the shape of the KPN API Store's consumer keys.
+const CLIENT_ID_LENGTH = 32;
 const SECRET_BYTES = 32;
 const TOKEN_BYTES = 32;
 
@@ -55,7 +61,7 @@ export async function createClient(
   input: { name: string; quotaLimit?: number | null },
   now: number,
 ): Promise<ClientCredentials> {
-  const clientId = randomToken(CLIENT_ID_BYTES);
+  const clientId = randomAlphanumeric(CLIENT_ID_LENGTH);
   const clientSecret = randomToken(SECRET_BYTES);
   await insertClient(store.db, {
     clientId,

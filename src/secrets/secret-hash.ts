@@ -42,3 +42,23 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
 export function randomToken(bytes: number): string {
   return randomBytes(bytes).toString('base64url');
 }
+
+const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+// The largest multiple of 62 below 256: bytes at or above it are drawn again, so that every
+// character is equally likely (a plain modulo would favour the first 8).
+const UNBIASED_LIMIT = 256 - (256 % ALPHANUMERIC.length);
+
+/**
+ * A random identifier of letters and digits only. Operators type and paste these as command
+ * arguments: a base64url value can begin with "-" and then reads as an option.
+ */
+export function randomAlphanumeric(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length - out.length + 8)) {
+      if (byte < UNBIASED_LIMIT) out += ALPHANUMERIC[byte % ALPHANUMERIC.length];
+      if (out.length === length) break;
+    }
+  }
+  return out;
+}

@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { hashSecret } from '../../src/secrets/secret-hash.ts';
+import { insertClient } from '../../src/store/clients.repository.ts';
 import { openStore } from '../../src/store/database.ts';
 import { cli, MAIN } from './run.ts';
 
@@ -66,6 +68,29 @@ describe('securemail CLI', () => {
     assert.equal((await cli(['client', 'rotate', 'nobody'], env)).code, 1);
     assert.equal((await cli(['client', 'delete', client_id], env)).code, 0);
     assert.equal((await cli(['client', 'delete', client_id], env)).code, 1);
+  });
+
+  test('a client id that begins with "-" (made before ids were alphanumeric) goes after --', async () => {
+    assert.equal((await cli(['migrate'], env)).code, 0);
+    const store = openStore({ sqlitePath: path.join(dir, 'securemail.db') });
+    try {
+      await insertClient(store.db, {
+        clientId: '-dashed_Id',
+        name: 'Old',
+        secretHash: await hashSecret('old secret'),
+        quotaLimit: null,
+        now: Date.now(),
+      });
+    } finally {
+      await store.close();
+    }
+    const bare = await cli(['client', 'rotate', '-dashed_Id'], env);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /--/, 'the usage error says how to pass it');
+    const rotated = await cli(['client', 'rotate', '--json', '--', '-dashed_Id'], env);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.equal(JSON.parse(rotated.stdout).client_id, '-dashed_Id');
+    assert.equal((await cli(['client', 'delete', '--', '-dashed_Id'], env)).code, 0);
   });
 
   test('inbound list and show: what the bounce MX kept for inspection', async () => {

@@ -7,7 +7,7 @@ import {
   resolveToken,
 } from '../../src/clients/clients-service.ts';
 import { assertMasterKeyMatches } from '../../src/secrets/master-key.ts';
-import { hashSecret, verifySecret } from '../../src/secrets/secret-hash.ts';
+import { hashSecret, randomAlphanumeric, verifySecret } from '../../src/secrets/secret-hash.ts';
 import { deleteExpiredTokens } from '../../src/store/clients.repository.ts';
 import { migrateToLatest } from '../../src/store/migrations.ts';
 import { dialects } from '../support/db.ts';
@@ -72,5 +72,25 @@ describe('secret hashing', () => {
     assert.equal(await verifySecret('correct horse', hash), true);
     assert.equal(await verifySecret('correct horsf', hash), false);
     assert.equal(await verifySecret('correct horse', 'garbage'), false);
+  });
+});
+
+describe('client ids', () => {
+  test('are letters and digits only, so none reads as a command-line option', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2_000; i++) {
+      const id = randomAlphanumeric(32);
+      assert.match(id, /^[A-Za-z0-9]{32}$/);
+      seen.add(id);
+    }
+    assert.equal(seen.size, 2_000);
+  });
+
+  test('use every letter and digit', () => {
+    const counts = new Map<string, number>();
+    for (const c of randomAlphanumeric(62 * 200)) counts.set(c, (counts.get(c) ?? 0) + 1);
+    assert.equal(counts.size, 62);
+    // 200 expected per character; a byte-modulo bias would push the first 8 near 250.
+    for (const [c, n] of counts) assert.ok(n > 120 && n < 290, `${c}: ${n}`);
   });
 });
