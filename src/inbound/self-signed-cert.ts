@@ -18,16 +18,20 @@ export interface SelfSignedCertificate {
   keyPem: string;
 }
 
+/** 16 random bytes; `integer` makes the DER encoding minimal and positive. */
+function randomSerial(): Buffer {
+  return randomBytes(16);
+}
+
 export function makeSelfSignedCertificate(
   hostname: string,
   now: number = Date.now(),
+  serial: Buffer = randomSerial(),
 ): SelfSignedCertificate {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const algorithm = sequence(oid(OID_ECDSA_WITH_SHA256));
   const name = sequence(set(sequence(oid(OID_COMMON_NAME), tlv(0x0c, Buffer.from(hostname)))));
-  const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f; // positive
   const san = sequence(tlv(0x82, Buffer.from(hostname, 'ascii')));
   const tbs = sequence(
     tlv(0xa0, integer(Buffer.from([2]))), // v3
@@ -71,9 +75,19 @@ function set(...parts: Buffer[]): Buffer {
   return tlv(0x31, Buffer.concat(parts));
 }
 
+/**
+ * A non-negative INTEGER in DER: no redundant leading zero octets, and one zero octet in front
+ * when the first remaining octet has its high bit set (else it would read as negative).
+ * OpenSSL refuses a non-minimal encoding ("illegal padding"); with a random serial whose first
+ * octet happened to be 0x00, one start-up in 256 failed that way.
+ */
 function integer(value: Buffer): Buffer {
-  const padded = value[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), value]) : value;
-  return tlv(0x02, padded);
+  if (value.length === 0) return tlv(0x02, Buffer.from([0]));
+  let start = 0;
+  while (start < value.length - 1 && value[start] === 0) start++;
+  const minimal = value.subarray(start);
+  const content = minimal[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal;
+  return tlv(0x02, content);
 }
 
 function oid(dotted: string): Buffer {
