@@ -4,8 +4,9 @@
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
+import { StorePostgresDialect } from './postgres-introspection.ts';
 import type { Database } from './schema.ts';
 import { openSqlite } from './sqlite-database.ts';
 
@@ -76,7 +77,7 @@ function openPostgres(url: string, options: StoreOptions): Store {
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
   });
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({
+    dialect: new StorePostgresDialect({
       pool,
       onCreateConnection: async (connection) => {
         if (schema !== undefined) {

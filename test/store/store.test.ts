@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { sql } from 'kysely';
 import {
   createClient,
   issueToken,
@@ -47,6 +48,33 @@ for (const dialect of dialects()) {
         assert.equal(typeof listed?.createdAt, 'number', 'bigint times come back as numbers');
       } finally {
         await store.close();
+      }
+    });
+
+    test('migrations succeed while other schemas of the database are dropped', {
+      skip: dialect.name !== 'postgres' && 'PostgreSQL only: schemas',
+    }, async () => {
+      // Kysely's migrator lists the tables of every schema; a schema dropped during that
+      // query failed it (3F000) before src/store/postgres-introspection.ts asked again.
+      const churn = await dialect.open();
+      let stop = false;
+      const dropping = (async () => {
+        for (let i = 0; !stop; i++) {
+          const name = sql.id(`${churn.schema}_churn_${i}`);
+          await sql`create schema ${name}`.execute(churn.db);
+          await sql`create table ${name}.t (a int, b int)`.execute(churn.db);
+          await sql`drop schema ${name} cascade`.execute(churn.db);
+        }
+      })();
+      try {
+        for (let n = 0; n < 6; n++) {
+          const store = await dialect.open(); // a new schema, migrated from nothing
+          await store.close();
+        }
+      } finally {
+        stop = true;
+        await dropping;
+        await churn.close();
       }
     });
 
