@@ -18,6 +18,8 @@ export interface InboundConfig {
   maxMessageBytes: number;
   /** How much of a message is stored for inspection. */
   keepBytes: number;
+  /** The most stored of all received messages together (every MX process on the database). */
+  storeBytes: number;
   maxConnections: number;
   /** Connections per remote address per minute. */
   connectionsPerMinute: number;
@@ -88,6 +90,7 @@ export function loadInboundConfig(env: Env): InboundConfig {
     tlsKey,
     maxMessageBytes,
     keepBytes: integer(read, 'SECUREMAIL_MX_KEEP_BYTES', 256 * 1024, 1024, maxMessageBytes),
+    storeBytes: integer(read, 'SECUREMAIL_MX_STORE_BYTES', 1024 ** 3, 0, 2 ** 50),
     maxConnections: integer(read, 'SECUREMAIL_MX_MAX_CONNECTIONS', 100, 1, 100_000),
     connectionsPerMinute: integer(read, 'SECUREMAIL_MX_CONNECTIONS_PER_MINUTE', 60, 1, 1e6),
     messagesPerMinute: integer(read, 'SECUREMAIL_MX_MESSAGES_PER_MINUTE', 120, 1, 1e6),

@@ -12,6 +12,7 @@ import type { InboundConfig } from './config.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type AcceptedRecipient, receiveMessage } from './receive.ts';
 import { makeSelfSignedCertificate } from './self-signed-cert.ts';
+import { InboundStoreBudget } from './store-budget.ts';
 
 /** The part of a pino logger the MX uses. */
 export interface MxLogger {
@@ -39,6 +40,8 @@ export interface RunningMx {
 }
 
 const SMTP_CLOSE_TIMEOUT_MS = 5000;
+/** A full store is said once per interval, not once per message. */
+const FULL_WARNING_INTERVAL_MS = 60_000;
 
 class SmtpError extends Error {
   readonly responseCode: number;
@@ -55,6 +58,9 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
   const tls = loadTls(config, deps.hostname, logger);
   const connections = new RateLimiter(config.connectionsPerMinute, now);
   const messages = new RateLimiter(config.messagesPerMinute, now);
+  const budget = new InboundStoreBudget(db, config.storeBytes, now);
+  const mayKeep = (bytes: number) => budget.take(bytes);
+  let lastFullWarning: number | undefined;
   // Which accounts each accepted RCPT belongs to, per session.
   const accepted = new Map<string, AcceptedRecipient[]>();
 
@@ -142,9 +148,22 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
             },
             {
               keepBytes: config.keepBytes,
+              mayKeep,
               ...(deps.onBounced ? { onBounced: deps.onBounced } : {}),
             },
           );
+          const t = now();
+          if (
+            results.some((r) => !r.contentKept) &&
+            (lastFullWarning === undefined || t - lastFullWarning >= FULL_WARNING_INTERVAL_MS)
+          ) {
+            lastFullWarning = t;
+            logger?.warn(
+              { storeBytes: config.storeBytes },
+              'bounce MX: the inbound store is full (SECUREMAIL_MX_STORE_BYTES); received ' +
+                'messages are still processed but their content is not kept',
+            );
+          }
           logger?.info(
             {
               remote: session.remoteAddress,

@@ -35,6 +35,8 @@ export interface ReceivedMessage {
 export interface ReceiveOptions {
   /** Bytes of the message stored for inspection. */
   keepBytes: number;
+  /** Whether that many bytes more may be stored (the total budget); unlimited when omitted. */
+  mayKeep?: (bytes: number) => Promise<boolean>;
   /** Called when a recipient became `bounced`, to complete its message and notify. */
   onBounced?: (result: BounceResult & { recipientId: string }) => Promise<void>;
 }
@@ -44,7 +46,13 @@ export interface ReceiveResult {
   kind: InboundKind;
   outcome: string;
   recipientId: string | null;
+  /** False when the content was to be kept but the store budget was spent. */
+  contentKept: boolean;
 }
+
+/** Appended to the outcome of a message whose content the store budget did not allow. */
+export const NOT_KEPT_NOTE =
+  'content not kept: the inbound store is full (SECUREMAIL_MX_STORE_BYTES)';
 
 /** The recipient id in a VERP address, if it is one. */
 export function recipientIdFromVerp(address: string): string | undefined {
@@ -97,7 +105,17 @@ export async function receiveMessage(
       }
     }
     const id = randomUUIDv7();
-    const kept = keep ? message.raw.subarray(0, options.keepBytes) : undefined;
+    let kept = keep ? message.raw.subarray(0, options.keepBytes) : undefined;
+    let contentKept = true;
+    if (
+      kept !== undefined &&
+      options.mayKeep !== undefined &&
+      !(await options.mayKeep(kept.length))
+    ) {
+      kept = undefined;
+      contentKept = false;
+      outcome = `${outcome} (${NOT_KEPT_NOTE})`;
+    }
     await insertInboundMessage(db, {
       id,
       received_at: message.receivedAt,
@@ -114,8 +132,9 @@ export async function receiveMessage(
       raw: kept === undefined ? null : kept.toString('base64'),
       raw_truncated:
         kept !== undefined && (message.oversized || kept.length < message.raw.length) ? 1 : 0,
+      raw_bytes: kept?.length ?? 0,
     });
-    results.push({ id, kind, outcome, recipientId });
+    results.push({ id, kind, outcome, recipientId, contentKept });
   }
   return results;
 }

@@ -39,6 +39,15 @@ export async function listInboundMessages(
   return query.execute();
 }
 
+/** Bytes of received messages kept for inspection, over all rows (read from an index). */
+export async function sumKeptBytes(db: FeedbackDb): Promise<number> {
+  const row = await db
+    .selectFrom('inbound_messages')
+    .select((eb) => eb.fn.sum<string | number | null>('raw_bytes').as('total'))
+    .executeTakeFirst();
+  return Number(row?.total ?? 0);
+}
+
 /** Retention: removes received messages older than `before`. */
 export async function deleteInboundBefore(db: FeedbackDb, before: number): Promise<number> {
   const result = await db

@@ -32,6 +32,8 @@ export interface InboundMessagesTable {
   /** The message as received, base64, possibly cut at the keep limit; null when not kept. */
   raw: string | null;
   raw_truncated: number;
+  /** Bytes of the message kept in `raw` (decoded); 0 when not kept. Counts toward SECUREMAIL_MX_STORE_BYTES. */
+  raw_bytes: number;
 }
 
 export type SuppressionReason = 'hard_bounce' | 'manual';

@@ -4,6 +4,7 @@
 import { type Kysely, sql } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import { inboundMigration } from './inbound.migration.ts';
+import { inboundRawBytesMigration } from './inbound-raw-bytes.migration.ts';
 import { messagesMigration } from './messages.migration.ts';
 import { sessionEvidenceMigration } from './session-evidence.migration.ts';
 
@@ -152,6 +153,7 @@ const migrations: Record<string, Migration> = {
   '0003_messages': messagesMigration,
   '0004_inbound': inboundMigration,
   '0005_session_evidence': sessionEvidenceMigration,
+  '0006_inbound_raw_bytes': inboundRawBytesMigration,
 };
 
 const provider: MigrationProvider = {

@@ -114,6 +114,7 @@ describe('securemail CLI', () => {
           outcome: 'not a delivery report',
           raw: Buffer.from('Subject: ???\r\n\r\nodd').toString('base64'),
           raw_truncated: 0,
+          raw_bytes: 20,
         })
         .execute();
     } finally {

@@ -5,7 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { type InboundConfig, loadInboundConfig } from '../../src/inbound/config.ts';
 import { type RunningMx, startInboundMx } from '../../src/inbound/mx-server.ts';
-import { listInboundMessages } from '../../src/store/inbound.repository.ts';
+import { NOT_KEPT_NOTE } from '../../src/inbound/receive.ts';
+import { STORE_BUDGET_REFRESH_MS } from '../../src/inbound/store-budget.ts';
+import {
+  deleteInboundBefore,
+  listInboundMessages,
+  sumKeptBytes,
+} from '../../src/store/inbound.repository.ts';
 import { listSuppressions } from '../../src/store/suppressions.repository.ts';
 import { dialects } from '../support/db.ts';
 import { fixture } from './fixtures.ts';
@@ -235,6 +241,102 @@ for (const dialect of dialects()) {
       const kept = Buffer.from(stored[0]!.raw!, 'base64').toString('utf8');
       assert.match(kept, /%%%% garbage %%%%/);
       assert.equal((await recipientRow(fs.db, target!.id)).status, 'delivered');
+    });
+  });
+}
+
+for (const dialect of dialects()) {
+  describe(`bounce MX store budget (${dialect.name})`, () => {
+    let fs: FeedbackStore;
+    let account: TestAccount;
+    const clock = { now: 1_000_000 };
+    before(async () => {
+      fs = await openFeedbackStore(dialect);
+      account = await makeAccount(fs.store, 'budget.example');
+    });
+    after(() => fs.close());
+
+    it('keeps content up to SECUREMAIL_MX_STORE_BYTES over all MX processes, and still applies bounces past it', async () => {
+      const [replied, bounced, later] = await makeMessage(fs.db, account, [
+        'reply@remote.example',
+        'gone@remote.example',
+        'later@remote.example',
+      ]);
+      const reply = (verp: string) =>
+        fixture('human-reply.eml', { recipient: 'reply@remote.example', verp });
+      const budget = reply(replied!.verp).length + 100;
+      const config = testConfig({ storeBytes: budget });
+      const now = () => clock.now;
+      // Two MX processes on one database, each with its own reading of the total.
+      const first = await startInboundMx({ db: fs.db, config, hostname: MX_NAME, now });
+      const second = await startInboundMx({ db: fs.db, config, hostname: MX_NAME, now });
+      try {
+        await send(
+          first,
+          { from: 'reply@remote.example', to: [replied!.verp] },
+          reply(replied!.verp),
+        );
+        await send(
+          second,
+          { from: 'reply@remote.example', to: [replied!.verp] },
+          reply(replied!.verp),
+        );
+        const dsn = fixture('postfix-failed.eml', {
+          recipient: 'gone@remote.example',
+          verp: bounced!.verp,
+        });
+        assert.ok(dsn.length > 100);
+        await send(first, { from: '', to: [bounced!.verp] }, dsn);
+
+        const rows = await listInboundMessages(fs.db, { accountId: account.accountId });
+        assert.deepEqual(
+          rows.map((r) => [r.kind, r.raw === null, r.raw_bytes, r.outcome.includes(NOT_KEPT_NOTE)]),
+          [
+            ['unparseable', false, reply(replied!.verp).length, false],
+            ['unparseable', true, 0, true],
+            ['dsn', true, 0, true],
+          ],
+        );
+        // The bounce past the budget did its work all the same.
+        assert.equal((await recipientRow(fs.db, bounced!.id)).status, 'bounced');
+        const suppressed = await listSuppressions(fs.db, account.accountId, { limit: 10 });
+        assert.ok(suppressed.some((x) => x.address === 'gone@remote.example'));
+
+        // Retention frees the space; the next reading of the total sees it.
+        assert.equal(await deleteInboundBefore(fs.db, clock.now + 1), 3);
+        clock.now += STORE_BUDGET_REFRESH_MS;
+        await send(first, { from: 'later@remote.example', to: [later!.verp] }, reply(later!.verp));
+        const [kept] = await listInboundMessages(fs.db, { accountId: account.accountId });
+        assert.ok(kept?.raw !== null && kept?.raw_bytes === reply(later!.verp).length);
+        assert.equal(await sumKeptBytes(fs.db), reply(later!.verp).length);
+      } finally {
+        await first.close();
+        await second.close();
+      }
+    });
+
+    it('keeps no content at all with SECUREMAIL_MX_STORE_BYTES=0', async () => {
+      const [target] = await makeMessage(fs.db, account, ['zero@remote.example']);
+      const mx = await startInboundMx({
+        db: fs.db,
+        config: testConfig({ storeBytes: 0 }),
+        hostname: MX_NAME,
+      });
+      try {
+        const raw = fixture('human-reply.eml', {
+          recipient: 'zero@remote.example',
+          verp: target!.verp,
+        });
+        await send(mx, { from: 'zero@remote.example', to: [target!.verp] }, raw);
+        const [row] = await listInboundMessages(fs.db, {
+          accountId: account.accountId,
+          newestFirst: true,
+        });
+        assert.equal(row?.raw, null);
+        assert.ok(row?.outcome.includes(NOT_KEPT_NOTE));
+      } finally {
+        await mx.close();
+      }
     });
   });
 }
