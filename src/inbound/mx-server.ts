@@ -59,8 +59,20 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
   const connections = new RateLimiter(config.connectionsPerMinute, now);
   const messages = new RateLimiter(config.messagesPerMinute, now);
   const budget = new InboundStoreBudget(db, config.storeBytes, now);
-  const mayKeep = (bytes: number) => budget.take(bytes);
   let lastFullWarning: number | undefined;
+  const mayKeep = async (bytes: number): Promise<boolean> => {
+    if (await budget.take(bytes)) return true;
+    const t = now();
+    if (lastFullWarning === undefined || t - lastFullWarning >= FULL_WARNING_INTERVAL_MS) {
+      lastFullWarning = t;
+      logger?.warn(
+        { storeBytes: config.storeBytes },
+        'bounce MX: the inbound store is full (SECUREMAIL_MX_STORE_BYTES); received ' +
+          'messages are still processed but their content is not kept',
+      );
+    }
+    return false;
+  };
   // Which accounts each accepted RCPT belongs to, per session.
   const accepted = new Map<string, AcceptedRecipient[]>();
 
@@ -152,18 +164,6 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
               ...(deps.onBounced ? { onBounced: deps.onBounced } : {}),
             },
           );
-          const t = now();
-          if (
-            results.some((r) => !r.contentKept) &&
-            (lastFullWarning === undefined || t - lastFullWarning >= FULL_WARNING_INTERVAL_MS)
-          ) {
-            lastFullWarning = t;
-            logger?.warn(
-              { storeBytes: config.storeBytes },
-              'bounce MX: the inbound store is full (SECUREMAIL_MX_STORE_BYTES); received ' +
-                'messages are still processed but their content is not kept',
-            );
-          }
           logger?.info(
             {
               remote: session.remoteAddress,

@@ -46,8 +46,6 @@ export interface ReceiveResult {
   kind: InboundKind;
   outcome: string;
   recipientId: string | null;
-  /** False when the content was to be kept but the store budget was spent. */
-  contentKept: boolean;
 }
 
 /** Appended to the outcome of a message whose content the store budget did not allow. */
@@ -106,14 +104,8 @@ export async function receiveMessage(
     }
     const id = randomUUIDv7();
     let kept = keep ? message.raw.subarray(0, options.keepBytes) : undefined;
-    let contentKept = true;
-    if (
-      kept !== undefined &&
-      options.mayKeep !== undefined &&
-      !(await options.mayKeep(kept.length))
-    ) {
+    if (kept !== undefined && options.mayKeep && !(await options.mayKeep(kept.length))) {
       kept = undefined;
-      contentKept = false;
       outcome = `${outcome} (${NOT_KEPT_NOTE})`;
     }
     await insertInboundMessage(db, {
@@ -134,7 +126,7 @@ export async function receiveMessage(
         kept !== undefined && (message.oversized || kept.length < message.raw.length) ? 1 : 0,
       raw_bytes: kept?.length ?? 0,
     });
-    results.push({ id, kind, outcome, recipientId, contentKept });
+    results.push({ id, kind, outcome, recipientId });
   }
   return results;
 }

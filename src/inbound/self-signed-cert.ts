@@ -18,15 +18,11 @@ export interface SelfSignedCertificate {
   keyPem: string;
 }
 
-/** 16 random bytes; `integer` makes the DER encoding minimal and positive. */
-function randomSerial(): Buffer {
-  return randomBytes(16);
-}
-
 export function makeSelfSignedCertificate(
   hostname: string,
   now: number = Date.now(),
-  serial: Buffer = randomSerial(),
+  /** Random by default; `integer` makes any value a minimal, positive DER INTEGER. */
+  serial: Buffer = randomBytes(16),
 ): SelfSignedCertificate {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });

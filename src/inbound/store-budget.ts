@@ -21,6 +21,8 @@ export class InboundStoreBudget {
   readonly #now: () => number;
   #used = 0;
   #readAt: number | undefined;
+  /** A reading in progress: messages arriving meanwhile wait for it instead of reading too. */
+  #reading: Promise<void> | undefined;
 
   constructor(db: FeedbackDb, limit: number, now: () => number) {
     this.#db = db;
@@ -33,8 +35,15 @@ export class InboundStoreBudget {
     if (bytes === 0) return true;
     const now = this.#now();
     if (this.#readAt === undefined || now - this.#readAt >= STORE_BUDGET_REFRESH_MS) {
-      this.#used = await sumKeptBytes(this.#db);
-      this.#readAt = now;
+      this.#reading ??= sumKeptBytes(this.#db)
+        .then((used) => {
+          this.#used = used;
+          this.#readAt = now;
+        })
+        .finally(() => {
+          this.#reading = undefined;
+        });
+      await this.#reading;
     }
     if (this.#used + bytes > this.limit) return false;
     this.#used += bytes;
