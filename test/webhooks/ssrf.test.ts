@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createResolver, type DnsClient } from '../../src/dns/index.ts';
+import { nonPublicRange as forbiddenRange } from '../../src/net/address-ranges.ts';
 import {
   checkWebhookUrl,
-  forbiddenRange,
   type HostLookup,
   resolverLookup,
 } from '../../src/notify/webhook-target.ts';
