@@ -7,14 +7,17 @@ import { TtlCache } from './cache.ts';
 import { walkChain } from './chain.ts';
 import { normaliseName } from './names.ts';
 import { exchangeTcp, exchangeUdp } from './transport.ts';
-import type {
-  DnsAnswer,
-  DnsOutcome,
-  DnsServer,
-  RecordData,
-  RecordType,
-  Resolver,
+import {
+  type AdTrust,
+  type DnsAnswer,
+  type DnsOutcome,
+  type DnsServer,
+  type RecordData,
+  type RecordType,
+  type Resolver,
+  serverAddress,
 } from './types.ts';
+import { trustsAd } from './validation-probe.ts';
 import {
   decodeReply,
   encodeQuery,
@@ -47,10 +50,11 @@ export interface ResolverOptions {
   /** Rounds over the server list. */
   attempts?: number;
   /**
-   * The servers are validating resolvers we trust, so their AD bit marks DNSSEC-secure
-   * data. False: every answer is insecure, whatever the AD bit says.
+   * Whose AD bit marks DNSSEC-secure data (see AdTrust). `true` is `always`, `false` is
+   * `never`. Default `auto`: only resolvers on a loopback address, because anyone on the
+   * path to a remote resolver could set the bit on a forged answer.
    */
-  trustAd?: boolean;
+  trustAd?: boolean | AdTrust;
   cache?: boolean;
   /** Most answers kept in the cache. */
   cacheSize?: number;
@@ -66,17 +70,37 @@ export interface DnsClient extends Resolver {
   clearCache(): void;
 }
 
+interface TrustedServer extends DnsServer {
+  trustAd: boolean;
+  /** `host:port` for reports. */
+  address: string;
+}
+
 interface Settings {
-  servers: DnsServer[];
+  servers: TrustedServer[];
   timeoutMs: number;
   attempts: number;
-  trustAd: boolean;
   cache: TtlCache<DnsAnswer> | undefined;
   maxCnameChain: number;
 }
 
-/** How asking the servers for one name ended. */
-type Step = { kind: 'reply'; reply: Reply } | { kind: 'servfail' } | { kind: 'timeout' };
+/** How asking the servers for one name ended; `problem` says what each server did. */
+type Step =
+  | { kind: 'reply'; reply: Reply; server: TrustedServer }
+  | { kind: 'servfail' | 'timeout'; problem: string; server: TrustedServer | undefined };
+
+/** How asking one server once ended. */
+type ServerStep =
+  | { kind: 'reply'; reply: Reply }
+  | { kind: 'silent' }
+  | { kind: 'unreachable'; detail: string };
+
+const RCODE_NAMES: Readonly<Record<number, string>> = {
+  1: 'FORMERR',
+  2: 'SERVFAIL',
+  4: 'NOTIMP',
+  5: 'REFUSED',
+};
 
 interface Resolved {
   answer: DnsAnswer;
@@ -89,40 +113,70 @@ export function createResolver(options: ResolverOptions): DnsClient {
   const lifetime = new AbortController();
   const inFlight = new Map<string, Promise<Resolved>>();
 
-  async function askServer(server: DnsServer, name: string, type: RecordType): Promise<Step> {
+  async function askServer(
+    server: TrustedServer,
+    name: string,
+    type: RecordType,
+  ): Promise<ServerStep> {
     const id = randomInt(0, MAX_QUERY_ID + 1);
     const query = encodeQuery(id, name, type);
     const parse = (message: Buffer): Reply | undefined => decodeReply(message, id, name, type);
     const udp = await exchangeUdp(server, query, parse, settings.timeoutMs, lifetime.signal);
-    if (udp.kind !== 'reply') return { kind: 'timeout' };
+    if (udp.kind === 'error') return unreachable(udp.error);
+    if (udp.kind !== 'reply') return { kind: 'silent' };
     if (!udp.reply.truncated) return udp;
     // The answer did not fit in a datagram: ask the same server again over TCP.
     const tcp = await exchangeTcp(server, query, parse, settings.timeoutMs, lifetime.signal);
-    if (tcp.kind !== 'reply') return { kind: 'timeout' };
-    return tcp.reply.truncated ? { kind: 'servfail' } : tcp;
+    if (tcp.kind === 'error') return unreachable(tcp.error, 'over TCP');
+    if (tcp.kind !== 'reply') return { kind: 'silent' };
+    return tcp.reply.truncated
+      ? { kind: 'unreachable', detail: 'answered truncated over TCP too' }
+      : tcp;
   }
 
   async function ask(name: string, type: RecordType): Promise<Step> {
-    // A server that answered with an error is not asked again; one that stayed silent is
-    // retried in the next round.
-    const answeredBadly = new Set<DnsServer>();
+    // A server that answered with an error (or cannot be reached) is not asked again; one
+    // that stayed silent is retried in the next round.
+    const problems = new Map<TrustedServer, string>();
+    const silent = new Map<TrustedServer, number>();
+    let last: TrustedServer | undefined;
+    let answeredBadly = false;
     for (let round = 0; round < settings.attempts; round++) {
       for (const server of settings.servers) {
-        if (answeredBadly.has(server)) continue;
+        if (problems.has(server)) continue;
         if (lifetime.signal.aborted) throw new Error('DNS resolver closed');
+        last = server;
+        const started = Date.now();
         const step = await askServer(server, name, type);
-        if (step.kind === 'timeout') continue;
-        if (
-          step.kind === 'reply' &&
-          (step.reply.rcode === RCODE_NOERROR || step.reply.rcode === RCODE_NXDOMAIN)
-        ) {
-          return step;
+        if (step.kind === 'silent') {
+          silent.set(server, (silent.get(server) ?? 0) + (Date.now() - started));
+          continue;
         }
-        answeredBadly.add(server);
+        silent.delete(server);
+        if (step.kind === 'unreachable') {
+          problems.set(server, `${server.address} ${step.detail}`);
+          continue;
+        }
+        const { rcode } = step.reply;
+        if (rcode === RCODE_NOERROR || rcode === RCODE_NXDOMAIN) {
+          return { kind: 'reply', reply: step.reply, server };
+        }
+        answeredBadly = true;
+        const ede = step.reply.extendedError;
+        problems.set(
+          server,
+          `${RCODE_NAMES[rcode] ?? `rcode ${rcode}`} from ${server.address}` +
+            (ede ? ` (${ede.text})` : ''),
+        );
       }
     }
     if (lifetime.signal.aborted) throw new Error('DNS resolver closed');
-    return { kind: answeredBadly.size > 0 ? 'servfail' : 'timeout' };
+    const tries = settings.attempts === 1 ? '1 try' : `${settings.attempts} tries`;
+    for (const [server, waited] of silent) {
+      problems.set(server, `no answer from ${server.address} within ${waited} ms (${tries})`);
+    }
+    const problem = [...problems.values()].join('; ');
+    return { kind: answeredBadly ? 'servfail' : 'timeout', problem, server: last };
   }
 
   async function resolve(name: string, type: RecordType): Promise<Resolved> {
@@ -132,12 +186,22 @@ export function createResolver(options: ResolverOptions): DnsClient {
     let ttl = Number.POSITIVE_INFINITY;
     for (;;) {
       const step = await ask(current, type);
-      if (step.kind !== 'reply') return failed(name, type, step.kind);
+      if (step.kind !== 'reply') return failed(name, type, step.kind, step.problem, step.server);
       const reply = step.reply;
-      // Every step of a chain must be validated for the whole answer to be.
-      secure = secure && reply.authenticData && settings.trustAd;
+      const origin = { server: step.server.address, adTrusted: step.server.trustAd };
+      // Every step of a chain must be validated for the whole answer to be, and only the AD
+      // bit of a trusted resolver counts.
+      secure = secure && reply.authenticData && step.server.trustAd;
       const walk = walkChain(reply.records, current, type, seen, settings.maxCnameChain);
-      if (walk.kind === 'broken') return failed(name, type, 'servfail');
+      if (walk.kind === 'broken') {
+        return failed(
+          name,
+          type,
+          'servfail',
+          `${walk.reason} in the answer of ${origin.server}`,
+          step.server,
+        );
+      }
       ttl = Math.min(ttl, walk.ttl);
       if (walk.records.length > 0) {
         const answer: DnsAnswer = {
@@ -148,6 +212,7 @@ export function createResolver(options: ResolverOptions): DnsClient {
           records: walk.records,
           canonicalName: walk.owner,
           ttl,
+          ...origin,
         };
         return { answer, cacheTtl: Math.min(ttl, MAX_CACHE_TTL_SECONDS) };
       }
@@ -167,6 +232,7 @@ export function createResolver(options: ResolverOptions): DnsClient {
         records: [],
         canonicalName: walk.owner,
         ttl: 0,
+        ...origin,
       };
       const negativeTtl = reply.negativeTtl ?? MAX_NEGATIVE_TTL_SECONDS;
       return { answer, cacheTtl: Math.min(negativeTtl, ttl, MAX_NEGATIVE_TTL_SECONDS) };
@@ -203,6 +269,7 @@ export function createResolver(options: ResolverOptions): DnsClient {
 
   return {
     query,
+    servers: settings.servers.map(({ address, trustAd }) => ({ address, trustAd })),
     async close(): Promise<void> {
       lifetime.abort();
       settings.cache?.clear();
@@ -213,9 +280,25 @@ export function createResolver(options: ResolverOptions): DnsClient {
   };
 }
 
-function failed(name: string, type: RecordType, outcome: DnsOutcome): Resolved {
+function failed(
+  name: string,
+  type: RecordType,
+  outcome: DnsOutcome,
+  problem: string,
+  server: TrustedServer | undefined,
+): Resolved {
   return {
-    answer: { name, type, outcome, secure: false, records: [], canonicalName: name, ttl: 0 },
+    answer: {
+      name,
+      type,
+      outcome,
+      secure: false,
+      records: [],
+      canonicalName: name,
+      ttl: 0,
+      problem,
+      ...(server ? { server: server.address, adTrusted: server.trustAd } : {}),
+    },
     // SERVFAIL and timeouts are never cached: the next delivery attempt must ask again.
     cacheTtl: 0,
   };
@@ -230,6 +313,22 @@ function copyRecord(record: RecordData[RecordType]): RecordData[RecordType] {
   if (typeof record === 'string') return record;
   if ('exchange' in record) return { ...record };
   return { ...record, data: Buffer.from(record.data) };
+}
+
+function adTrustMode(option: ResolverOptions['trustAd']): AdTrust {
+  if (option === true) return 'always';
+  if (option === false) return 'never';
+  return option ?? 'auto';
+}
+
+/** Socket errors in words: ECONNREFUSED on UDP is an ICMP port unreachable. */
+function unreachable(error: Error, how = ''): ServerStep {
+  const code = (error as NodeJS.ErrnoException).code;
+  const via = how === '' ? '' : ` ${how}`;
+  if (code === 'ECONNREFUSED') {
+    return { kind: 'unreachable', detail: `refused the connection${via} (nothing listens there)` };
+  }
+  return { kind: 'unreachable', detail: `could not be reached${via} (${code ?? error.message})` };
 }
 
 function settingsFrom(options: ResolverOptions): Settings {
@@ -255,11 +354,16 @@ function settingsFrom(options: ResolverOptions): Settings {
     throw new TypeError('maxCnameChain must be a non-negative integer');
   }
   const useCache = options.cache ?? true;
+  const trust = adTrustMode(options.trustAd);
   return {
-    servers: servers.map((server) => ({ host: server.host, port: server.port })),
+    servers: servers.map((server) => ({
+      host: server.host,
+      port: server.port,
+      address: serverAddress(server),
+      trustAd: trustsAd(server, trust),
+    })),
     timeoutMs,
     attempts,
-    trustAd: options.trustAd ?? true,
     cache: useCache
       ? new TtlCache<DnsAnswer>(options.cacheSize ?? DEFAULT_CACHE_SIZE, options.now ?? Date.now)
       : undefined,

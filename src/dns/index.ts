@@ -15,6 +15,8 @@ export { MAX_LABEL_LENGTH, MAX_NAME_LENGTH, normaliseName } from './names.ts';
 export { defaultServers, RESOLV_CONF_PATH, readResolvConf } from './resolv-conf.ts';
 export { DNS_PORT, parseServerList } from './server-list.ts';
 export {
+  AD_TRUST_MODES,
+  type AdTrust,
   type DnsAnswer,
   type DnsOutcome,
   type DnsServer,
@@ -23,5 +25,13 @@ export {
   type RecordData,
   type RecordType,
   type Resolver,
+  type ResolverServer,
+  serverAddress,
   type TlsaRecord,
 } from './types.ts';
+export {
+  daneAvailable,
+  probeResolvers,
+  type ResolverProbe,
+  trustsAd,
+} from './validation-probe.ts';

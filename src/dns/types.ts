@@ -53,15 +53,54 @@ export interface DnsAnswer<T extends RecordType = RecordType> {
   canonicalName: string;
   /** Smallest TTL of the answer's records (seconds); 0 when there are none. */
   ttl: number;
+  /**
+   * The resolver whose reply this is (`host:port`), or for a failure the last one asked.
+   * Reports name it, so an operator can tell a broken resolver from a broken zone.
+   */
+  server?: string;
+  /**
+   * Whether that resolver is one whose AD bit we trust (SECUREMAIL_DNS_TRUST_AD). When false,
+   * `secure` is false whatever the resolver said, and DNSSEC counts as absent.
+   */
+  adTrusted?: boolean;
+  /** For servfail/timeout: what happened, per resolver, in words ("SERVFAIL from ..."). */
+  problem?: string;
 }
 
 export interface Resolver {
   query<T extends RecordType>(name: string, type: T): Promise<DnsAnswer<T>>;
+  /** The resolvers asked, in order, and whether each one's AD bit is trusted. */
+  readonly servers?: readonly ResolverServer[];
 }
+
+export interface ResolverServer {
+  /** `host:port`, IPv6 in brackets. */
+  address: string;
+  trustAd: boolean;
+}
+
+/** `host:port`, IPv6 in brackets, as reports and logs show a resolver. */
+export function serverAddress(server: DnsServer): string {
+  return server.host.includes(':')
+    ? `[${server.host}]:${server.port}`
+    : `${server.host}:${server.port}`;
+}
+
+/**
+ * How far the AD bit of a resolver is believed (SECUREMAIL_DNS_TRUST_AD):
+ * - `auto`: only from resolvers on a loopback address, where nobody sits between the
+ *   validating resolver and us (the default);
+ * - `always`: from every configured resolver (the operator vouches for the network path);
+ * - `never`: from none; DNSSEC then counts as absent and DANE is unavailable.
+ */
+export type AdTrust = 'auto' | 'always' | 'never';
+export const AD_TRUST_MODES: readonly AdTrust[] = ['auto', 'always', 'never'];
 
 /** `secure` / `insecure` / the failure outcome, the wording used in evidence and record status. */
 export function describeAnswer(answer: DnsAnswer): string {
-  if (answer.outcome === 'servfail' || answer.outcome === 'timeout') return answer.outcome;
+  if (answer.outcome === 'servfail' || answer.outcome === 'timeout') {
+    return answer.problem ? `${answer.outcome} (${answer.problem})` : answer.outcome;
+  }
   if (answer.outcome === 'nxdomain' || answer.outcome === 'nodata') return answer.outcome;
   return answer.secure ? 'secure' : 'insecure';
 }

@@ -30,7 +30,47 @@ export interface Reply {
   records: AnswerRecord[];
   /** RFC 2308 3: min(SOA TTL, SOA MINIMUM) from the authority section, when present. */
   negativeTtl: number | undefined;
+  /** RFC 8914 Extended DNS Error, when the server gave one (e.g. 6 "DNSSEC Bogus"). */
+  extendedError: ExtendedError | undefined;
 }
+
+export interface ExtendedError {
+  code: number;
+  /** The registry's name for the code, then the server's own text when it sent one. */
+  text: string;
+}
+
+/** EDNS option code of an Extended DNS Error (RFC 8914). */
+const OPTION_EDE = 15;
+
+/** RFC 8914 4: the info codes a validating resolver reports, named as the registry names them. */
+const EDE_NAMES: Readonly<Record<number, string>> = {
+  0: 'Other Error',
+  1: 'Unsupported DNSKEY Algorithm',
+  2: 'Unsupported DS Digest Type',
+  3: 'Stale Answer',
+  4: 'Forged Answer',
+  5: 'DNSSEC Indeterminate',
+  6: 'DNSSEC Bogus',
+  7: 'Signature Expired',
+  8: 'Signature Not Yet Valid',
+  9: 'DNSKEY Missing',
+  10: 'RRSIGs Missing',
+  11: 'No Zone Key Bit Set',
+  12: 'NSEC Missing',
+  13: 'Cached Error',
+  14: 'Not Ready',
+  15: 'Blocked',
+  16: 'Censored',
+  17: 'Filtered',
+  18: 'Prohibited',
+  19: 'Stale NXDOMAIN Answer',
+  20: 'Not Authoritative',
+  21: 'Not Supported',
+  22: 'No Reachable Authority',
+  23: 'Network Error',
+  24: 'Invalid Data',
+};
 
 /**
  * A recursive query with EDNS0 and the DO bit, so a validating resolver validates and
@@ -98,7 +138,25 @@ export function decodeReply(
     authenticData: packet.flag_ad,
     records: (packet.answers ?? []).flatMap(toAnswerRecord),
     negativeTtl: negativeTtl(packet.authorities ?? []),
+    extendedError: opt ? extendedError(opt) : undefined,
   };
+}
+
+function extendedError(opt: dnsPacket.OptAnswer): ExtendedError | undefined {
+  // dns-packet keeps options it does not know as {code, data}; its types only list some.
+  for (const option of opt.options as unknown as { code: number; data?: Buffer }[]) {
+    if (option.code !== OPTION_EDE || option.data === undefined || option.data.length < 2) continue;
+    const code = option.data.readUInt16BE(0);
+    // The text is for people, from the server: printable characters only, bounded.
+    const extra = option.data
+      .subarray(2, 130)
+      .toString('utf8')
+      .replace(/[^\x20-\x7e]/g, '')
+      .trim();
+    const name = EDE_NAMES[code] ?? `code ${code}`;
+    return { code, text: extra === '' ? name : `${name}: ${extra}` };
+  }
+  return undefined;
 }
 
 function negativeTtl(authorities: dnsPacket.Answer[]): number | undefined {

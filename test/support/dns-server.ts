@@ -24,7 +24,11 @@ export type TestRecord =
     };
 
 export type TestRecordType = TestRecord['type'];
-export type FailureMode = 'servfail' | 'timeout' | 'refused';
+/**
+ * 'servfail' answers SERVFAIL; 'bogus' answers SERVFAIL with the Extended DNS Error 6
+ * "DNSSEC Bogus" (RFC 8914), as unbound does for data whose signatures do not validate.
+ */
+export type FailureMode = 'servfail' | 'bogus' | 'timeout' | 'refused';
 export type Transport = 'udp' | 'tcp';
 
 export interface LoggedQuery {
@@ -127,9 +131,18 @@ interface Reply {
   packet: Buffer | undefined;
 }
 
+/** EDNS option code of an Extended DNS Error and its code for DNSSEC-bogus data (RFC 8914). */
+const OPTION_EDE = 15;
+const EDE_DNSSEC_BOGUS = 6;
+
 export class TestDnsServer {
-  readonly host: string = '127.0.0.1';
+  readonly host: string;
   readonly port: number;
+  /**
+   * Extra: whether it plays a validating resolver. When true (the default) it answers the
+   * root SOA (`.`) with AD, as a validating resolver does for the signed root zone.
+   */
+  validating = true;
   readonly queries: LoggedQuery[] = [];
   /** Extra: CNAMEs inside the zone are followed in the answer (as a recursive resolver does). Off = answer only the first CNAME. */
   followCnames = true;
@@ -144,7 +157,8 @@ export class TestDnsServer {
   readonly #failures = new Map<string, FailureMode>();
   readonly #truncated = new Set<string>();
 
-  private constructor(udp: dgram.Socket, tcp: net.Server, port: number) {
+  private constructor(udp: dgram.Socket, tcp: net.Server, port: number, host: string) {
+    this.host = host;
     this.#udp = udp;
     this.#tcp = tcp;
     this.port = port;
@@ -157,14 +171,15 @@ export class TestDnsServer {
     tcp.on('connection', (socket) => this.#serveTcp(socket));
   }
 
-  static async start(): Promise<TestDnsServer> {
+  /** Listens on `host` (default 127.0.0.1); another local address tests resolver trust. */
+  static async start(host = '127.0.0.1'): Promise<TestDnsServer> {
     // UDP picks the ephemeral port; TCP then takes the same number, which can be in use
     // by someone else's TCP socket, so try a few ports.
     for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
       const udp = dgram.createSocket('udp4');
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);
-        udp.bind(0, '127.0.0.1', () => {
+        udp.bind(0, host, () => {
           udp.off('error', reject);
           resolve();
         });
@@ -173,11 +188,11 @@ export class TestDnsServer {
       const tcp = net.createServer();
       const listening = await new Promise<boolean>((resolve) => {
         tcp.once('error', () => resolve(false));
-        tcp.listen(port, '127.0.0.1', () => resolve(true));
+        tcp.listen(port, host, () => resolve(true));
       });
       if (listening) {
         const address = tcp.address() as AddressInfo;
-        return new TestDnsServer(udp, tcp, address.port);
+        return new TestDnsServer(udp, tcp, address.port, host);
       }
       await new Promise<void>((resolve) => udp.close(() => resolve()));
     }
@@ -260,6 +275,7 @@ export class TestDnsServer {
     this.queries.length = 0;
     this.followCnames = true;
     this.negativeTtl = DEFAULT_NEGATIVE_TTL;
+    this.validating = true;
   }
 
   async close(): Promise<void> {
@@ -320,6 +336,7 @@ export class TestDnsServer {
       adRequested: query.flag_ad,
     });
 
+    if (name === '' && question.type === 'SOA') return this.#rootSoa(query, question, opt);
     const resolution = this.#resolve(name, question.type);
     const failure = this.#failureFor(resolution.names, question.type, transport);
     if (failure === 'timeout') return { packet: undefined };
@@ -328,7 +345,7 @@ export class TestDnsServer {
     let rcode = resolution.rcode;
     let answers = resolution.answers;
     if (failure) {
-      rcode = failure === 'servfail' ? RCODE_SERVFAIL : RCODE_REFUSED;
+      rcode = failure === 'refused' ? RCODE_REFUSED : RCODE_SERVFAIL;
       answers = [];
     }
     if (truncate) answers = [];
@@ -357,7 +374,16 @@ export class TestDnsServer {
               ednsVersion: 0,
               flags: opt.flags,
               flag_do: opt.flag_do,
-              options: [],
+              options:
+                failure === 'bogus'
+                  ? // dns-packet encodes any option given as {code, data}; its types list a few.
+                    ([
+                      {
+                        code: OPTION_EDE,
+                        data: extendedError(EDE_DNSSEC_BOGUS, 'signature crypto failed'),
+                      },
+                    ] as unknown as dnsPacket.OptAnswer['options'])
+                  : [],
             },
           ]
         : [],
@@ -376,6 +402,55 @@ export class TestDnsServer {
       };
     }
     return { packet };
+  }
+
+  /** The signed root zone's SOA: with AD when this server plays a validating resolver. */
+  #rootSoa(
+    query: dnsPacket.DecodedPacket,
+    question: dnsPacket.Question,
+    opt: dnsPacket.OptAnswer | undefined,
+  ): Reply {
+    return {
+      packet: dnsPacket.encode({
+        type: 'response',
+        id: query.id ?? 0,
+        flags:
+          (query.flag_rd ? dnsPacket.RECURSION_DESIRED : 0) |
+          dnsPacket.RECURSION_AVAILABLE |
+          (this.validating ? dnsPacket.AUTHENTIC_DATA : 0),
+        questions: [question],
+        answers: [
+          {
+            name: '.',
+            type: 'SOA',
+            ttl: 86400,
+            data: {
+              mname: 'a.root-servers.net',
+              rname: 'nstld.verisign-grs.com',
+              serial: 2026120200,
+              refresh: 1800,
+              retry: 900,
+              expire: 604800,
+              minimum: 86400,
+            },
+          },
+        ],
+        additionals: opt
+          ? [
+              {
+                name: '.',
+                type: 'OPT',
+                udpPayloadSize: SERVER_UDP_PAYLOAD,
+                extendedRcode: 0,
+                ednsVersion: 0,
+                flags: opt.flags,
+                flag_do: opt.flag_do,
+                options: [],
+              },
+            ]
+          : [],
+      }),
+    };
   }
 
   #resolve(name: string, type: string): Resolution {
@@ -455,4 +530,11 @@ export class TestDnsServer {
       },
     };
   }
+}
+
+/** An Extended DNS Error option body: the info code, then UTF-8 text (RFC 8914 2). */
+function extendedError(code: number, text: string): Buffer {
+  const body = Buffer.alloc(2);
+  body.writeUInt16BE(code, 0);
+  return Buffer.concat([body, Buffer.from(text, 'utf8')]);
 }
