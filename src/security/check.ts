@@ -36,6 +36,8 @@ export interface DomainReport {
   cipher?: string;
   keyExchange?: string;
   certificate?: CertificateSummary;
+  /** The resolvers asked, and whether their DNSSEC validation (AD bit) is believed. */
+  resolvers: Array<{ address: string; trustAd: boolean }>;
   hosts: HostReport[];
   evidence: { domain: DomainEvidence; hosts: HostEvidence[] };
 }
@@ -87,6 +89,7 @@ async function checkDomain(
     domain,
     recipients,
     verdict: result.verdict,
+    resolvers: result.domain.resolvers ?? [],
     hosts,
     evidence: { domain: result.domain, hosts: result.evidence },
   };

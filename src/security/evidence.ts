@@ -47,6 +47,11 @@ export interface DomainEvidence {
   policyLevel: PolicyLevel;
   startedAt: string;
   finishedAt: string;
+  /**
+   * The resolvers the answers came from and whether their AD bit is trusted: "DNSSEC
+   * secure" means nothing to an auditor without knowing who said so.
+   */
+  resolvers?: Array<{ address: string; trustAd: boolean }>;
   mx: {
     dnssec: string;
     secure?: boolean;
@@ -60,6 +65,8 @@ export interface DomainEvidence {
     source: 'fetched' | 'cache' | 'none';
     policy?: { id: string; mode: StsMode; mx: string[]; maxAge: number };
     error?: { reason: ReasonCode; detail: string };
+    /** Whether a policy applies could not be known now (TXT or fetch failed, nothing cached). */
+    indeterminate?: { reason: ReasonCode; detail: string };
   };
   verdict: Verdict;
   reason?: ReasonCode;

@@ -6,7 +6,7 @@ import type { TlsaRecord } from '../dns/types.ts';
 import { judgePkix, peerChain, summarise, trustedCas } from './certificates.ts';
 import { verifyDane } from './dane.ts';
 import type { HostEvidence } from './evidence.ts';
-import type { AuthMethod, SecurityOptions } from './options.ts';
+import { type AuthMethod, addressPolicyOf, type SecurityOptions } from './options.ts';
 import type { ReasonCode } from './reasons.ts';
 import { SmtpClient, type SmtpConnectOptions } from './smtp-client.ts';
 import { SmtpError } from './smtp-reply.ts';
@@ -74,6 +74,16 @@ export async function attemptAddress(
   evidence: HostEvidence,
 ): Promise<AttemptOutcome> {
   const { options } = input;
+  // assessHost already left such addresses out; this is the last gate before a socket opens,
+  // so no other path (a session pool, a future caller) can reach an internal address.
+  const forbidden = addressPolicyOf(options).refusal(input.address);
+  if (forbidden !== undefined) {
+    return {
+      ok: false,
+      reason: 'mx-address-forbidden',
+      detail: `${input.address} is a ${forbidden} address, outside the public internet`,
+    };
+  }
   const connect: SmtpConnectOptions = {
     address: input.address,
     port: options.smtpPort,

@@ -2,6 +2,7 @@
 // operator's extra CAs), no redirects, a size and a time limit, text/plain only.
 import https from 'node:https';
 import type { Resolver } from '../dns/types.ts';
+import type { AddressPolicy } from '../net/address-ranges.ts';
 import { trustedCas } from './certificates.ts';
 import { MAX_STS_POLICY_OCTETS, parseStsPolicy, type StsPolicy } from './mta-sts-policy.ts';
 import { lookupVia } from './resolver-lookup.ts';
@@ -14,13 +15,38 @@ export interface StsFetchOptions {
   /** 443 in production; tests use an ephemeral port. */
   port: number;
   timeoutMs: number;
+  addressPolicy: AddressPolicy;
 }
 
 export type StsFetchError = 'sts-policy-fetch-error' | 'sts-policy-invalid' | 'sts-webpki-invalid';
 
 export type StsFetchResult =
   | { ok: true; policy: StsPolicy }
-  | { ok: false; reason: StsFetchError; detail: string };
+  | {
+      ok: false;
+      reason: StsFetchError;
+      detail: string;
+      /**
+       * True when the failure may clear up by itself (a network error, a timeout, a DNS
+       * failure for the policy host, an HTTP 5xx): the policy is then unknown rather than
+       * absent or broken, and without a cached one the hosts cannot be judged now.
+       */
+      temporary: boolean;
+    };
+
+/** Socket and DNS errors that say nothing about the policy, only about the path to it now. */
+const TEMPORARY_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+]);
 
 // Node/OpenSSL codes for a certificate the Web PKI does not accept.
 const WEBPKI_ERRORS = new Set([
@@ -44,6 +70,8 @@ export function fetchStsPolicy(
   const host = `mta-sts.${domain}`;
   return new Promise((resolve) => {
     let settled = false;
+    const fail = (reason: StsFetchError, detail: string, temporary = false) =>
+      finish({ ok: false, reason, detail, temporary });
     const finish = (result: StsFetchResult) => {
       if (settled) return;
       settled = true;
@@ -58,38 +86,31 @@ export function fetchStsPolicy(
       path: STS_POLICY_PATH,
       method: 'GET',
       ca: trustedCas(options.extraCa),
-      lookup: lookupVia(options.resolver),
+      // Our resolver, and only addresses on the internet (or allowed networks): the policy
+      // host name is the recipient's to choose, so it must not reach our own networks.
+      lookup: lookupVia(options.resolver, options.addressPolicy),
       agent: false,
       headers: { accept: 'text/plain' },
     });
     const timer = setTimeout(
-      () =>
-        finish({
-          ok: false,
-          reason: 'sts-policy-fetch-error',
-          detail: `no policy within ${options.timeoutMs} ms`,
-        }),
+      () => fail('sts-policy-fetch-error', `no policy within ${options.timeoutMs} ms`, true),
       options.timeoutMs,
     );
     request.on('error', (error: NodeJS.ErrnoException) => {
-      const reason =
-        error.code && WEBPKI_ERRORS.has(error.code)
-          ? 'sts-webpki-invalid'
-          : 'sts-policy-fetch-error';
-      finish({ ok: false, reason, detail: `${error.code ?? 'error'}: ${error.message}` });
+      const code = error.code ?? '';
+      const detail = `${code || 'error'}: ${error.message}`;
+      if (WEBPKI_ERRORS.has(code)) fail('sts-webpki-invalid', detail);
+      else fail('sts-policy-fetch-error', detail, TEMPORARY_ERRORS.has(code));
     });
     request.on('response', (response) => {
       const status = response.statusCode ?? 0;
       if (status >= 300 && status < 400) {
-        finish({
-          ok: false,
-          reason: 'sts-policy-invalid',
-          detail: `redirect (${status}) is not allowed`,
-        });
+        fail('sts-policy-invalid', `redirect (${status}) is not allowed`);
         return;
       }
       if (status !== 200) {
-        finish({ ok: false, reason: 'sts-policy-fetch-error', detail: `HTTP status ${status}` });
+        // A server error may pass; a 404 says the policy is not there.
+        fail('sts-policy-fetch-error', `HTTP status ${status}`, status >= 500);
         return;
       }
       const mediaType = (response.headers['content-type'] ?? '')
@@ -97,11 +118,7 @@ export function fetchStsPolicy(
         .trim()
         .toLowerCase();
       if (mediaType !== 'text/plain') {
-        finish({
-          ok: false,
-          reason: 'sts-policy-invalid',
-          detail: `content type ${mediaType || 'missing'}`,
-        });
+        fail('sts-policy-invalid', `content type ${mediaType || 'missing'}`);
         return;
       }
       const chunks: Buffer[] = [];
@@ -109,23 +126,16 @@ export function fetchStsPolicy(
       response.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size > MAX_STS_POLICY_OCTETS) {
-          finish({
-            ok: false,
-            reason: 'sts-policy-invalid',
-            detail: `policy larger than ${MAX_STS_POLICY_OCTETS} octets`,
-          });
+          fail('sts-policy-invalid', `policy larger than ${MAX_STS_POLICY_OCTETS} octets`);
           return;
         }
         chunks.push(chunk);
       });
-      response.on('error', (error) =>
-        finish({ ok: false, reason: 'sts-policy-fetch-error', detail: error.message }),
-      );
+      response.on('error', (error) => fail('sts-policy-fetch-error', error.message, true));
       response.on('end', () => {
         const parsed = parseStsPolicy(Buffer.concat(chunks).toString('utf8'), id);
-        finish(
-          parsed.ok ? parsed : { ok: false, reason: 'sts-policy-invalid', detail: parsed.detail },
-        );
+        if (parsed.ok) finish(parsed);
+        else fail('sts-policy-invalid', parsed.detail);
       });
     });
     request.end();

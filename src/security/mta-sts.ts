@@ -1,9 +1,11 @@
 // Which MTA-STS policy applies to a recipient domain right now (RFC 8461 5.1), combining
 // discovery, the HTTPS fetch and the cache.
 import { describeAnswer, type Resolver } from '../dns/types.ts';
+import type { AddressPolicy } from '../net/address-ranges.ts';
 import type { StsPolicyCache } from './mta-sts-cache.ts';
 import { fetchStsPolicy, type StsFetchError } from './mta-sts-fetch.ts';
 import { parseStsTxt, type StsPolicy } from './mta-sts-policy.ts';
+import type { ReasonCode } from './reasons.ts';
 
 export interface StsDiscovery {
   /** The policy that applies, if any (any mode; only `enforce` authenticates). */
@@ -15,6 +17,14 @@ export interface StsDiscovery {
   txtDnssec: string;
   /** Why a policy announced now could not be fetched (recorded even when the cache covers it). */
   error?: { reason: StsFetchError; detail: string };
+  /**
+   * Set when it is unknown whether a policy applies: the TXT lookup failed, or a policy was
+   * announced and could not be fetched for a reason that may pass, and no cached policy
+   * covers the domain. Hosts that MTA-STS would judge cannot be judged now: they are
+   * deferred, never judged by a weaker method (RFC 8461 5.1 keeps a cached policy; we also
+   * never act as if an unknown one were absent).
+   */
+  indeterminate?: { reason: ReasonCode; detail: string };
 }
 
 export interface StsDeps {
@@ -24,6 +34,7 @@ export interface StsDeps {
   port: number;
   timeoutMs: number;
   now: () => Date;
+  addressPolicy: AddressPolicy;
 }
 
 export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<StsDiscovery> {
@@ -38,7 +49,15 @@ export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<
   const answer = await deps.resolver.query(`_mta-sts.${domain}`, 'TXT');
   const txtDnssec = describeAnswer(answer);
   if (answer.outcome === 'servfail' || answer.outcome === 'timeout') {
-    return fromCache({ txt: 'dns-failure', txtDnssec });
+    const found = fromCache({ txt: 'dns-failure', txtDnssec });
+    if (found.policy) return found;
+    return {
+      ...found,
+      indeterminate: {
+        reason: 'dns-temporary-failure',
+        detail: `_mta-sts.${domain} TXT lookup: ${answer.problem ?? answer.outcome}`,
+      },
+    };
   }
   const txt = parseStsTxt(answer.outcome === 'ok' ? answer.records : []);
   if (!txt.found) {
@@ -54,14 +73,23 @@ export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<
     extraCa: deps.extraCa,
     port: deps.port,
     timeoutMs: deps.timeoutMs,
+    addressPolicy: deps.addressPolicy,
   });
   if (!fetched.ok) {
-    return fromCache({
+    const found = fromCache({
       txt: 'found',
       txtId: txt.id,
       txtDnssec,
       error: { reason: fetched.reason, detail: fetched.detail },
     });
+    if (found.policy || !fetched.temporary) return found;
+    return {
+      ...found,
+      indeterminate: {
+        reason: 'sts-policy-unreachable',
+        detail: `policy of ${domain} (id ${txt.id}): ${fetched.detail}`,
+      },
+    };
   }
   const fetchedAt = deps.now();
   const expiresAt = new Date(fetchedAt.getTime() + fetched.policy.maxAge * 1000);

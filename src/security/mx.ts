@@ -1,5 +1,6 @@
 // MX resolution (RFC 5321 5.1, RFC 7505), each host's addresses, and the TLSA lookup that
 // only happens when the path to the host is DNSSEC-secure (RFC 7672 2.2).
+import { normaliseName } from '../dns/names.ts';
 import { type DnsAnswer, describeAnswer, type Resolver, type TlsaRecord } from '../dns/types.ts';
 import { isUsable } from './dane.ts';
 import type { ReasonCode } from './reasons.ts';
@@ -9,14 +10,37 @@ export interface MxHost {
   preference: number;
   /** True when the domain has no MX and its own address records are used (RFC 5321 5.1). */
   implicit: boolean;
+  /**
+   * Why the MX target cannot be looked up (not a valid host name), when it cannot. Such a
+   * host fails on its own; the domain's other hosts are still tried.
+   */
+  invalid?: string;
 }
 
 export type MxResolution =
-  | { ok: true; hosts: MxHost[]; secure: boolean; dnssec: string }
+  | { ok: true; hosts: MxHost[]; secure: boolean; adTrusted: boolean; dnssec: string }
   | { ok: false; reason: ReasonCode; detail: string; dnssec: string };
 
 function isFailure(answer: DnsAnswer): boolean {
   return answer.outcome === 'servfail' || answer.outcome === 'timeout';
+}
+
+/** The failure in words for a detail line: `SERVFAIL from 127.0.0.1:53`, or the outcome. */
+function failureText(answer: DnsAnswer): string {
+  return answer.problem ?? answer.outcome;
+}
+
+/**
+ * The MX target in the form the resolver takes, or why it is not a host name. The answer
+ * comes from the recipient's zone (possibly an attacker's): a space or a control character
+ * must fail this one host, not throw through the whole assessment.
+ */
+function checkTarget(exchange: string): { host: string } | { invalid: string } {
+  try {
+    return { host: normaliseName(exchange) };
+  } catch {
+    return { invalid: `MX target ${JSON.stringify(exchange)} is not a valid host name` };
+  }
 }
 
 /**
@@ -38,7 +62,7 @@ export async function resolveMx(
       return {
         ok: false,
         reason: 'dns-temporary-failure',
-        detail: `MX lookup for ${domain}: ${answer.outcome}`,
+        detail: `MX lookup for ${domain}: ${failureText(answer)}`,
         dnssec,
       };
     case 'nodata':
@@ -46,6 +70,7 @@ export async function resolveMx(
         ok: true,
         hosts: [{ host: domain, preference: 0, implicit: true }],
         secure: answer.secure,
+        adTrusted: answer.adTrusted ?? false,
         dnssec,
       };
     case 'ok':
@@ -65,49 +90,73 @@ export async function resolveMx(
   keyed.sort((a, b) => a.mx.preference - b.mx.preference || a.tieBreak - b.tieBreak);
   return {
     ok: true,
-    hosts: keyed.map(({ mx }) => ({
-      host: mx.exchange,
-      preference: mx.preference,
-      implicit: false,
-    })),
+    hosts: keyed.map(({ mx }) => {
+      const target = checkTarget(mx.exchange);
+      return 'host' in target
+        ? { host: target.host, preference: mx.preference, implicit: false }
+        : {
+            host: mx.exchange,
+            preference: mx.preference,
+            implicit: false,
+            invalid: target.invalid,
+          };
+    }),
     secure: answer.secure,
+    adTrusted: answer.adTrusted ?? false,
     dnssec,
   };
 }
 
 export type AddressResolution =
-  | { ok: true; addresses: string[]; secure: boolean; dnssec: string }
+  | { ok: true; addresses: string[]; secure: boolean; adTrusted: boolean; dnssec: string }
   | { ok: false; reason: ReasonCode; detail: string; dnssec: string };
 
-/** IPv4 first, then IPv6: IPv4 is reachable from more sending networks. */
+/**
+ * IPv4 first, then IPv6: IPv4 is reachable from more sending networks.
+ *
+ * Both lookups must succeed. One that fails (SERVFAIL, timeout, a bogus answer a validating
+ * resolver reports as SERVFAIL) leaves the host indeterminate, even when the other family
+ * has addresses: whether TLSA is looked up depends on both answers being DNSSEC-secure, so
+ * "insecure, skip TLSA" after a failed AAAA would let anyone who can break one RRset switch
+ * DANE off (RFC 7672 2.2, SECURITY_POLICY step 3). The host is deferred instead.
+ */
 export async function resolveAddresses(
   resolver: Resolver,
   host: string,
 ): Promise<AddressResolution> {
   const [a, aaaa] = await Promise.all([resolver.query(host, 'A'), resolver.query(host, 'AAAA')]);
   const dnssec = `A ${describeAnswer(a)}, AAAA ${describeAnswer(aaaa)}`;
+  const failures = [a, aaaa].filter(isFailure);
+  if (failures.length > 0) {
+    return {
+      ok: false,
+      reason: 'dns-temporary-failure',
+      detail: failures.map((f) => `${f.type} lookup for ${host}: ${failureText(f)}`).join('; '),
+      dnssec,
+    };
+  }
   const addresses = [
     ...(a.outcome === 'ok' ? a.records : []),
     ...(aaaa.outcome === 'ok' ? aaaa.records : []),
   ];
   if (addresses.length === 0) {
-    if (isFailure(a) || isFailure(aaaa)) {
-      return {
-        ok: false,
-        reason: 'dns-temporary-failure',
-        detail: `address lookup for ${host}: ${dnssec}`,
-        dnssec,
-      };
-    }
     return { ok: false, reason: 'no-mail-host', detail: `${host} has no address records`, dnssec };
   }
   // Secure only when every answer used (including the denial of the other family) validated.
-  const secure = [a, aaaa].every((answer) => answer.secure && !isFailure(answer));
-  return { ok: true, addresses, secure, dnssec };
+  const secure = a.secure && aaaa.secure;
+  const adTrusted = (a.adTrusted ?? false) && (aaaa.adTrusted ?? false);
+  return { ok: true, addresses, secure, adTrusted, dnssec };
 }
 
 export type TlsaResolution =
-  | { ok: true; name: string; records: TlsaRecord[]; usable: TlsaRecord[]; dnssec: string }
+  | {
+      ok: true;
+      name: string;
+      records: TlsaRecord[];
+      usable: TlsaRecord[];
+      adTrusted: boolean;
+      dnssec: string;
+    }
   | { ok: false; name: string; reason: ReasonCode; detail: string; dnssec: string };
 
 /**
@@ -128,10 +177,17 @@ export async function resolveTlsa(
       ok: false,
       name,
       reason: 'dns-temporary-failure',
-      detail: `TLSA lookup for ${name}: ${answer.outcome}`,
+      detail: `TLSA lookup for ${name}: ${failureText(answer)}`,
       dnssec,
     };
   }
   const records = answer.outcome === 'ok' && answer.secure ? answer.records : [];
-  return { ok: true, name, records, usable: records.filter(isUsable), dnssec };
+  return {
+    ok: true,
+    name,
+    records,
+    usable: records.filter(isUsable),
+    adTrusted: answer.adTrusted ?? false,
+    dnssec,
+  };
 }

@@ -13,6 +13,7 @@ import { policyAllowsHost } from './mta-sts-policy.ts';
 import { type MxHost, resolveAddresses, resolveMx, resolveTlsa } from './mx.ts';
 import {
   type AuthMethod,
+  addressPolicyOf,
   type PolicyLevel,
   type SecurityDeps,
   type SecurityOptions,
@@ -53,6 +54,8 @@ export interface DomainAssessment {
   domain: DomainEvidence;
   hosts: MxHost[];
   mxSecure: boolean;
+  /** Whether the MX answer came from a resolver whose AD bit is trusted. */
+  mxAdTrusted: boolean;
   mxDnssec: string;
   sts: StsDiscovery;
 }
@@ -181,6 +184,7 @@ export async function assessDomain(
     policyLevel: options.policyLevel,
     startedAt: options.now().toISOString(),
     finishedAt: '',
+    ...(deps.resolver.servers ? { resolvers: deps.resolver.servers.map((s) => ({ ...s })) } : {}),
     mx: { dnssec: '', hosts: [], implicit: false },
     verdict: 'defer',
   };
@@ -206,6 +210,7 @@ export async function assessDomain(
     port: options.mtaStsPort,
     timeoutMs: options.mtaStsTimeoutMs,
     now: options.now,
+    addressPolicy: addressPolicyOf(options),
   });
   domain.mtaSts = {
     txt: sts.txt,
@@ -214,6 +219,7 @@ export async function assessDomain(
     ...(sts.txtId ? { txtId: sts.txtId } : {}),
     ...(sts.policy ? { policy: { ...sts.policy } } : {}),
     ...(sts.error ? { error: sts.error } : {}),
+    ...(sts.indeterminate ? { indeterminate: sts.indeterminate } : {}),
   };
   return {
     ok: true,
@@ -223,6 +229,7 @@ export async function assessDomain(
       domain,
       hosts: mx.hosts,
       mxSecure: mx.secure,
+      mxAdTrusted: mx.adTrusted,
       mxDnssec: mx.dnssec,
       sts,
     },
@@ -253,14 +260,34 @@ export async function assessHost(
     ok: false,
     evidence: { ...base, reason, detail, finishedAt: options.now().toISOString() },
   });
-  const addresses = await resolveAddresses(deps.resolver, host.host);
-  base.dnssec.address = addresses.dnssec;
-  if (!addresses.ok) return failHost(addresses.reason, addresses.detail);
+  if (host.invalid !== undefined) return failHost('dns-invalid-answer', host.invalid);
+  const resolved = await resolveAddresses(deps.resolver, host.host);
+  base.dnssec.address = resolved.dnssec;
+  if (!resolved.ok) return failHost(resolved.reason, resolved.detail);
+  // Addresses outside the internet are never connected to (the zone is the recipient's,
+  // and could point at our own networks); the host keeps the addresses it may use.
+  const policy = addressPolicyOf(options);
+  const addresses = resolved.addresses.filter((address) => policy.refusal(address) === undefined);
+  if (addresses.length < resolved.addresses.length) {
+    const refused = resolved.addresses
+      .filter((address) => !addresses.includes(address))
+      .map((address) => `${address} (${policy.refusal(address)})`)
+      .join(', ');
+    if (addresses.length === 0) {
+      return failHost(
+        'mx-address-forbidden',
+        `${host.host} resolves only to addresses outside the public internet: ${refused}`,
+      );
+    }
+    base.validation.push(`addresses outside the public internet skipped: ${refused}`);
+  }
   let usableTlsa: TlsaRecord[] = [];
-  if (assessment.mxSecure && addresses.secure) {
+  let dnssecTrusted = assessment.mxAdTrusted && resolved.adTrusted;
+  if (assessment.mxSecure && resolved.secure) {
     const tlsa = await resolveTlsa(deps.resolver, host.host, options.smtpPort);
     base.dnssec.tlsa = tlsa.dnssec;
     if (!tlsa.ok) return failHost(tlsa.reason, tlsa.detail);
+    dnssecTrusted &&= tlsa.adTrusted;
     usableTlsa = tlsa.usable;
     if (tlsa.records.length > 0) {
       base.tlsa = {
@@ -270,14 +297,14 @@ export async function assessHost(
       };
     }
   }
-  const choice = chooseMethod(host, usableTlsa, sts, options.policyLevel);
+  const choice = chooseMethod(host, usableTlsa, sts, options.policyLevel, dnssecTrusted);
   if (sts.policy) base.mtaSts = { id: sts.policy.id, mode: sts.policy.mode, mx: sts.policy.mx };
   if (!choice.ok) return failHost(choice.reason, choice.detail);
   base.policySource = choice.method;
   return {
     ok: true,
     host,
-    addresses: addresses.addresses,
+    addresses,
     method: choice.method,
     tlsa: usableTlsa,
     base,
@@ -372,16 +399,34 @@ type MethodChoice =
  * takes precedence over MTA-STS, RFC 8461 2), else MTA-STS when an `enforce` policy applies
  * (and then the host must be listed in it), else PKIX. Then the account's level decides
  * whether that method is good enough, before any connection is made.
+ *
+ * Two doubts stop the choice instead of weakening it: an MTA-STS policy that may exist but
+ * cannot be known now (`sts.indeterminate`), and, at `dane-only`, DNS answers that came from
+ * a resolver whose DNSSEC validation we do not trust (`dnssecTrusted` false), where the
+ * absence of TLSA proves nothing. Both defer.
  */
 export function chooseMethod(
   host: MxHost,
   usableTlsa: readonly TlsaRecord[],
   sts: StsDiscovery,
   level: PolicyLevel,
+  dnssecTrusted: boolean,
 ): MethodChoice {
   let method: AuthMethod;
   if (usableTlsa.length > 0) method = 'dane';
-  else if (sts.policy?.mode === 'enforce') {
+  else if (level === 'dane-only') {
+    // MTA-STS cannot satisfy this level, so its doubts do not matter here; DNSSEC's do.
+    if (!dnssecTrusted) {
+      return {
+        ok: false,
+        reason: 'dnssec-unavailable',
+        detail: `the DNS answers for ${host.host} came from a resolver whose DNSSEC validation (AD bit) is not trusted`,
+      };
+    }
+    method = 'pkix';
+  } else if (sts.indeterminate) {
+    return { ok: false, reason: sts.indeterminate.reason, detail: sts.indeterminate.detail };
+  } else if (sts.policy?.mode === 'enforce') {
     if (!policyAllowsHost(sts.policy, host.host)) {
       return {
         ok: false,

@@ -1,6 +1,7 @@
 // Options of the security engine. main.ts fills them from the configuration
 // (SECUREMAIL_SMTP_PORT, SECUREMAIL_CA_FILE, ...); tests pass ephemeral ports and a test CA.
 import type { Resolver } from '../dns/types.ts';
+import { AddressPolicy } from '../net/address-ranges.ts';
 import type { StsPolicyCache } from './mta-sts-cache.ts';
 
 /** What an account accepts as authentication of the recipient's server. */
@@ -28,6 +29,12 @@ export interface SecurityOptions {
   now: () => Date;
   /** Shuffles MX hosts of equal preference. */
   random: () => number;
+  /**
+   * Networks (CIDR) outside the public internet that MX hosts and MTA-STS policy hosts may
+   * still be reached in (SECUREMAIL_MX_ALLOW_NETWORKS): private deployments, test networks.
+   * Empty by default: only public addresses are ever connected to.
+   */
+  allowNetworks: readonly string[];
 }
 
 export interface SecurityDeps {
@@ -48,7 +55,23 @@ export const DEFAULT_SECURITY_OPTIONS: Readonly<SecurityOptions> = Object.freeze
   mtaStsTimeoutMs: 20_000,
   now: () => new Date(),
   random: Math.random,
+  allowNetworks: [],
 });
+
+const policies = new Map<string, AddressPolicy>();
+
+/** The address policy for these options, parsed once per network list. */
+export function addressPolicyOf(options: Readonly<SecurityOptions>): AddressPolicy {
+  const key = options.allowNetworks.join(',');
+  let policy = policies.get(key);
+  if (policy === undefined) {
+    policy = new AddressPolicy(options.allowNetworks);
+    // One or two lists in a process (one per configuration); bounded all the same.
+    if (policies.size >= 16) policies.clear();
+    policies.set(key, policy);
+  }
+  return policy;
+}
 
 export function securityOptions(input: Partial<SecurityOptions> = {}): Readonly<SecurityOptions> {
   const defined = Object.fromEntries(

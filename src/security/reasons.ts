@@ -31,6 +31,10 @@ export type ReasonCode =
   | 'smtp-temporary-error'
   | 'smtp-permanent-error'
   | 'dns-temporary-failure'
+  | 'dns-invalid-answer'
+  | 'dnssec-unavailable'
+  | 'sts-policy-unreachable'
+  | 'mx-address-forbidden'
   // After the connection: outcomes the delivery path records with the same explanations
   | 'requiretls-not-supported'
   | 'remote-bounce';
@@ -178,6 +182,30 @@ export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = {
     explanation:
       'DNS did not give a usable answer (server failure or timeout). A validating resolver also reports DNSSEC-invalid (bogus) data this way.',
     fix: 'Check the DNS servers and the DNSSEC signatures of the domain (for example with dnsviz.net).',
+  },
+  'dns-invalid-answer': {
+    class: 'defer',
+    explanation:
+      'DNS gave an answer that cannot be used, for example an MX record whose target is not a valid host name.',
+    fix: 'Correct the MX records of the domain: each must name a host, such as mx1.example.nl.',
+  },
+  'dnssec-unavailable': {
+    class: 'defer',
+    explanation:
+      "The sending account requires DANE, but this service's DNS resolver is not trusted to validate DNSSEC, so DANE cannot be checked. Delivery waits until it can.",
+    fix: 'Nothing on the recipient side. The operator of this service runs a validating resolver on the same machine (for example unbound on 127.0.0.1), or sets SECUREMAIL_DNS_TRUST_AD=always when the network path to the resolver is protected.',
+  },
+  'sts-policy-unreachable': {
+    class: 'defer',
+    explanation:
+      'The domain announces an MTA-STS policy, but it could not be downloaded right now (network failure, timeout or server error). Delivery waits, because the policy decides which mail servers may be used.',
+    fix: 'Keep https://mta-sts.<domain>/.well-known/mta-sts.txt reachable, or remove the _mta-sts TXT record when the domain no longer uses MTA-STS.',
+  },
+  'mx-address-forbidden': {
+    class: 'refuse',
+    explanation:
+      'The mail server name points to an address outside the public internet (for example 127.0.0.1 or a private network), which this service never connects to.',
+    fix: 'Point the MX records to host names with public IP addresses.',
   },
   'requiretls-not-supported': {
     class: 'refuse',

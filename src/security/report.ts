@@ -54,6 +54,15 @@ export function formatText(reports: readonly DomainReport[], options: TextOption
       if (report.fix) lines.push(`  ${paint('dim', `fix: ${report.fix}`)}`);
     }
     for (const host of report.hosts) lines.push(...hostLines(host, paint));
+    if (report.resolvers.length > 0) {
+      const resolvers = report.resolvers
+        .map(
+          (r) =>
+            `${r.address} (${r.trustAd ? 'AD trusted' : 'AD not trusted: DNSSEC counts as absent'})`,
+        )
+        .join(', ');
+      lines.push(paint('dim', `  resolver: ${resolvers}`));
+    }
     lines.push('');
   }
   return lines.join('\n');

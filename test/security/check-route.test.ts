@@ -41,6 +41,7 @@ describe('POST /security/check', () => {
       SECUREMAIL_HOSTNAME: 'sender.securemail.test',
       SECUREMAIL_DNS_SERVERS: fx.dns.server,
       SECUREMAIL_SMTP_PORT: String(good.port),
+      SECUREMAIL_MX_ALLOW_NETWORKS: '127.0.0.0/8,::1/128',
       SECUREMAIL_MTA_STS_PORT: String(fx.policyServer.port),
       SECUREMAIL_SMTP_CONNECT_TIMEOUT_MS: '2000',
       SECUREMAIL_SMTP_COMMAND_TIMEOUT_MS: '2000',
@@ -185,6 +186,30 @@ describe('POST /security/check', () => {
     const level = await check({ recipients: ['good.test'], policy_level: 'none' });
     assert.equal(level.statusCode, 400);
     assert.equal(level.json().field, 'policy_level');
+  });
+
+  test('a malformed MX target fails that host only: 200, the good host delivers', async () => {
+    fx.dns.set('oddmx.test', [
+      { type: 'MX', preference: 10, exchange: 'mx .oddmx.test' },
+      { type: 'MX', preference: 20, exchange: 'mx.good.test' },
+    ]);
+    const response = await check({ recipients: ['a@oddmx.test'] });
+    assert.equal(response.statusCode, 200, response.body);
+    const [result] = response.json().results;
+    assert.equal(result.verdict, 'deliver');
+    assert.equal(result.hosts[0].reason, 'dns-invalid-answer');
+    assert.equal(result.hosts[1].result, 'pass');
+  });
+
+  test('an MX at an internal address: refused, no connection, no transcript; the resolver named', async () => {
+    publishMx(fx, 'internal.test', [{ name: 'mx.internal.test', address: '10.0.0.25' }]);
+    const response = await check({ recipients: ['a@internal.test'] });
+    assert.equal(response.statusCode, 200, response.body);
+    const [result] = response.json().results;
+    assert.equal(result.verdict, 'refuse');
+    assert.equal(result.reason, 'mx-address-forbidden');
+    assert.deepEqual(result.evidence.hosts[0].transcript, []);
+    assert.deepEqual(result.resolvers, [{ address: fx.dns.server, trustAd: true }]);
   });
 
   test('401 without a token', async () => {

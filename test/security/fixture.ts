@@ -20,7 +20,12 @@ export const STS_DOMAINS = [
   'sts-redirect.test',
   'sts-untrusted.test',
   'sts-levels.test',
+  'sts-404.test',
+  'sts-doubt.test',
 ];
+
+/** The networks the in-process test servers listen in. */
+export const TEST_NETWORKS: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
 export interface Fixture {
   dns: TestDnsServer;
@@ -89,6 +94,8 @@ export function options(
     mtaStsPort: fx.policyServer.port,
     mtaStsTimeoutMs: 2000,
     random: () => 0.5,
+    // The test servers listen on loopback, which production never connects to.
+    allowNetworks: TEST_NETWORKS,
     ...extra,
   };
 }
