@@ -143,7 +143,12 @@ export async function startBenchWorld(store: Store): Promise<BenchWorld> {
     accountId: row.id,
     worker(smtpPort, extra = {}) {
       return createDeliveryWorker({
-        config: loadConfig({ ...env, SECUREMAIL_SMTP_PORT: String(smtpPort), ...extra }),
+        config: loadConfig({
+          ...env,
+          SECUREMAIL_SMTP_PORT: String(smtpPort),
+          SECUREMAIL_MX_ALLOW_NETWORKS: '127.0.0.0/8,::1/128',
+          ...extra,
+        }),
         store,
         masterKey,
         resolver,

@@ -5,7 +5,13 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { ConfigError, type Env, envReader, integerValue } from './config-values.ts';
-import { DEFAULT_TIMEOUT_MS, defaultServers, parseServerList } from './dns/index.ts';
+import {
+  AD_TRUST_MODES,
+  type AdTrust,
+  DEFAULT_TIMEOUT_MS,
+  defaultServers,
+  parseServerList,
+} from './dns/index.ts';
 import type { DnsServer } from './dns/types.ts';
 import {
   type InboundConfig,
@@ -13,6 +19,7 @@ import {
   loadWebhookConfig,
   type WebhookConfig,
 } from './inbound/config.ts';
+import { parseNetworkList } from './net/address-ranges.ts';
 
 export { ConfigError };
 
@@ -83,6 +90,13 @@ export interface Config {
   dnsServers: DnsServer[];
   /** Per query to one resolver. */
   dnsTimeoutMs: number;
+  /** Whose AD bit marks DNSSEC-secure data (SECUREMAIL_DNS_TRUST_AD); see AdTrust. */
+  dnsTrustAd: AdTrust;
+  /**
+   * Suffixes taken as public suffixes besides the Public Suffix List, so sending domains
+   * under them can be onboarded (SECUREMAIL_PRIVATE_SUFFIXES; private deployments, staging).
+   */
+  privateSuffixes: string[];
   /** Where DMARC aggregate reports of the suggested record go; undefined: see dmarcRecord(). */
   dmarcRua: string | undefined;
   /** The label under the domain that carries the ownership TXT record, e.g. `_securemail`. */
@@ -139,6 +153,11 @@ export interface OutboundSecurityConfig {
   mtaStsPort: number;
   /** How long POST /security/check reuses a domain's result. */
   checkCacheMs: number;
+  /**
+   * Networks outside the public internet that MX and MTA-STS hosts may be reached in
+   * (SECUREMAIL_MX_ALLOW_NETWORKS, CIDRs); empty: public addresses only.
+   */
+  allowNetworks: string[];
 }
 
 /** Reads and validates the whole configuration. Throws `ConfigError` on the first bad value. */
@@ -179,6 +198,18 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
   } catch (error) {
     throw new ConfigError('SECUREMAIL_DNS_SERVERS', (error as Error).message);
   }
+
+  let allowNetworks: string[];
+  try {
+    allowNetworks = parseNetworkList(read('SECUREMAIL_MX_ALLOW_NETWORKS') ?? '').map((n) => n.text);
+  } catch (error) {
+    throw new ConfigError('SECUREMAIL_MX_ALLOW_NETWORKS', (error as Error).message);
+  }
+  const privateSuffixes = (read('SECUREMAIL_PRIVATE_SUFFIXES') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => hostName('SECUREMAIL_PRIVATE_SUFFIXES', s.replace(/^\./, '')));
 
   const config: Config = {
     databaseUrl,
@@ -327,6 +358,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
           0,
           86_400,
         ),
+      allowNetworks,
     },
     inbound: loadInboundConfig(env),
     webhooks: loadWebhookConfig(env),
@@ -338,6 +370,13 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
       10,
       60_000,
     ),
+    dnsTrustAd: oneOf(
+      'SECUREMAIL_DNS_TRUST_AD',
+      read('SECUREMAIL_DNS_TRUST_AD'),
+      AD_TRUST_MODES,
+      'auto',
+    ),
+    privateSuffixes,
     dmarcRua: mailbox('SECUREMAIL_DMARC_RUA', read('SECUREMAIL_DMARC_RUA')),
     ownershipLabel: ownershipLabel(read('SECUREMAIL_OWNERSHIP_LABEL')),
     verification: verificationSchedule(read),

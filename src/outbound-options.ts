@@ -4,6 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Config, ConfigError } from './config.ts';
+import { createResolver, type DnsClient } from './dns/index.ts';
 import type { SecurityOptions } from './security/options.ts';
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -43,5 +44,19 @@ export function outboundOptions(config: Config, extraCa: readonly string[]): Out
     mtaStsPort: config.security.mtaStsPort,
     ehloName: config.hostname,
     extraCa,
+    allowNetworks: config.security.allowNetworks,
   };
+}
+
+/**
+ * A DNS client on the configured resolvers with the configured AD trust: the one way the
+ * service, the API and the CLI make one, so all of them believe DNSSEC alike.
+ */
+export function configuredResolver(config: Config, options: { cache?: boolean } = {}): DnsClient {
+  return createResolver({
+    servers: config.dnsServers,
+    timeoutMs: config.dnsTimeoutMs,
+    trustAd: config.dnsTrustAd,
+    ...options,
+  });
 }

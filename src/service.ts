@@ -8,12 +8,12 @@ import { buildApp } from './api/app.ts';
 import type { Config, Role } from './config.ts';
 import { applyRetention } from './delivery/retention.ts';
 import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
-import { createResolver } from './dns/index.ts';
+import { daneAvailable, probeResolvers, type ResolverProbe } from './dns/index.ts';
 import { type RunningMx, startInboundMx } from './inbound/mx-server.ts';
 import { notifyIfUndelivered, queueAccountNotices } from './notify/notifications.ts';
 import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
-import { readCaFile } from './outbound-options.ts';
+import { configuredResolver, readCaFile } from './outbound-options.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
 import { deleteExpiredTokens } from './store/clients.repository.ts';
 import { openStore, type Store } from './store/database.ts';
@@ -23,6 +23,8 @@ import { migrateToLatest } from './store/migrations.ts';
 import { deleteQuotaBefore } from './store/quota.repository.ts';
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
+/** How often the resolvers are asked again whether they validate DNSSEC. */
+const RESOLVER_PROBE_INTERVAL_MS = 10 * 60 * 1000;
 /** How often the worker turns account notices into mail. */
 const MAINTENANCE_INTERVAL_MS = 60 * 1000;
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
@@ -70,13 +72,21 @@ export async function startService(
 ): Promise<RunningService> {
   const { store, masterKey } = await openReadyStore(config, logger);
   logger.info({ database: store.description, roles }, 'starting');
+  if (config.security.allowNetworks.length > 0) {
+    logger.warn(
+      { allowNetworks: config.security.allowNetworks },
+      'SECUREMAIL_MX_ALLOW_NETWORKS is set: mail and MTA-STS policy fetches may reach these networks outside the public internet',
+    );
+  }
+  if (config.privateSuffixes.length > 0) {
+    logger.info(
+      { privateSuffixes: config.privateSuffixes },
+      'SECUREMAIL_PRIVATE_SUFFIXES is set: sending domains under these suffixes can be onboarded',
+    );
+  }
   // Domain verification asks DNS without a cache: an owner who just published a record is
   // never answered from a stale negative entry.
-  const verificationResolver = createResolver({
-    servers: config.dnsServers,
-    timeoutMs: config.dnsTimeoutMs,
-    cache: false,
-  });
+  const verificationResolver = configuredResolver(config, { cache: false });
   let verifier: DomainVerifier | undefined;
   let worker: DeliveryWorker | undefined;
   let dispatcher: { stop(): Promise<void> } | undefined;
@@ -84,14 +94,13 @@ export async function startService(
   const extraCa = readCaFile(config.security.caFile);
   // Delivery asks DNS through a cache that honours TTLs: thousands of recipients of one
   // domain need its MX, TLSA and MTA-STS answers once.
-  const deliveryResolver = createResolver({
-    servers: config.dnsServers,
-    timeoutMs: config.dnsTimeoutMs,
-  });
+  const deliveryResolver = configuredResolver(config);
 
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   const timers: NodeJS.Timeout[] = [];
+  const resolverWatch = watchResolvers(config, logger);
+  timers.push(resolverWatch.timer);
 
   if (roles.includes('api')) {
     app = await buildApp({
@@ -102,6 +111,7 @@ export async function startService(
       resolver: verificationResolver,
       extraCa,
       onMessageAccepted: () => worker?.poke(),
+      resolverProbes: resolverWatch.latest,
     });
     url = await app.listen({ host: config.httpHost, port: config.httpPort });
     logger.info({ url, docs: `${url}/docs` }, 'API listening');
@@ -228,4 +238,47 @@ export async function startService(
     return stopping;
   };
   return { store, app, url, stop };
+}
+
+/**
+ * Asks the resolvers at start-up, and every ten minutes, whether they validate DNSSEC and
+ * whether we trust their AD bit; warns where DANE cannot work (once, and again on change).
+ */
+function watchResolvers(
+  config: Config,
+  logger: Logger,
+): { latest: () => readonly ResolverProbe[] | undefined; timer: NodeJS.Timeout } {
+  let latest: ResolverProbe[] | undefined;
+  let said = '';
+  const probe = async () => {
+    const probes = await probeResolvers(config.dnsServers, config.dnsTrustAd, config.dnsTimeoutMs);
+    latest = probes;
+    const problems = probes.filter((p) => !(p.trustAd && p.validates)).map((p) => p.summary);
+    const text = problems.join('\n');
+    if (text === said) return;
+    said = text;
+    if (problems.length === 0) {
+      logger.info(
+        { resolvers: probes.map((p) => p.server) },
+        'DNS: the resolvers validate DNSSEC and are trusted',
+      );
+      return;
+    }
+    logger.warn(
+      { resolvers: problems, trustAd: config.dnsTrustAd, daneAvailable: daneAvailable(probes) },
+      daneAvailable(probes)
+        ? 'DNS: some resolvers cannot be used for DNSSEC; answers from them count as insecure'
+        : 'DNS: no resolver both validates DNSSEC and is trusted for it, so DANE is unavailable and ' +
+            'dane-only accounts defer every recipient. Run a validating resolver on this machine ' +
+            '(e.g. unbound on 127.0.0.1) and point SECUREMAIL_DNS_SERVERS at it.',
+    );
+  };
+  void probe().catch((error: unknown) => logger.warn({ err: error }, 'DNS: resolver probe failed'));
+  const timer = setInterval(() => {
+    void probe().catch((error: unknown) =>
+      logger.warn({ err: error }, 'DNS: resolver probe failed'),
+    );
+  }, RESOLVER_PROBE_INTERVAL_MS);
+  timer.unref();
+  return { latest: () => latest, timer };
 }

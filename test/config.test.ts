@@ -34,6 +34,21 @@ describe('configuration', () => {
     assert.deepEqual(config.mxHosts, ['mx1.mail.example', 'mx2.mail.example']);
   });
 
+  test('DNS trust, allowed networks and private suffixes: safe defaults, values read', () => {
+    const defaults = loadConfig({});
+    assert.equal(defaults.dnsTrustAd, 'auto');
+    assert.deepEqual(defaults.security.allowNetworks, []);
+    assert.deepEqual(defaults.privateSuffixes, []);
+    const set = loadConfig({
+      SECUREMAIL_DNS_TRUST_AD: 'Never',
+      SECUREMAIL_MX_ALLOW_NETWORKS: ' 10.20.0.0/16 , fd00::/8',
+      SECUREMAIL_PRIVATE_SUFFIXES: 'internal, .Corp',
+    });
+    assert.equal(set.dnsTrustAd, 'never');
+    assert.deepEqual(set.security.allowNetworks, ['10.20.0.0/16', 'fd00::/8']);
+    assert.deepEqual(set.privateSuffixes, ['internal', 'corp']);
+  });
+
   test('a wrong value names the variable', () => {
     const cases: Array<[Record<string, string>, string]> = [
       [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
@@ -47,6 +62,10 @@ describe('configuration', () => {
       [{ SECUREMAIL_SPF_IPS: '300.1.1.1' }, 'SECUREMAIL_SPF_IPS'],
       [{ SECUREMAIL_LOG_LEVEL: 'loud' }, 'SECUREMAIL_LOG_LEVEL'],
       [{ SECUREMAIL_PUBLIC_URL: 'ftp://x' }, 'SECUREMAIL_PUBLIC_URL'],
+      [{ SECUREMAIL_DNS_TRUST_AD: 'sometimes' }, 'SECUREMAIL_DNS_TRUST_AD'],
+      [{ SECUREMAIL_MX_ALLOW_NETWORKS: '10.0.0.0/40' }, 'SECUREMAIL_MX_ALLOW_NETWORKS'],
+      [{ SECUREMAIL_MX_ALLOW_NETWORKS: 'intranet' }, 'SECUREMAIL_MX_ALLOW_NETWORKS'],
+      [{ SECUREMAIL_PRIVATE_SUFFIXES: 'in ternal' }, 'SECUREMAIL_PRIVATE_SUFFIXES'],
     ];
     for (const [env, variable] of cases) {
       assert.throws(

@@ -74,8 +74,12 @@ export interface AccountView extends AccountRecords {
 }
 
 /** Validates a domain from a request; the field name makes the error say where it came from. */
-export function requireApexDomain(input: string, field: string): string {
-  const check = checkApexDomain(input);
+export function requireApexDomain(
+  input: string,
+  field: string,
+  privateSuffixes: readonly string[],
+): string {
+  const check = checkApexDomain(input, privateSuffixes);
   if (!check.ok)
     throw new AppError('validation_failed', { field, message: `${field}: ${check.problem}` });
   return check.domain;
@@ -108,7 +112,7 @@ export async function createAccount(
   clientId: string,
   input: CreateAccountInput,
 ): Promise<AccountView> {
-  const domain = requireApexDomain(input.domain, 'domain');
+  const domain = requireApexDomain(input.domain, 'domain', deps.config.privateSuffixes);
   const notificationEmail = requireNotificationEmail(input.notification_email);
   const bounce = (input.bounce_subdomain ?? 'bounce').toLowerCase();
   if (!BOUNCE_LABEL.test(bounce)) {
@@ -178,7 +182,7 @@ export async function updateAccountSettings(
   domainInput: string,
   input: UpdateAccountInput,
 ): Promise<AccountView> {
-  const domain = requireApexDomain(domainInput, 'domain');
+  const domain = requireApexDomain(domainInput, 'domain', deps.config.privateSuffixes);
   const changes: AccountChanges = {};
   if (input.policy_level !== undefined)
     changes.policy_level = requirePolicyLevel(input.policy_level);
@@ -238,7 +242,7 @@ export async function removeAccount(
   clientId: string,
   domainInput: string,
 ): Promise<void> {
-  const domain = requireApexDomain(domainInput, 'domain');
+  const domain = requireApexDomain(domainInput, 'domain', deps.config.privateSuffixes);
   if (!(await deleteAccount(deps.store.db, clientId, domain))) throw notFound(domain);
 }
 
@@ -248,7 +252,7 @@ export async function requireAccount(
   clientId: string,
   domainInput: string,
 ): Promise<Account> {
-  const domain = requireApexDomain(domainInput, 'domain');
+  const domain = requireApexDomain(domainInput, 'domain', deps.config.privateSuffixes);
   const account = await findAccount(deps.store.db, clientId, domain);
   if (account === undefined) throw notFound(domain);
   return account;

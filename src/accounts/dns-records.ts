@@ -33,7 +33,13 @@ export const OWNERSHIP_PREFIX = 'securemail-verification=';
 
 export type RecordsConfig = Pick<
   Config,
-  'mxHosts' | 'spfInclude' | 'spfIps' | 'hostname' | 'dmarcRua' | 'ownershipLabel'
+  | 'mxHosts'
+  | 'spfInclude'
+  | 'spfIps'
+  | 'hostname'
+  | 'dmarcRua'
+  | 'ownershipLabel'
+  | 'privateSuffixes'
 >;
 
 export type RecordGroup = 'mx' | 'spf' | 'dkim' | 'dmarc' | 'ses';

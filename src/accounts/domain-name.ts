@@ -1,5 +1,7 @@
 // Which domains may become a sending account: a registrable domain (the "apex", one label
-// below a public suffix), judged with the Public Suffix List through tldts.
+// below a public suffix), judged with the Public Suffix List through tldts, plus the
+// operator's own private suffixes (SECUREMAIL_PRIVATE_SUFFIXES, e.g. `internal`, `test`),
+// which private deployments and staging networks use instead of public ones.
 
 import { domainToASCII } from 'node:url';
 import { parse } from 'tldts';
@@ -20,9 +22,29 @@ export function normaliseHostName(input: string): string | undefined {
   return ascii;
 }
 
-export function checkApexDomain(input: string): DomainCheck {
-  const domain = normaliseHostName(input);
+export function checkApexDomain(
+  input: string,
+  privateSuffixes: readonly string[] = [],
+): DomainCheck {
+  const domain = normaliseHostName(input) ?? privateSingleLabelParent(input, privateSuffixes);
   if (domain === undefined) return { ok: false, problem: `"${input}" is not a valid domain name` };
+  const own = ownSuffixOf(domain, privateSuffixes);
+  if (own !== undefined) {
+    if (own === domain) {
+      return { ok: false, problem: `"${domain}" is a public suffix, not a registrable domain` };
+    }
+    const apex = domain
+      .split('.')
+      .slice(-(own.split('.').length + 1))
+      .join('.');
+    if (apex !== domain) {
+      return {
+        ok: false,
+        problem: `use the registrable domain "${apex}", not the subdomain "${domain}"`,
+      };
+    }
+    return { ok: true, domain };
+  }
   const parsed = parse(domain, { allowPrivateDomains: true });
   if (parsed.isIp) return { ok: false, problem: 'an IP address is not a domain' };
   if (!parsed.isIcann && !parsed.isPrivate) {
@@ -37,4 +59,27 @@ export function checkApexDomain(input: string): DomainCheck {
     };
   }
   return { ok: true, domain };
+}
+
+/** The longest of the operator's suffixes that `domain` is, or ends with. */
+function ownSuffixOf(domain: string, suffixes: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const suffix of suffixes) {
+    if (
+      (domain === suffix || domain.endsWith(`.${suffix}`)) &&
+      suffix.length > (best?.length ?? -1)
+    ) {
+      best = suffix;
+    }
+  }
+  return best;
+}
+
+/**
+ * A single-label private suffix itself (`internal`) fails normaliseHostName, which wants two
+ * labels; it is still a name, and the answer must say it is a suffix, not "not a name".
+ */
+function privateSingleLabelParent(input: string, suffixes: readonly string[]): string | undefined {
+  const name = input.trim().toLowerCase().replace(/\.$/, '');
+  return suffixes.includes(name) ? name : undefined;
 }

@@ -32,7 +32,7 @@ export async function requireSendableDomain(
   clientId: string,
   domainInput: string,
 ): Promise<Account> {
-  const domain = requireApexDomain(domainInput, 'domain');
+  const domain = requireApexDomain(domainInput, 'domain', deps.config.privateSuffixes);
   const account = await findAccount(deps.store.db, clientId, domain);
   if (account === undefined) {
     throw new AppError('account_not_found', { message: `No account for ${domain}.` });

@@ -10,10 +10,10 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { requireSendableDomain } from '../accounts/sending-domain.ts';
 import type { Config } from '../config.ts';
-import { createResolver, type Resolver } from '../dns/index.ts';
+import type { Resolver, ResolverProbe } from '../dns/index.ts';
 import { filterSuppressed } from '../inbound/suppression.ts';
 import { type HostLookup, resolverLookup } from '../notify/webhook-target.ts';
-import { outboundOptions } from '../outbound-options.ts';
+import { configuredResolver, outboundOptions } from '../outbound-options.ts';
 import { checkRecipients } from '../security/check.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
 import type { Store } from '../store/database.ts';
@@ -56,6 +56,8 @@ export interface AppDeps {
   onMessageAccepted?: () => void;
   /** Resolves webhook host names for the SSRF check; default: through `resolver`. */
   webhookLookup?: HostLookup;
+  /** The latest DNSSEC probe of the resolvers (src/dns/validation-probe.ts), for /readyz. */
+  resolverProbes?: () => readonly ResolverProbe[] | undefined;
 }
 
 // A client may pass its own request id for correlation; anything else is replaced, so logs
@@ -68,9 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const registry = deps.registry ?? createRegistry();
   const masterKey = deps.masterKey ?? randomBytes(32);
   const ownResolver =
-    deps.resolver === undefined
-      ? createResolver({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs, cache: false })
-      : undefined;
+    deps.resolver === undefined ? configuredResolver(config, { cache: false }) : undefined;
   const resolver = deps.resolver ?? ownResolver!;
 
   const app = Fastify({
@@ -137,7 +137,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     uiConfig: { persistAuthorization: false },
   });
 
-  registerHealthRoutes(app, { store, registry });
+  registerHealthRoutes(app, {
+    store,
+    registry,
+    dnsTrustAd: config.dnsTrustAd,
+    ...(deps.resolverProbes ? { resolverProbes: deps.resolverProbes } : {}),
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   registerOauthRoutes(app, { store, config, now });
 
@@ -163,8 +168,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         filterSuppressed: (accountId, addresses) =>
           filterSuppressed(store.db, accountId, addresses),
         ...(deps.onMessageAccepted === undefined ? {} : { onAccepted: deps.onMessageAccepted }),
+        privateSuffixes: config.privateSuffixes,
       });
-      registerEvidenceRoutes(api, { store, now });
+      registerEvidenceRoutes(api, { store, now, privateSuffixes: config.privateSuffixes });
       registerSuppressionRoutes(api, { store, now });
       registerWebhookRoutes(api, {
         store,

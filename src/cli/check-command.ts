@@ -6,8 +6,7 @@
 import { normaliseHostName } from '../accounts/domain-name.ts';
 import { checkAddress } from '../accounts/email-address.ts';
 import { type Config, ConfigError } from '../config.ts';
-import { createResolver } from '../dns/index.ts';
-import { outboundOptions, readCaFile } from '../outbound-options.ts';
+import { configuredResolver, outboundOptions, readCaFile } from '../outbound-options.ts';
 import {
   checkRecipients,
   createMemoryStsPolicyCache,
@@ -59,7 +58,7 @@ export async function runCheckCommand(
     return 78; // EX_CONFIG, as for any other bad setting
   }
 
-  const resolver = createResolver({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs });
+  const resolver = configuredResolver(config);
   try {
     const reports = await checkRecipients(
       positionals,

@@ -43,8 +43,11 @@ describe('docs and operations endpoints', () => {
     assert.deepEqual((await t.app.inject({ method: 'GET', url: '/healthz' })).json(), {
       status: 'ok',
     });
+    // Without a resolver probe (the service runs one at start-up) the DNS state is unknown.
     assert.deepEqual((await t.app.inject({ method: 'GET', url: '/readyz' })).json(), {
       status: 'ready',
+      dns: { trust_ad: 'auto', dane_available: null, resolvers: [] },
+      warnings: [],
     });
     const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
     assert.equal(metrics.statusCode, 200);

@@ -49,6 +49,7 @@ describe('securemail check', () => {
       SECUREMAIL_DNS_SERVERS: dns.server,
       SECUREMAIL_DNS_TIMEOUT_MS: '500',
       SECUREMAIL_SMTP_PORT: String(good.port),
+      SECUREMAIL_MX_ALLOW_NETWORKS: '127.0.0.0/8,::1/128',
       SECUREMAIL_SMTP_CONNECT_TIMEOUT_MS: '2000',
       SECUREMAIL_SMTP_COMMAND_TIMEOUT_MS: '2000',
       SECUREMAIL_CA_FILE: caFile,
@@ -67,6 +68,8 @@ describe('securemail check', () => {
     assert.match(result.stdout, /ok\.test {2}DELIVER/);
     assert.match(result.stdout, /authenticated by pkix; TLSv1\.[23]/);
     assert.match(result.stdout, /mx\.ok\.test \[127\.0\.0\.1\]/);
+    // Which resolver said so, and whether its DNSSEC validation is believed.
+    assert.match(result.stdout, new RegExp(`resolver: ${dns.server} \\(AD trusted\\)`));
     assert.ok(!result.stdout.includes(ESC), 'no ANSI colour on a pipe');
     assert.equal(good.sawMailFrom, false);
     assert.equal(good.commands.at(-1), 'tls: QUIT');

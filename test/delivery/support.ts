@@ -137,6 +137,7 @@ export async function startWorld(store: Store, env: Record<string, string> = {})
         config: loadConfig({
           ...configEnv(config, dns),
           SECUREMAIL_SMTP_PORT: String(smtpPort),
+          SECUREMAIL_MX_ALLOW_NETWORKS: '127.0.0.0/8,::1/128',
           ...env,
         }),
         store,

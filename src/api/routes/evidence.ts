@@ -59,7 +59,7 @@ const Query = Type.Object(
 
 export function registerEvidenceRoutes(
   app: FastifyInstance,
-  deps: { store: Store; now: () => number },
+  deps: { store: Store; now: () => number; privateSuffixes: readonly string[] },
 ): void {
   app.get<{ Querystring: { domain: string; from?: string; to?: string; format?: 'json' | 'csv' } }>(
     '/account/evidence',
@@ -77,7 +77,7 @@ export function registerEvidenceRoutes(
       },
     },
     async (request, reply) => {
-      const domain = requireApexDomain(request.query.domain, 'domain');
+      const domain = requireApexDomain(request.query.domain, 'domain', deps.privateSuffixes);
       const account = await findAccount(deps.store.db, callerId(request), domain);
       if (account === undefined)
         throw new AppError('account_not_found', { message: `No account for ${domain}.` });

@@ -149,7 +149,10 @@ const ListQuery = Type.Object(
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function registerMessageRoutes(app: FastifyInstance, deps: SubmitDeps): void {
+export function registerMessageRoutes(
+  app: FastifyInstance,
+  deps: SubmitDeps & { privateSuffixes: readonly string[] },
+): void {
   // JSON escaping or base64 makes the body larger than the message it carries.
   const bodyLimit = Math.ceil(deps.limits.maxMessageBytes * 2) + 1024 * 1024;
 
@@ -270,7 +273,9 @@ export function registerMessageRoutes(app: FastifyInstance, deps: SubmitDeps): v
       }
       const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
       const domain =
-        query.domain === undefined ? undefined : requireApexDomain(query.domain, 'domain');
+        query.domain === undefined
+          ? undefined
+          : requireApexDomain(query.domain, 'domain', deps.privateSuffixes);
       const rows = await listMessages(deps.store.db, {
         clientId: callerId(request),
         status: query.status,
