@@ -2,6 +2,7 @@
 // plus the operator's extra CAs, expiry, host name).
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
+import { certificateNamesHost, nameSourcesFor, presentedNames } from './certificate-names.ts';
 import type { ReasonCode } from './reasons.ts';
 
 export interface CertificateSummary {
@@ -78,8 +79,14 @@ const UNTRUSTED_CODES = new Set([
  * PKIX: the chain OpenSSL built against the CA list we gave the connection (Web PKI roots
  * plus extra CAs), the leaf's validity at `now`, and the host name. The connection was made
  * with `rejectUnauthorized: false`, so this function is where the decision is taken.
+ * `method` is what the result authenticates: `mta-sts` needs the name in the SAN.
  */
-export function judgePkix(socket: tls.TLSSocket, host: string, now: Date): PkixResult {
+export function judgePkix(
+  socket: tls.TLSSocket,
+  host: string,
+  now: Date,
+  method: 'pkix' | 'mta-sts',
+): PkixResult {
   const leaf = socket.getPeerX509Certificate();
   if (!leaf) return { ok: false, reason: 'validation-failure', detail: 'no certificate presented' };
   if (!isValidAt(leaf, now)) {
@@ -93,13 +100,13 @@ export function judgePkix(socket: tls.TLSSocket, host: string, now: Date): PkixR
     const reason = UNTRUSTED_CODES.has(code) ? 'certificate-not-trusted' : 'validation-failure';
     return { ok: false, reason, detail: code };
   }
-  // X509Certificate.checkHost: SAN DNS names with RFC 6125 wildcards, the subject CN only
-  // when there are none (as tls.checkServerIdentity does).
-  if (leaf.checkHost(host) === undefined) {
+  // Not X509Certificate.checkHost: it accepts partial wildcards (certificate-names.ts).
+  const sources = nameSourcesFor(method);
+  if (!certificateNamesHost(leaf, host, sources)) {
     return {
       ok: false,
       reason: 'certificate-host-mismatch',
-      detail: `${host} is not among the certificate names ${summarise(leaf).dnsNames.join(', ') || leaf.subject}`,
+      detail: `${host} is not among the certificate names ${presentedNames(leaf, sources).join(', ') || '(none)'}`,
     };
   }
   return { ok: true };

@@ -1,6 +1,8 @@
 // DANE for SMTP (RFC 7672, RFC 7671): matching the presented certificates against TLSA.
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { TlsaRecord } from '../dns/types.ts';
+import { certificateFacts } from './certificate-extensions.ts';
+import { certificateNamesHost, nameSourcesFor, presentedNames } from './certificate-names.ts';
 import { isValidAt } from './certificates.ts';
 import type { ReasonCode } from './reasons.ts';
 
@@ -58,9 +60,11 @@ export type DaneResult =
  * Checks the chain (leaf first) against the usable TLSA records.
  * - DANE-EE(3): the leaf matches; no name or expiry checks (RFC 7672 3.1.1).
  * - DANE-TA(2): a certificate above the leaf matches, every link down to the leaf is
- *   signed by the one above, the leaf and intermediates are within their validity, and
- *   the leaf names the MX host or the recipient domain (RFC 7672 3.1.2, 3.2.2). The trust
- *   anchor's own validity is not checked: the TLSA record is what makes it trusted.
+ *   signed by the one above, the leaf and intermediates are within their validity, every
+ *   certificate from the anchor down to the leaf's issuer is a CA allowed to sign
+ *   certificates at that depth, and the leaf names the MX host or the recipient domain
+ *   (RFC 7672 3.1.2, 3.2.2, 3.2.3). The trust anchor's own validity is not checked: the
+ *   TLSA record is what makes it trusted.
  */
 export function verifyDane(
   records: readonly TlsaRecord[],
@@ -113,6 +117,18 @@ function checkBelowAnchor(
   names: readonly string[],
   now: Date,
 ): DaneResult | undefined {
+  // Before the signatures, so the detail names the real fault: checkIssued (OpenSSL's
+  // X509_check_issued) also refuses an issuer whose keyUsage lacks keyCertSign, which would
+  // read as a broken signature.
+  const authority = authorityFailure(path);
+  if (authority !== undefined) {
+    // tlsa-invalid, not validation-failure: as with a broken signature below, the TLSA
+    // RRset then authenticates no chain the server presented, which is what TLS-RPT's
+    // tlsa-invalid reports (validation-failure is its catch-all), and the recipient's fix
+    // is the same: serve a chain that really leads to the published anchor. The detail
+    // names the certificate at fault.
+    return { ok: false, reason: 'tlsa-invalid', detail: authority };
+  }
   for (let i = 0; i < path.length - 1; i++) {
     const child = path[i]!;
     const parent = path[i + 1]!;
@@ -132,12 +148,45 @@ function checkBelowAnchor(
     }
   }
   const leaf = path[0]!;
-  if (!names.some((name) => leaf.checkHost(name) !== undefined)) {
+  const sources = nameSourcesFor('dane');
+  if (!names.some((name) => certificateNamesHost(leaf, name, sources))) {
     return {
       ok: false,
       reason: 'certificate-host-mismatch',
-      detail: `the certificate names none of ${names.join(', ')}`,
+      detail: `the certificate names none of ${names.join(', ')} (it names ${
+        presentedNames(leaf, sources).join(', ') || 'nothing usable'
+      })`,
     };
+  }
+  return undefined;
+}
+
+/**
+ * Whether each certificate above the leaf, the trust anchor included, may have signed the
+ * one below it (RFC 5280 6.1.4 (k) to (n)). Signatures alone are not enough: an ordinary
+ * server certificate under the anchor (CA:FALSE) signs a leaf for any name just as well,
+ * and that chain was accepted in an attack. A DANE-TA trust anchor is a CA too (RFC 7671
+ * 5.2), so its own constraints count, pathLen included. Returns what is wrong, or undefined.
+ */
+function authorityFailure(path: readonly X509Certificate[]): string | undefined {
+  // Non-self-issued certificates between the one looked at and the leaf (RFC 5280 6.1.4 (l)).
+  let intermediatesBelow = 0;
+  for (let i = 1; i < path.length; i++) {
+    const cert = path[i]!;
+    const which = `certificate ${i} (${cert.subject.replaceAll('\n', ', ')})`;
+    const read = certificateFacts(cert);
+    if (!read.ok) return `${which}: ${read.detail}`;
+    const { basicConstraints, keyUsage, selfIssued } = read.facts;
+    if (basicConstraints === undefined) return `${which} is not a CA (no basicConstraints)`;
+    if (!basicConstraints.ca) return `${which} is not a CA (basicConstraints CA:FALSE)`;
+    if (keyUsage !== undefined && !keyUsage.keyCertSign) {
+      return `${which} may not sign certificates (keyUsage without keyCertSign)`;
+    }
+    const limit = basicConstraints.pathLength;
+    if (limit !== undefined && intermediatesBelow > limit) {
+      return `${which} allows ${limit} intermediate CAs below it, the chain has ${intermediatesBelow}`;
+    }
+    if (!selfIssued) intermediatesBelow++;
   }
   return undefined;
 }

@@ -141,7 +141,7 @@ export async function attemptAddress(
       }
       case 'mta-sts':
       case 'pkix': {
-        const pkix = judgePkix(socket, input.mxHost, now);
+        const pkix = judgePkix(socket, input.mxHost, now, input.method);
         evidence.validation.push(
           `${input.method}: ${pkix.ok ? 'chain, validity and name ok' : pkix.detail}`,
         );

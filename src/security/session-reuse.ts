@@ -5,6 +5,7 @@
 // policy can differ from the one the session was opened for). The check reads the
 // certificates of the live TLS session; no new handshake is made.
 import type { X509Certificate } from 'node:crypto';
+import { certificateNamesHost, nameSourcesFor } from './certificate-names.ts';
 import { isValidAt } from './certificates.ts';
 import { verifyDane } from './dane.ts';
 import type { HostAssessment } from './open-session.ts';
@@ -53,7 +54,7 @@ export function sessionSatisfies(
       if (leaf === undefined) return { ok: false, detail: 'no certificate was presented' };
       if (!socket.authorized) return { ok: false, detail: 'the chain was not validated' };
       if (!isValidAt(leaf, now)) return { ok: false, detail: `valid until ${leaf.validTo}` };
-      if (leaf.checkHost(mxHost) === undefined) {
+      if (!certificateNamesHost(leaf, mxHost, nameSourcesFor(host.method))) {
         return { ok: false, detail: `${mxHost} is not a name of the certificate` };
       }
       return {

@@ -20,7 +20,7 @@ import {
   rateParameters,
   rateVersion,
 } from '../../src/security/tls-policy.ts';
-import { makeCa, makeLeaf } from '../support/certs.ts';
+import { makeCa, makeLeaf, type TestCert } from '../support/certs.ts';
 import { tlsaData } from './fixture.ts';
 
 describe('TLS ratings (NCSC-NL 2025)', () => {
@@ -172,6 +172,100 @@ describe('TLSA matching', async () => {
     // A DANE-TA record never matches the leaf itself.
     const leafAsTa = verifyDane([record(2, 1, 1, leaf)], chain, ['mx.unit.test'], now);
     assert.equal(!leafAsTa.ok && leafAsTa.reason, 'tlsa-invalid');
+  });
+});
+
+describe('DANE-TA: the certificates above the leaf must be CAs', async () => {
+  const x = (c: { der: Buffer }) => new X509Certificate(c.der);
+  const now = new Date();
+  const taRecord = (anchor: { spki: Buffer; der: Buffer }) => ({
+    usage: 2,
+    selector: 1,
+    matchingType: 1,
+    data: tlsaData(anchor as Parameters<typeof tlsaData>[0], 1, 1),
+  });
+  const root = await makeCa('Units TA Root');
+
+  /** verifyDane with a DANE-TA record for `anchor` and a chain made of `certs` (leaf first). */
+  function judge(anchor: TestCert, ...certs: TestCert[]) {
+    return verifyDane([taRecord(anchor)], certs.map(x), ['mx.units-ta.test'], now);
+  }
+
+  test('an ordinary server certificate (CA:FALSE, no keyUsage) under the anchor signs nothing', async () => {
+    const server = await makeCa('www.units-attacker.test', {
+      issuer: root,
+      ca: false,
+      keyUsage: null,
+    });
+    const forged = await makeLeaf({ names: ['mx.units-ta.test'], issuer: server });
+    assert.deepEqual(judge(root, forged, server, root), {
+      ok: false,
+      reason: 'tlsa-invalid',
+      detail: 'certificate 1 (CN=www.units-attacker.test) is not a CA (basicConstraints CA:FALSE)',
+    });
+    // Nor when the TLSA record names it directly: a trust anchor is a CA.
+    const direct = judge(server, forged, server);
+    assert.equal(!direct.ok && direct.reason, 'tlsa-invalid');
+    assert.match(direct.ok ? '' : direct.detail, /certificate 1 .* is not a CA/);
+  });
+
+  test('no basicConstraints, a keyUsage without keyCertSign, and a pathLen exceeded', async () => {
+    const bare = await makeCa('Units Bare', { issuer: root, ca: null, keyUsage: null });
+    const bareResult = judge(
+      root,
+      await makeLeaf({ names: ['mx.units-ta.test'], issuer: bare }),
+      bare,
+      root,
+    );
+    assert.match(bareResult.ok ? '' : bareResult.detail, /is not a CA \(no basicConstraints\)/);
+
+    const noCertSign = await makeCa('Units No CertSign', { issuer: root, keyUsage: 0x01 });
+    const leaf = await makeLeaf({ names: ['mx.units-ta.test'], issuer: noCertSign });
+    assert.deepEqual(judge(root, leaf, noCertSign, root), {
+      ok: false,
+      reason: 'tlsa-invalid',
+      detail:
+        'certificate 1 (CN=Units No CertSign) may not sign certificates (keyUsage without keyCertSign)',
+    });
+
+    const zero = await makeCa('Units PathLen 0', { pathLength: 0 });
+    const one = await makeCa('Units PathLen 1', { issuer: zero, pathLength: 1 });
+    const two = await makeCa('Units Below', { issuer: one });
+    const deep = await makeLeaf({ names: ['mx.units-ta.test'], issuer: two });
+    // One intermediate (one) below a pathLen 0 anchor: too many.
+    const tooDeep = judge(
+      zero,
+      await makeLeaf({ names: ['mx.units-ta.test'], issuer: one }),
+      one,
+      zero,
+    );
+    assert.deepEqual(tooDeep, {
+      ok: false,
+      reason: 'tlsa-invalid',
+      detail:
+        'certificate 2 (CN=Units PathLen 0) allows 0 intermediate CAs below it, the chain has 1',
+    });
+    // With `one` as the anchor, its pathLen 1 allows `two` below it.
+    assert.equal(judge(one, deep, two, one).ok, true);
+  });
+
+  test('self-issued certificates (a key rollover) do not count against pathLen', async () => {
+    const anchor = await makeCa('Units Rollover', { pathLength: 0 });
+    const rolled = await makeCa('Units Rollover', { issuer: anchor });
+    const leaf = await makeLeaf({ names: ['mx.units-ta.test'], issuer: rolled });
+    assert.equal(judge(anchor, leaf, rolled, anchor).ok, true);
+  });
+
+  test('a CA without keyUsage may sign (RFC 5280 puts no limit then)', async () => {
+    const anchor = await makeCa('Units No KeyUsage Root', { keyUsage: null });
+    const leaf = await makeLeaf({ names: ['mx.units-ta.test'], issuer: anchor });
+    assert.equal(judge(anchor, leaf, anchor).ok, true);
+  });
+
+  test('a partial wildcard leaf under a good anchor names nothing', async () => {
+    const leaf = await makeLeaf({ names: ['m*.units-ta.test'], issuer: root });
+    const result = verifyDane([taRecord(root)], [x(leaf), x(root)], ['mx.units-ta.test'], now);
+    assert.equal(!result.ok && result.reason, 'certificate-host-mismatch');
   });
 });
 

@@ -1,5 +1,6 @@
 // Certificates made at test time: a private CA, intermediates, leaves with SANs, expired,
-// self-signed and wrong-name certificates. EC P-256 keys by default because they take
+// self-signed and wrong-name certificates, and the broken issuers of attacks on DANE-TA
+// (a signer that is not a CA, a CA without keyCertSign, a pathLen the chain exceeds). EC P-256 keys by default because they take
 // milliseconds to generate; RSA only where a test needs static-RSA cipher suites.
 import { webcrypto } from 'node:crypto';
 // @peculiar/x509 depends on tsyringe, which needs the Reflect metadata API: imported first.
@@ -83,20 +84,33 @@ export interface CaOptions {
   /** Signs this CA (an intermediate); omitted for a self-signed root. */
   issuer?: TestCert;
   keyKind?: KeyKind;
+  /**
+   * basicConstraints cA (default true); false makes an ordinary certificate that signs anyway,
+   * null one without the extension at all.
+   */
+  ca?: boolean | null;
+  /** basicConstraints pathLenConstraint; omitted: no limit. */
+  pathLength?: number;
+  /**
+   * keyUsage flags (x509.KeyUsageFlags); default keyCertSign, cRLSign and digitalSignature.
+   * null leaves the extension out, as on many ordinary server certificates.
+   */
+  keyUsage?: number | null;
 }
 
-/** A root CA (self-signed) or, with `issuer`, an intermediate CA. */
+export const CA_KEY_USAGE =
+  x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature;
+
+/** A root CA (self-signed) or, with `issuer`, an intermediate CA (or, with options, a broken one). */
 export async function makeCa(commonName: string, options: CaOptions = {}): Promise<TestCert> {
   const keyKind = options.keyKind ?? 'ec';
   const keys = await generateKeys(keyKind);
+  const keyUsage = options.keyUsage === undefined ? CA_KEY_USAGE : options.keyUsage;
   const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(true, undefined, true),
-    new x509.KeyUsagesExtension(
-      x509.KeyUsageFlags.keyCertSign |
-        x509.KeyUsageFlags.cRLSign |
-        x509.KeyUsageFlags.digitalSignature,
-      true,
-    ),
+    ...(options.ca === null
+      ? []
+      : [new x509.BasicConstraintsExtension(options.ca ?? true, options.pathLength, true)]),
+    ...(keyUsage === null ? [] : [new x509.KeyUsagesExtension(keyUsage, true)]),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
   ];
   const { earliest, latest } = clockSpan();
@@ -129,8 +143,10 @@ export async function makeCa(commonName: string, options: CaOptions = {}): Promi
 }
 
 export interface LeafOptions {
-  /** DNS names for the SAN extension; the first is also the subject CN. */
+  /** DNS names for the SAN extension (none: no SAN extension); the first is also the subject CN. */
   names: string[];
+  /** The subject CN when it should differ from the first name (or there is no name). */
+  commonName?: string;
   /** Omitted: the leaf is self-signed. */
   issuer?: TestCert;
   /** Make a certificate whose validity ended the day before both the real time and the test epoch. */
@@ -145,7 +161,7 @@ export async function makeLeaf(options: LeafOptions): Promise<TestCert> {
   const { earliest, latest } = clockSpan();
   const notBefore = new Date(earliest - (options.expired ? 30 : 1) * DAY_MS);
   const notAfter = new Date(options.expired ? earliest - DAY_MS : latest + 90 * DAY_MS);
-  const subject = `CN=${options.names[0] ?? 'unnamed'}`;
+  const subject = `CN=${options.commonName ?? options.names[0] ?? 'unnamed'}`;
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(
@@ -153,10 +169,14 @@ export async function makeLeaf(options: LeafOptions): Promise<TestCert> {
       true,
     ),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-    new x509.SubjectAlternativeNameExtension(
-      options.names.map((value) => ({ type: 'dns' as const, value })),
-    ),
   ];
+  if (options.names.length > 0) {
+    extensions.push(
+      new x509.SubjectAlternativeNameExtension(
+        options.names.map((value) => ({ type: 'dns' as const, value })),
+      ),
+    );
+  }
   const issuer = options.issuer;
   if (!issuer) {
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
