@@ -20,6 +20,7 @@ import { openStore, type Store } from './store/database.ts';
 import { completeIfFinal, isComplete } from './store/delivery.repository.ts';
 import { deleteInboundBefore } from './store/inbound.repository.ts';
 import { migrateToLatest } from './store/migrations.ts';
+import type { PermissionWarning } from './store/private-files.ts';
 import { deleteQuotaBefore } from './store/quota.repository.ts';
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
@@ -42,7 +43,9 @@ export async function openReadyStore(
   config: Config,
   logger: Logger,
 ): Promise<{ store: Store; masterKey: Buffer }> {
-  const key = loadMasterKey(config.masterKey, config.dataDir);
+  // Said once per path: a tightened mode is found private on the next start.
+  const warn: PermissionWarning = (details, message) => logger.warn(details, message);
+  const key = loadMasterKey(config.masterKey, config.dataDir, warn);
   if (key.source === 'generated') {
     logger.warn(
       { file: key.file },
@@ -51,7 +54,11 @@ export async function openReadyStore(
         'sharing this database needs the same key.',
     );
   }
-  const store = openStore({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath });
+  const store = openStore({
+    databaseUrl: config.databaseUrl,
+    sqlitePath: config.sqlitePath,
+    warn,
+  });
   try {
     const { applied } = await migrateToLatest(store.db, store.schema);
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
