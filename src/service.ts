@@ -15,6 +15,7 @@ import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
 import { readCaFile } from './outbound-options.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
+import { clearContentSealer } from './secrets/sealed-content.ts';
 import { deleteExpiredTokens } from './store/clients.repository.ts';
 import { openStore, type Store } from './store/database.ts';
 import { completeIfFinal, isComplete } from './store/delivery.repository.ts';
@@ -60,7 +61,11 @@ export async function openReadyStore(
     warn,
   });
   try {
-    const { applied } = await migrateToLatest(store.db, store.schema);
+    // The sealer lets migration 0007 seal what older versions kept in clear; it checks the
+    // key against the database before sealing anything.
+    const { applied } = await migrateToLatest(store.db, store.schema, {
+      sealer: clearContentSealer(key.key),
+    });
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
     await assertMasterKeyMatches(store, key.key);
   } catch (error) {
@@ -184,6 +189,7 @@ export async function startService(
       try {
         mx = await startInboundMx({
           db: store.db,
+          masterKey,
           config: config.inbound,
           hostname: config.hostname,
           logger: logger.child({ component: 'mx' }),

@@ -1,4 +1,5 @@
-// The master key encrypts what must be secret at rest (DKIM private keys, message bodies).
+// The master key encrypts what must be secret at rest (DKIM private keys, webhook secrets,
+// message bodies and subjects, account notices, kept bounces: see sealed-content.ts).
 // It comes from SECUREMAIL_MASTER_KEY, or from `<dataDir>/master.key`, which the first start
 // creates. A check value in the database makes a process with the wrong key stop at once,
 // instead of failing later on every decryption.
@@ -52,7 +53,7 @@ function checkValue(key: Buffer): string {
 }
 
 /** Records the key's check value on first use; throws when the database belongs to another key. */
-export async function assertMasterKeyMatches(store: Store, key: Buffer): Promise<void> {
+export async function assertMasterKeyMatches(store: Pick<Store, 'db'>, key: Buffer): Promise<void> {
   const mine = checkValue(key);
   await putSettingIfAbsent(store.db, CHECK_SETTING, mine);
   const stored = await getSetting(store.db, CHECK_SETTING);
