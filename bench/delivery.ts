@@ -11,6 +11,7 @@ import { randomUUIDv7 } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { CompiledQuery, sql } from 'kysely';
 import { seal } from '../src/secrets/sealed-box.ts';
+import { sealSubject } from '../src/secrets/sealed-content.ts';
 import { dueRecipientsQuery } from '../src/store/delivery.repository.ts';
 import {
   type MessagesTable,
@@ -76,7 +77,7 @@ export async function queueMessages(w: BenchWorld, count: number, tag: string): 
         kind: 'message',
         sender: `news@${SENDER_DOMAIN}`,
         message_id_header: `${tag}-${i}@${SENDER_DOMAIN}`,
-        subject: `Your order ${i}`,
+        subject_sealed: sealSubject(w.masterKey, id, `Your order ${i}`),
         content_hash: id,
         size: body.length,
         body_sealed: seal(w.masterKey, 'message-body', id, body).toString('base64'),
@@ -128,7 +129,7 @@ export async function addBulkRecipients(
     kind: 'message',
     sender: `news@${SENDER_DOMAIN}`,
     message_id_header: `${tag}-${i}@${SENDER_DOMAIN}`,
-    subject: null,
+    subject_sealed: null,
     content_hash: id,
     size: 2048,
     body_sealed: null,

@@ -15,11 +15,13 @@ import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
 import { configuredResolver, readCaFile } from './outbound-options.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
+import { clearContentSealer } from './secrets/sealed-content.ts';
 import { deleteExpiredTokens } from './store/clients.repository.ts';
 import { openStore, type Store } from './store/database.ts';
 import { completeIfFinal, isComplete } from './store/delivery.repository.ts';
 import { deleteInboundBefore } from './store/inbound.repository.ts';
 import { migrateToLatest } from './store/migrations.ts';
+import type { PermissionWarning } from './store/private-files.ts';
 import { deleteQuotaBefore } from './store/quota.repository.ts';
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
@@ -44,7 +46,9 @@ export async function openReadyStore(
   config: Config,
   logger: Logger,
 ): Promise<{ store: Store; masterKey: Buffer }> {
-  const key = loadMasterKey(config.masterKey, config.dataDir);
+  // Said once per path: a tightened mode is found private on the next start.
+  const warn: PermissionWarning = (details, message) => logger.warn(details, message);
+  const key = loadMasterKey(config.masterKey, config.dataDir, warn);
   if (key.source === 'generated') {
     logger.warn(
       { file: key.file },
@@ -53,9 +57,17 @@ export async function openReadyStore(
         'sharing this database needs the same key.',
     );
   }
-  const store = openStore({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath });
+  const store = openStore({
+    databaseUrl: config.databaseUrl,
+    sqlitePath: config.sqlitePath,
+    warn,
+  });
   try {
-    const { applied } = await migrateToLatest(store.db, store.schema);
+    // The sealer lets migration 0007 seal what older versions kept in clear; it checks the
+    // key against the database before sealing anything.
+    const { applied } = await migrateToLatest(store.db, store.schema, {
+      sealer: clearContentSealer(key.key),
+    });
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
     await assertMasterKeyMatches(store, key.key);
   } catch (error) {
@@ -187,6 +199,7 @@ export async function startService(
       try {
         mx = await startInboundMx({
           db: store.db,
+          masterKey,
           config: config.inbound,
           hostname: config.hostname,
           logger: logger.child({ component: 'mx' }),

@@ -7,12 +7,11 @@
 // unverified -> failed when the domain has not verified within `giveUpHours`.
 // A timeout or SERVFAIL never changes the state: nothing was learned about the records.
 
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Resolver } from '../dns/index.ts';
+import { recordAccountNotice } from '../notify/account-notices.ts';
 import { recordDomainEvent } from '../notify/events.ts';
-import { insertNotification } from '../store/account-notifications.repository.ts';
 import type { Store } from '../store/database.ts';
 import {
   insertDkimKeys,
@@ -227,15 +226,13 @@ export async function verifyAccount(
         });
         const notice = noticeFor(account, state, expected, results, deps.config);
         if (notice !== undefined) {
-          await insertNotification(trx, {
-            id: randomUUID(),
-            account_id: account.id,
+          await recordAccountNotice(trx, deps.masterKey, {
+            accountId: account.id,
             kind: notice.kind,
             recipient: account.notification_email,
             subject: notice.subject,
             body: notice.body,
-            created_at: now,
-            sent_at: null,
+            at: now,
           });
           deps.logger?.warn(
             { domain: account.domain, kind: notice.kind, to: account.notification_email },

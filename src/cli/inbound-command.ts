@@ -3,8 +3,9 @@
 
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { openKeptMessage } from '../secrets/sealed-content.ts';
 import { openReadyStore } from '../service.ts';
-import { listInboundMessages } from '../store/inbound.repository.ts';
+import { findInboundMessage, listInboundMessages } from '../store/inbound.repository.ts';
 import type { InboundKind } from '../store/inbound.table.ts';
 import { parseOrThrow, UsageError } from './args.ts';
 
@@ -39,20 +40,21 @@ export async function runInboundCommand(
   if (sub === 'show' && positionals.length !== 1)
     throw new UsageError('usage: securemail inbound show ID');
 
-  const { store } = await openReadyStore(config, logger);
+  const { store, masterKey } = await openReadyStore(config, logger);
   try {
     if (sub === 'show') {
-      const [row] = await store.db
-        .selectFrom('inbound_messages')
-        .selectAll()
-        .where('id', '=', positionals[0]!)
-        .execute();
+      const row = await findInboundMessage(store.db, positionals[0]!);
       if (row === undefined) {
         console.error(`securemail: no inbound message ${positionals[0]}`);
         return 1;
       }
+      // Kept content is sealed at rest; an operator with the master key reads it here.
+      const { raw_sealed: _sealed, ...meta } = row;
+      const kept = openKeptMessage(masterKey, row);
       if (values.json === true) {
-        console.log(JSON.stringify(row, null, 2));
+        console.log(
+          JSON.stringify({ ...meta, raw: kept === null ? null : kept.toString('base64') }, null, 2),
+        );
         return 0;
       }
       console.log(`id:        ${row.id}\nreceived:  ${new Date(row.received_at).toISOString()}`);
@@ -63,11 +65,7 @@ export async function runInboundCommand(
         `kind:      ${row.kind}\noutcome:   ${row.outcome}\nrecipient: ${row.recipient_id ?? '-'}`,
       );
       if (row.report_json !== null) console.log(`report:    ${row.report_json}`);
-      console.log(
-        row.raw === null
-          ? '\n(content not kept)'
-          : `\n${Buffer.from(row.raw, 'base64').toString('utf8')}`,
-      );
+      console.log(kept === null ? '\n(content not kept)' : `\n${kept.toString('utf8')}`);
       if (row.raw_truncated) console.log('(cut at SECUREMAIL_MX_KEEP_BYTES)');
       return 0;
     }
@@ -79,7 +77,7 @@ export async function runInboundCommand(
     if (values.json === true) {
       console.log(
         JSON.stringify(
-          rows.map(({ raw: _raw, ...meta }) => meta),
+          rows.map(({ raw_sealed: _sealed, ...meta }) => meta),
           null,
           2,
         ),

@@ -23,6 +23,8 @@ export interface MxLogger {
 
 export interface InboundMxDeps {
   db: FeedbackDb;
+  /** Seals what is kept of received messages (src/secrets/sealed-content.ts). */
+  masterKey: Buffer;
   config: InboundConfig;
   /** Our host name, in the greeting and the self-signed certificate. */
   hostname: string;
@@ -159,6 +161,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
               receivedAt: now(),
             },
             {
+              masterKey: deps.masterKey,
               keepBytes: config.keepBytes,
               mayKeep,
               ...(deps.onBounced ? { onBounced: deps.onBounced } : {}),

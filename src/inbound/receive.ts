@@ -3,6 +3,7 @@
 // dropped silently: whatever cannot be used is stored with the reason, for inspection.
 
 import { randomUUIDv7 } from 'node:crypto';
+import { sealKeptMessage } from '../secrets/sealed-content.ts';
 import type { FeedbackDb } from '../store/feedback-db.ts';
 import { findBouncedRecipient, insertInboundMessage } from '../store/inbound.repository.ts';
 import type { InboundKind } from '../store/inbound.table.ts';
@@ -33,6 +34,8 @@ export interface ReceivedMessage {
 }
 
 export interface ReceiveOptions {
+  /** Seals what is kept: a bounce can quote the message it reports on. */
+  masterKey: Buffer;
   /** Bytes of the message stored for inspection. */
   keepBytes: number;
   /** Whether that many bytes more may be stored (the total budget); unlimited when omitted. */
@@ -121,7 +124,9 @@ export async function receiveMessage(
       recipient_id: recipientId,
       report_json: report === null ? null : JSON.stringify(report),
       outcome,
-      raw: kept === undefined ? null : kept.toString('base64'),
+      // Sealed like the message bodies: a bounce can quote the message it reports on, and a
+      // reply carries whatever its writer put in it. The budget counts the bytes kept.
+      raw_sealed: kept === undefined ? null : sealKeptMessage(options.masterKey, id, kept),
       raw_truncated:
         kept !== undefined && (message.oversized || kept.length < message.raw.length) ? 1 : 0,
       raw_bytes: kept?.length ?? 0,

@@ -9,6 +9,7 @@ import { checkAddress } from '../accounts/email-address.ts';
 import { AppError } from '../errors.ts';
 import { recordRecipientEvent } from '../notify/events.ts';
 import { seal } from '../secrets/sealed-box.ts';
+import { sealSubject } from '../secrets/sealed-content.ts';
 import type { Store } from '../store/database.ts';
 import {
   findMessageByHeaderId,
@@ -130,7 +131,8 @@ export async function submitMessage(
     kind: 'message',
     sender: sender.address,
     message_id_header: mime.headers.messageId,
-    subject: mime.headers.subject ?? null,
+    // Sealed like the body: a subject is personal data too ("Your results, J. Jansen").
+    subject_sealed: sealSubject(deps.masterKey, id, mime.headers.subject),
     content_hash: contentHash,
     size: mime.message.length,
     body_sealed: seal(deps.masterKey, 'message-body', id, mime.message).toString('base64'),

@@ -7,6 +7,7 @@
 import { randomUUIDv7 } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { seal } from '../secrets/sealed-box.ts';
+import { openNotice, openSubject, sealSubject } from '../secrets/sealed-content.ts';
 import { REASONS } from '../security/reasons.ts';
 import {
   listUnsentNotifications,
@@ -71,8 +72,9 @@ export async function notifyIfUndelivered(
 
   const now = deps.now();
   const headerId = `notification.${message.id}${recipientId === undefined ? '' : `.${recipientId}`}@${deps.hostname}`;
-  const subject = `Not delivered: ${message.subject ?? message.message_id_header}`;
-  const raw = await compose(message, affected, {
+  const original = openSubject(deps.masterKey, message.id, message.subject_sealed);
+  const subject = `Not delivered: ${original ?? message.message_id_header}`;
+  const raw = await compose(message, original, affected, {
     from: fromAddress(account),
     to: account.notification_email,
     subject,
@@ -99,13 +101,14 @@ export async function queueAccountNotices(deps: NotifyDeps, limit = 100): Promis
     const now = deps.now();
     if (account !== undefined) {
       const headerId = `notice.${row.id}@${deps.hostname}`;
+      const notice = openNotice(deps.masterKey, row);
       const raw = await new MailComposer({
         from: fromAddress(account),
         to: row.recipient,
-        subject: row.subject,
+        subject: notice.subject,
         messageId: `<${headerId}>`,
         date: new Date(now),
-        text: row.body,
+        text: notice.body,
         headers: { 'Auto-Submitted': 'auto-generated' },
       })
         .compile()
@@ -114,7 +117,7 @@ export async function queueAccountNotices(deps: NotifyDeps, limit = 100): Promis
         await queueNotification(deps, {
           account,
           headerId,
-          subject: row.subject,
+          subject: notice.subject,
           raw,
           now,
           to: row.recipient,
@@ -153,7 +156,7 @@ async function queueNotification(
     kind: 'notification',
     sender: '',
     message_id_header: headerId,
-    subject: n.subject,
+    subject_sealed: sealSubject(deps.masterKey, id, n.subject),
     content_hash: '',
     size: raw.length,
     body_sealed: seal(deps.masterKey, 'message-body', id, raw).toString('base64'),
@@ -180,11 +183,12 @@ async function queueNotification(
 
 async function compose(
   message: MessagesTable,
+  subject: string | null,
   affected: RecipientsTable[],
   envelope: { from: string; to: string; subject: string; messageId: string; date: Date },
 ): Promise<Buffer> {
   const lines = [
-    `Your message "${message.subject ?? '(no subject)'}" <${message.message_id_header}>, sent from ${message.sender}`,
+    `Your message "${subject ?? '(no subject)'}" <${message.message_id_header}>, sent from ${message.sender}`,
     `on ${new Date(message.created_at).toUTCString()}, was not delivered to ${affected.length} of its ${message.recipient_count} recipient(s).`,
     'SecureMail only delivers over an encrypted connection to an authenticated mail server; nothing was sent',
     'in clear to any of the recipients below.',

@@ -17,6 +17,7 @@ import {
   type Webhook,
   type WebhookEvent,
 } from '../store/webhooks.repository.ts';
+import { recordAccountNotice } from './account-notices.ts';
 import { postWebhook } from './webhook-http.ts';
 import { openWebhookSecret } from './webhook-secrets.ts';
 import { SIGNATURE_HEADER, signatureHeader } from './webhook-signing.ts';
@@ -202,23 +203,18 @@ async function disableWebhook(
       .where('id', '=', webhook.account_id)
       .executeTakeFirst();
     if (account === undefined) return;
-    await trx
-      .insertInto('account_notifications')
-      .values({
-        id: randomUUID(),
-        account_id: webhook.account_id,
-        kind: 'webhook_disabled',
-        recipient: account.notification_email,
-        subject: `Webhook for ${account.domain} disabled`,
-        body: [
-          `The webhook ${webhook.url} of ${account.domain} failed every delivery for ${deps.config.disableAfterHours} hours and has been disabled.`,
-          `Last error: ${error}`,
-          `${dropped} pending event(s) were dropped. Fix the endpoint, then register it again with PUT /account/webhook?domain=${account.domain}.`,
-        ].join('\n'),
-        created_at: at,
-        sent_at: null,
-      })
-      .execute();
+    await recordAccountNotice(trx, deps.masterKey, {
+      accountId: webhook.account_id,
+      kind: 'webhook_disabled',
+      recipient: account.notification_email,
+      subject: `Webhook for ${account.domain} disabled`,
+      body: [
+        `The webhook ${webhook.url} of ${account.domain} failed every delivery for ${deps.config.disableAfterHours} hours and has been disabled.`,
+        `Last error: ${error}`,
+        `${dropped} pending event(s) were dropped. Fix the endpoint, then register it again with PUT /account/webhook?domain=${account.domain}.`,
+      ].join('\n'),
+      at,
+    });
   });
   deps.logger?.warn(
     { webhook: webhook.id, url: webhook.url },

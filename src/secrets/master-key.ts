@@ -1,13 +1,20 @@
-// The master key encrypts what must be secret at rest (DKIM private keys, message bodies).
+// The master key encrypts what must be secret at rest (DKIM private keys, webhook secrets,
+// message bodies and subjects, account notices, kept bounces: see sealed-content.ts).
 // It comes from SECUREMAIL_MASTER_KEY, or from `<dataDir>/master.key`, which the first start
 // creates. A check value in the database makes a process with the wrong key stop at once,
 // instead of failing later on every decryption.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseMasterKey } from '../config.ts';
 import type { Store } from '../store/database.ts';
+import {
+  ensurePrivateDir,
+  type PermissionWarning,
+  tightenFile,
+  writePrivateFile,
+} from '../store/private-files.ts';
 import { getSetting, putSettingIfAbsent } from '../store/settings.repository.ts';
 
 export const MASTER_KEY_FILE = 'master.key';
@@ -20,17 +27,24 @@ export interface LoadedKey {
   file?: string;
 }
 
-export function loadMasterKey(configured: string | undefined, dataDir: string): LoadedKey {
+export function loadMasterKey(
+  configured: string | undefined,
+  dataDir: string,
+  /** Told when the data directory or the key file was open to group or others. */
+  warn?: PermissionWarning,
+): LoadedKey {
   if (configured !== undefined)
     return { key: parseMasterKey(configured, 'SECUREMAIL_MASTER_KEY'), source: 'environment' };
+  // The directory 0700 and the key 0600 whatever the umask (private-files.ts).
+  ensurePrivateDir(dataDir, warn);
   const file = path.join(dataDir, MASTER_KEY_FILE);
   if (existsSync(file)) {
+    tightenFile(file, warn);
     return { key: parseMasterKey(readFileSync(file, 'utf8'), file), source: 'file', file };
   }
-  mkdirSync(dataDir, { recursive: true });
   const key = randomBytes(32);
-  // 'wx': never overwrite a key another process wrote in the meantime.
-  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  // Exclusive: never overwrite a key another process wrote in the meantime.
+  writePrivateFile(file, `${key.toString('base64')}\n`);
   return { key, source: 'generated', file };
 }
 
@@ -39,7 +53,7 @@ function checkValue(key: Buffer): string {
 }
 
 /** Records the key's check value on first use; throws when the database belongs to another key. */
-export async function assertMasterKeyMatches(store: Store, key: Buffer): Promise<void> {
+export async function assertMasterKeyMatches(store: Pick<Store, 'db'>, key: Buffer): Promise<void> {
   const mine = checkValue(key);
   await putSettingIfAbsent(store.db, CHECK_SETTING, mine);
   const stored = await getSetting(store.db, CHECK_SETTING);

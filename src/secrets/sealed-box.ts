@@ -1,5 +1,5 @@
-// Encryption at rest with the master key: AES-256-GCM, for DKIM private keys now and stored
-// message bodies later. A sealed box is
+// Encryption at rest with the master key: AES-256-GCM, for DKIM private keys, webhook
+// secrets, message bodies and the other content listed in sealed-content.ts. A sealed box is
 //
 //   version (1 byte) | IV (12 bytes) | ciphertext | GCM tag (16 bytes)
 //
@@ -24,7 +24,14 @@ const KEY_LENGTH = 32;
 const HEADER_LENGTH = 1 + IV_LENGTH;
 
 /** What a sealed box protects; each purpose has its own derived key. */
-export type SealPurpose = 'dkim-private-key' | 'message-body' | 'webhook-secret';
+export type SealPurpose =
+  | 'dkim-private-key'
+  | 'message-body'
+  | 'webhook-secret'
+  | 'message-subject'
+  | 'notice-subject'
+  | 'notice-body'
+  | 'inbound-message';
 
 export class SealedBoxError extends Error {
   constructor(message: string) {

@@ -2,11 +2,10 @@
 // SQLite file otherwise. Dialect differences are answered here, as capability flags; the
 // rest of the code asks for a capability, never "is this PostgreSQL?".
 
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { StorePostgresDialect } from './postgres-introspection.ts';
+import type { PermissionWarning } from './private-files.ts';
 import type { Database } from './schema.ts';
 import { openSqlite } from './sqlite-database.ts';
 
@@ -40,6 +39,8 @@ export interface StoreOptions {
   pgSchema?: string;
   /** Largest number of PostgreSQL connections of this process. */
   poolSize?: number;
+  /** Told when the SQLite directory or files were open to group or others (private-files.ts). */
+  warn?: PermissionWarning;
 }
 
 const INT8_OID = 20;
@@ -47,8 +48,11 @@ const INT8_OID = 20;
 export function openStore(options: StoreOptions): Store {
   if (options.databaseUrl !== undefined) return openPostgres(options.databaseUrl, options);
   const location = options.sqlitePath ?? ':memory:';
-  if (location !== ':memory:') mkdirSync(path.dirname(location), { recursive: true });
-  const { kysely } = openSqlite({ location });
+  // The directory (0700) and the files (0600) are made private before SQLite opens them.
+  const { kysely } = openSqlite({
+    location,
+    ...(options.warn === undefined ? {} : { warn: options.warn }),
+  });
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: kysely }) });
   return finish(
     db,

@@ -1,5 +1,5 @@
 // What the bounce MX received: one row per message, with its classification and, for
-// inspection, the message itself (possibly cut at the keep limit).
+// inspection, the message itself (possibly cut at the keep limit), sealed by the caller.
 
 import type { Insertable, Selectable } from 'kysely';
 import type { FeedbackDb } from './feedback-db.ts';
@@ -37,6 +37,13 @@ export async function listInboundMessages(
   if (filter.recipientId !== undefined)
     query = query.where('recipient_id', '=', filter.recipientId);
   return query.execute();
+}
+
+export async function findInboundMessage(
+  db: FeedbackDb,
+  id: string,
+): Promise<InboundMessage | undefined> {
+  return db.selectFrom('inbound_messages').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /** Bytes of received messages kept for inspection, over all rows (read from an index). */

@@ -29,10 +29,13 @@ export interface InboundMessagesTable {
   report_json: string | null;
   /** What was done with it, or why it could not be used. */
   outcome: string;
-  /** The message as received, base64, possibly cut at the keep limit; null when not kept. */
-  raw: string | null;
+  /**
+   * The message as received, possibly cut at the keep limit, sealed with the master key
+   * (src/secrets/sealed-content.ts); null when not kept.
+   */
+  raw_sealed: string | null;
   raw_truncated: number;
-  /** Bytes of the message kept in `raw` (decoded); 0 when not kept. Counts toward SECUREMAIL_MX_STORE_BYTES. */
+  /** Bytes of the message kept in `raw_sealed` (before sealing); 0 when not kept. Counts toward SECUREMAIL_MX_STORE_BYTES. */
   raw_bytes: number;
 }
 

@@ -44,7 +44,7 @@ const MESSAGE_TYPES: Record<keyof MessagesTable, string> = {
   kind: 'text',
   sender: 'text',
   message_id_header: 'text',
-  subject: 'text',
+  subject_sealed: 'text',
   content_hash: 'text',
   size: 'integer',
   body_sealed: 'text',

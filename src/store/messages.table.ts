@@ -36,7 +36,8 @@ export interface MessagesTable {
   kind: 'message' | 'notification';
   sender: string;
   message_id_header: string;
-  subject: string | null;
+  /** The Subject sealed with the master key (src/secrets/sealed-content.ts); null without one. */
+  subject_sealed: string | null;
   content_hash: string;
   size: number;
   body_sealed: string | null;

@@ -6,6 +6,7 @@ import { type Migration, type MigrationProvider, Migrator } from 'kysely/migrati
 import { inboundMigration } from './inbound.migration.ts';
 import { inboundRawBytesMigration } from './inbound-raw-bytes.migration.ts';
 import { messagesMigration } from './messages.migration.ts';
+import { type ClearContentSealer, sealedContentMigration } from './sealed-content.migration.ts';
 import { sessionEvidenceMigration } from './session-evidence.migration.ts';
 
 // Migrations build tables through Kysely's schema builder, which is typed against no
@@ -154,14 +155,31 @@ const migrations: Record<string, Migration> = {
   '0004_inbound': inboundMigration,
   '0005_session_evidence': sessionEvidenceMigration,
   '0006_inbound_raw_bytes': inboundRawBytesMigration,
+  // '0007_sealed_content' is added by provider() below: it needs the sealer (master key).
 };
 
-const provider: MigrationProvider = {
-  getMigrations: async () => migrations,
-};
+/** Every migration; 0007 seals clear content with the sealer (the master key) when given. */
+function provider(sealer: ClearContentSealer | undefined): MigrationProvider {
+  return {
+    getMigrations: async () => ({
+      ...migrations,
+      '0007_sealed_content': sealedContentMigration(sealer),
+    }),
+  };
+}
 
 export interface MigrationOutcome {
   applied: string[];
+}
+
+export interface MigrationOptions {
+  /**
+   * Seals what earlier versions stored in clear (migration 0007). Needed only when such
+   * content exists; service.ts always gives it, tests and benchmarks of new databases not.
+   */
+  sealer?: ClearContentSealer;
+  /** Stop after this migration (tests of a later migration's data step). */
+  upTo?: string;
 }
 
 /** Brings the schema up to date. Safe to run from several processes at once (Kysely locks). */
@@ -169,15 +187,19 @@ export async function migrateToLatest<T>(
   db: Kysely<T>,
   /** The PostgreSQL schema the tables live in, when not the default one. */
   schema?: string,
+  options: MigrationOptions = {},
 ): Promise<MigrationOutcome> {
   // Kysely looks for its bookkeeping tables in every schema unless told which one; with
   // several schemas in one database (tests) it would find another schema's tables.
   const migrator = new Migrator({
     db: db as unknown as AnyDb,
-    provider,
+    provider: provider(options.sealer),
     ...(schema === undefined ? {} : { migrationTableSchema: schema }),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } =
+    options.upTo === undefined
+      ? await migrator.migrateToLatest()
+      : await migrator.migrateTo(options.upTo);
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });

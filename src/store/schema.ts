@@ -105,8 +105,13 @@ export interface AccountNotificationsTable {
   /** e.g. `domain_unverified`. */
   kind: string;
   recipient: string;
-  subject: string;
-  body: string;
+  /**
+   * Subject and body sealed with the master key (src/secrets/sealed-content.ts). Always
+   * written; nullable in the schema only because SQLite adds no NOT NULL column without a
+   * default (migration 0007).
+   */
+  subject_sealed: string;
+  body_sealed: string;
   created_at: number;
   /** Null until the worker queued it as a notification message. */
   sent_at: number | null;

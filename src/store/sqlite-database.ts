@@ -1,8 +1,15 @@
 // Kysely's SQLite dialect expects a better-sqlite3 shaped database. Node 24 ships
 // `node:sqlite`, which needs no native build; this file is the small bridge between the two.
 
+import path from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import {
+  ensurePrivateDir,
+  ensurePrivateFile,
+  type PermissionWarning,
+  tightenFile,
+} from './private-files.ts';
 
 /** Prepared statements are reused: preparing costs more than running a small query. */
 const STATEMENT_CACHE_SIZE = 256;
@@ -12,10 +19,33 @@ export interface SqliteOptions {
   location: string;
   /** How long a writer waits for another process's lock before failing. */
   busyTimeoutMs?: number;
+  /** Told when an existing directory or file was open to group or others. */
+  warn?: PermissionWarning;
+}
+
+/** The files SQLite keeps next to the database: WAL, its shared memory, rollback journal. */
+const COMPANION_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
+
+/**
+ * The database file is made 0600 before SQLite opens it, in a 0700 directory. SQLite itself
+ * makes a new database file 0644 less the umask (SQLITE_DEFAULT_FILE_PERMISSIONS), and
+ * creates its WAL, -shm and journal lazily with the mode of the database file (it copies
+ * that mode and fchmods each new one). Checked with node:sqlite (SQLite 3.53): under umask
+ * 000 and 022 alike, a file SQLite made was 0644 with a 0644 WAL and -shm; a file made
+ * 0600 first got a 0600 WAL and -shm. So no process.umask() around the open is needed (it
+ * is process-wide, and would race with everything else the process does meanwhile).
+ * Companion files left by an earlier run are tightened too: SQLite reuses them as they are.
+ */
+function preparePrivateFiles(location: string, warn: PermissionWarning | undefined): void {
+  if (location === ':memory:' || location === '' || location.startsWith('file:')) return;
+  ensurePrivateDir(path.dirname(location), warn);
+  ensurePrivateFile(location, warn);
+  for (const suffix of COMPANION_SUFFIXES) tightenFile(`${location}${suffix}`, warn);
 }
 
 /** Opens the file with the settings the service relies on: WAL, durable commits, foreign keys. */
 export function openSqlite(options: SqliteOptions): { kysely: SqliteDatabase; raw: DatabaseSync } {
+  preparePrivateFiles(options.location, options.warn);
   const raw = new DatabaseSync(options.location, { timeout: options.busyTimeoutMs ?? 5000 });
   raw.exec('PRAGMA journal_mode = WAL');
   // FULL: a commit is on disk before it returns, so a 202 is never answered for data a power

@@ -9,11 +9,13 @@ import { runDueVerifications, startDomainVerifier } from '../../src/accounts/dom
 import { dkimSigningKeys, requireSendableDomain } from '../../src/accounts/sending-domain.ts';
 import type { AppError } from '../../src/errors.ts';
 import { openText, SealedBoxError } from '../../src/secrets/sealed-box.ts';
+import { openNotice } from '../../src/secrets/sealed-content.ts';
 import { listNotifications } from '../../src/store/account-notifications.repository.ts';
 import { findAccount } from '../../src/store/accounts.repository.ts';
 import { findDomainCheck } from '../../src/store/domain-checks.repository.ts';
 import type { Account } from '../../src/store/schema.ts';
 import { requestToken, type Tenant } from '../support/app.ts';
+import { clearCopies } from '../support/at-rest.ts';
 import { dialects, type TestStore } from '../support/db.ts';
 import { TestDnsServer } from '../support/dns-server.ts';
 import {
@@ -180,10 +182,15 @@ for (const dialect of dialects()) {
       assert.equal(notices[0]!.kind, 'domain_unverified');
       assert.equal(notices[0]!.recipient, `ops@${domain}`);
       assert.equal(notices[0]!.sent_at, null);
+      // Sealed at rest; the worker opens it to mail it.
+      const notice = openNotice(t.masterKey, notices[0]!);
+      assert.match(notice.subject, /can no longer send/);
       assert.match(
-        notices[0]!.body,
+        notice.body,
         new RegExp(`TXT _securemail\\.${domain}: _securemail\\.${domain} does not exist`),
       );
+      assert.deepEqual(await clearCopies(store, 'Publish them again'), []);
+      assert.deepEqual(await clearCopies(store, 'can no longer send'), []);
       // A new window with the short backoff.
       assert.equal((await check(domain)).next_check_at, t.clock.now + 4 * MINUTE);
     });

@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { loadMasterKey } from '../../src/secrets/master-key.ts';
+import { sealKeptMessage } from '../../src/secrets/sealed-content.ts';
 import { hashSecret } from '../../src/secrets/secret-hash.ts';
 import { insertClient } from '../../src/store/clients.repository.ts';
 import { openStore } from '../../src/store/database.ts';
@@ -93,8 +95,10 @@ describe('securemail CLI', () => {
     assert.equal((await cli(['client', 'delete', '--', '-dashed_Id'], env)).code, 0);
   });
 
-  test('inbound list and show: what the bounce MX kept for inspection', async () => {
+  test('inbound list and show: what the bounce MX kept for inspection, opened with the master key', async () => {
     assert.equal((await cli(['migrate'], env)).code, 0);
+    const { key } = loadMasterKey(undefined, dir);
+    const kept = Buffer.from('Subject: ???\r\n\r\nodd');
     const store = openStore({ sqlitePath: path.join(dir, 'securemail.db') });
     try {
       await store.db
@@ -112,9 +116,9 @@ describe('securemail CLI', () => {
           recipient_id: null,
           report_json: null,
           outcome: 'not a delivery report',
-          raw: Buffer.from('Subject: ???\r\n\r\nodd').toString('base64'),
+          raw_sealed: sealKeptMessage(key, 'inbound-1', kept),
           raw_truncated: 0,
-          raw_bytes: 20,
+          raw_bytes: kept.length,
         })
         .execute();
     } finally {
@@ -129,6 +133,10 @@ describe('securemail CLI', () => {
     const show = await cli(['inbound', 'show', 'inbound-1'], env);
     assert.match(show.stdout, /not a delivery report/);
     assert.match(show.stdout, /Subject: \?\?\?/);
+    const json = await cli(['inbound', 'show', 'inbound-1', '--json'], env);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(Buffer.from(JSON.parse(json.stdout).raw, 'base64'), kept);
+    assert.equal(JSON.parse(json.stdout).raw_sealed, undefined);
     assert.equal((await cli(['inbound', 'show', 'nope'], env)).code, 1);
     assert.equal((await cli(['inbound', 'list', '--kind', 'spam'], env)).code, 2);
   });

@@ -1,10 +1,11 @@
 // Account notices and data retention, on the sending path's real tables.
 
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { applyRetention } from '../../src/delivery/retention.ts';
+import { recordAccountNotice } from '../../src/notify/account-notices.ts';
 import { queueAccountNotices } from '../../src/notify/notifications.ts';
+import { clearCopies } from '../support/at-rest.ts';
 import { dialects, type TestStore } from '../support/db.ts';
 import { mime, SENDER_DOMAIN, startWorld, type World } from './support.ts';
 
@@ -32,19 +33,15 @@ for (const dialect of dialects()) {
         .selectAll()
         .where('domain', '=', SENDER_DOMAIN)
         .executeTakeFirstOrThrow();
-      await store.db
-        .insertInto('account_notifications')
-        .values({
-          id: randomUUID(),
-          account_id: account.id,
-          kind: 'domain_unverified',
-          recipient: account.notification_email,
-          subject: `${SENDER_DOMAIN} is no longer verified`,
-          body: 'The DKIM record disappeared.',
-          created_at: w.clock.now,
-          sent_at: null,
-        })
-        .execute();
+      await recordAccountNotice(store.db, w.masterKey, {
+        accountId: account.id,
+        kind: 'domain_unverified',
+        recipient: account.notification_email,
+        subject: `${SENDER_DOMAIN} is no longer verified`,
+        body: 'The DKIM record disappeared.',
+        at: w.clock.now,
+      });
+      assert.deepEqual(await clearCopies(store, 'DKIM record disappeared'), [], 'sealed at rest');
       const deps = {
         store,
         masterKey: w.masterKey,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
@@ -7,12 +7,14 @@ import { type InboundConfig, loadInboundConfig } from '../../src/inbound/config.
 import { type RunningMx, startInboundMx } from '../../src/inbound/mx-server.ts';
 import { NOT_KEPT_NOTE } from '../../src/inbound/receive.ts';
 import { STORE_BUDGET_REFRESH_MS } from '../../src/inbound/store-budget.ts';
+import { openKeptMessage } from '../../src/secrets/sealed-content.ts';
 import {
   deleteInboundBefore,
   listInboundMessages,
   sumKeptBytes,
 } from '../../src/store/inbound.repository.ts';
 import { listSuppressions } from '../../src/store/suppressions.repository.ts';
+import { clearCopies } from '../support/at-rest.ts';
 import { dialects } from '../support/db.ts';
 import { fixture } from './fixtures.ts';
 import {
@@ -25,6 +27,7 @@ import {
 } from './support.ts';
 
 const MX_NAME = 'mx1.securemail.test';
+const MASTER_KEY = randomBytes(32);
 
 function testConfig(overrides: Partial<InboundConfig> = {}): InboundConfig {
   return { ...loadInboundConfig({}), host: '127.0.0.1', port: 0, ...overrides };
@@ -63,7 +66,12 @@ for (const dialect of dialects()) {
       fs = await openFeedbackStore(dialect);
       account = await makeAccount(fs.store, 'example.nl');
       other = await makeAccount(fs.store, 'other.example', { bounceSubdomain: 'b' });
-      mx = await startInboundMx({ db: fs.db, config: testConfig(), hostname: MX_NAME });
+      mx = await startInboundMx({
+        db: fs.db,
+        masterKey: MASTER_KEY,
+        config: testConfig(),
+        hostname: MX_NAME,
+      });
     });
     after(async () => {
       await mx.close();
@@ -189,7 +197,7 @@ for (const dialect of dialects()) {
       assert.equal((await recipientRow(fs.db, target!.id)).status, 'delivered');
       const stored = await listInboundMessages(fs.db, { accountId: other.accountId });
       assert.equal(stored.at(-1)?.kind, 'unattributed');
-      assert.ok(stored.at(-1)?.raw !== null);
+      assert.ok(stored.at(-1)?.raw_sealed !== null);
     });
 
     it('ignores auto-replies and keeps nothing of their content', async () => {
@@ -210,7 +218,7 @@ for (const dialect of dialects()) {
         await listInboundMessages(fs.db, { accountId: account.accountId, limit: 1000 })
       ).filter((s) => s.rcpt_to === target!.verp);
       assert.deepEqual(
-        stored.map((s) => [s.kind, s.raw]),
+        stored.map((s) => [s.kind, s.raw_sealed]),
         [
           ['auto_reply', null],
           ['auto_reply', null],
@@ -238,9 +246,25 @@ for (const dialect of dialects()) {
         stored.map((s) => s.kind),
         ['unparseable', 'unparseable'],
       );
-      const kept = Buffer.from(stored[0]!.raw!, 'base64').toString('utf8');
-      assert.match(kept, /%%%% garbage %%%%/);
+      const kept = openKeptMessage(MASTER_KEY, stored[0]!)?.toString('utf8');
+      assert.match(kept ?? '', /%%%% garbage %%%%/);
       assert.equal((await recipientRow(fs.db, target!.id)).status, 'delivered');
+    });
+
+    it('keeps content sealed with the master key: no clear copy in the database', async () => {
+      const address = 'sealed@remote.example';
+      const [target] = await makeMessage(fs.db, account, [address]);
+      const raw = fixture('human-reply.eml', { recipient: address, verp: target!.verp });
+      await send(mx, { from: address, to: [target!.verp] }, raw);
+      assert.deepEqual(await clearCopies(fs.store, 'I already paid'), []);
+      const [row] = await listInboundMessages(fs.db, {
+        accountId: account.accountId,
+        newestFirst: true,
+      });
+      assert.equal(row?.rcpt_to, target!.verp);
+      assert.deepEqual(openKeptMessage(MASTER_KEY, row!), raw, 'the message as received');
+      assert.equal(row?.raw_bytes, raw.length, 'the store budget counts the bytes kept');
+      assert.throws(() => openKeptMessage(randomBytes(32), row!), /does not open/);
     });
   });
 }
@@ -268,8 +292,9 @@ for (const dialect of dialects()) {
       const config = testConfig({ storeBytes: budget });
       const now = () => clock.now;
       // Two MX processes on one database, each with its own reading of the total.
-      const first = await startInboundMx({ db: fs.db, config, hostname: MX_NAME, now });
-      const second = await startInboundMx({ db: fs.db, config, hostname: MX_NAME, now });
+      const deps = { db: fs.db, masterKey: MASTER_KEY, config, hostname: MX_NAME, now };
+      const first = await startInboundMx(deps);
+      const second = await startInboundMx(deps);
       try {
         await send(
           first,
@@ -290,7 +315,12 @@ for (const dialect of dialects()) {
 
         const rows = await listInboundMessages(fs.db, { accountId: account.accountId });
         assert.deepEqual(
-          rows.map((r) => [r.kind, r.raw === null, r.raw_bytes, r.outcome.includes(NOT_KEPT_NOTE)]),
+          rows.map((r) => [
+            r.kind,
+            r.raw_sealed === null,
+            r.raw_bytes,
+            r.outcome.includes(NOT_KEPT_NOTE),
+          ]),
           [
             ['unparseable', false, reply(replied!.verp).length, false],
             ['unparseable', true, 0, true],
@@ -307,7 +337,7 @@ for (const dialect of dialects()) {
         clock.now += STORE_BUDGET_REFRESH_MS;
         await send(first, { from: 'later@remote.example', to: [later!.verp] }, reply(later!.verp));
         const [kept] = await listInboundMessages(fs.db, { accountId: account.accountId });
-        assert.ok(kept?.raw !== null && kept?.raw_bytes === reply(later!.verp).length);
+        assert.ok(kept?.raw_sealed !== null && kept?.raw_bytes === reply(later!.verp).length);
         assert.equal(await sumKeptBytes(fs.db), reply(later!.verp).length);
       } finally {
         await first.close();
@@ -319,6 +349,7 @@ for (const dialect of dialects()) {
       const [target] = await makeMessage(fs.db, account, ['zero@remote.example']);
       const mx = await startInboundMx({
         db: fs.db,
+        masterKey: MASTER_KEY,
         config: testConfig({ storeBytes: 0 }),
         hostname: MX_NAME,
       });
@@ -332,7 +363,7 @@ for (const dialect of dialects()) {
           accountId: account.accountId,
           newestFirst: true,
         });
-        assert.equal(row?.raw, null);
+        assert.equal(row?.raw_sealed, null);
         assert.ok(row?.outcome.includes(NOT_KEPT_NOTE));
       } finally {
         await mx.close();
@@ -354,6 +385,7 @@ describe('bounce MX limits', () => {
   it('refuses an oversized message with 552 and keeps its head', async () => {
     const mx = await startInboundMx({
       db: fs.db,
+      masterKey: MASTER_KEY,
       config: testConfig({ maxMessageBytes: 10 * 1024, keepBytes: 2048 }),
       hostname: MX_NAME,
     });
@@ -373,7 +405,7 @@ describe('bounce MX limits', () => {
       const big = all.find((s) => s.kind === 'oversized');
       assert.ok(big !== undefined);
       assert.equal(big.raw_truncated, 1);
-      assert.equal(Buffer.from(big.raw!, 'base64').length, 2048);
+      assert.equal(openKeptMessage(MASTER_KEY, big)?.length, 2048);
       assert.ok(big.size > 10 * 1024);
       assert.equal((await recipientRow(fs.db, target!.id)).status, 'delivered');
     } finally {
@@ -384,6 +416,7 @@ describe('bounce MX limits', () => {
   it('limits connections per address per minute and recipients per message', async () => {
     const mx = await startInboundMx({
       db: fs.db,
+      masterKey: MASTER_KEY,
       config: testConfig({ connectionsPerMinute: 2, maxRecipients: 2 }),
       hostname: MX_NAME,
     });

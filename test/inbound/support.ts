@@ -83,7 +83,7 @@ export async function makeMessage(
       kind,
       sender: `sender@${account.domain}`,
       message_id_header: `${messageId}@${account.domain}`,
-      subject: 'Your invoice',
+      subject_sealed: null,
       content_hash: 'x',
       size: 100,
       body_sealed: null,

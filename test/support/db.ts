@@ -16,8 +16,11 @@ export const postgresUrl: string | undefined =
 
 export interface DialectCase {
   name: 'sqlite' | 'postgres';
-  /** A fresh, migrated, empty store. */
-  open(): Promise<TestStore>;
+  /**
+   * A fresh, migrated, empty store; with `upTo`, migrated only up to that migration (tests
+   * of a later migration's data step).
+   */
+  open(upTo?: string): Promise<TestStore>;
 }
 
 export interface TestStore extends Store {
@@ -31,12 +34,12 @@ export function dialects(): DialectCase[] {
   return cases;
 }
 
-async function openSqliteStore(): Promise<TestStore> {
+async function openSqliteStore(upTo?: string): Promise<TestStore> {
   // A real file (WAL needs one), in a directory removed on close.
   const dir = mkdtempSync(path.join(tmpdir(), 'securemail-test-'));
   const sqlitePath = path.join(dir, 'test.db');
   const store = openStore({ sqlitePath });
-  await migrateToLatest(store.db);
+  await migrateToLatest(store.db, undefined, upTo === undefined ? {} : { upTo });
   const siblings: Store[] = [];
   return {
     ...store,
@@ -53,11 +56,11 @@ async function openSqliteStore(): Promise<TestStore> {
   };
 }
 
-async function openPostgresStore(): Promise<TestStore> {
+async function openPostgresStore(upTo?: string): Promise<TestStore> {
   const url = postgresUrl!;
   const schema = `test_${randomBytes(6).toString('hex')}`;
   const store = openStore({ databaseUrl: url, pgSchema: schema, poolSize: 4 });
-  await migrateToLatest(store.db, store.schema);
+  await migrateToLatest(store.db, store.schema, upTo === undefined ? {} : { upTo });
   const siblings: Store[] = [];
   return {
     ...store,

@@ -39,6 +39,11 @@ export interface TestSmtpOptions {
    * the server has but the client never saw accepted (the crash tests' duplicate).
    */
   dataDelayMs?: number;
+  /**
+   * Offer the DSN extension (RFC 3461) in the EHLO reply: `always` before and after TLS,
+   * `before-tls` only in the clear (capabilities seen before STARTTLS must not count).
+   */
+  dsn?: 'always' | 'before-tls';
 }
 
 export interface ReceivedMessage {
@@ -148,6 +153,8 @@ export class TestSmtpServer {
           const lines = [name, 'PIPELINING', 'SIZE 10240000', '8BITMIME'];
           if (options.tls && !secure) lines.push('STARTTLS');
           if (secure) lines.push('REQUIRETLS');
+          if (options.dsn === 'always' || (options.dsn === 'before-tls' && !secure))
+            lines.push('DSN');
           for (const [i, l] of lines.entries())
             send(`250${i === lines.length - 1 ? ' ' : '-'}${l}`);
           return;

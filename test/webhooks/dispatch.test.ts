@@ -8,6 +8,7 @@ import {
   type WebhookDispatcherDeps,
 } from '../../src/notify/webhook-dispatcher.ts';
 import { SIGNATURE_HEADER, verifySignature } from '../../src/notify/webhook-signing.ts';
+import { openNotice } from '../../src/secrets/sealed-content.ts';
 import { listWebhookEvents } from '../../src/store/webhooks.repository.ts';
 import {
   type FeedbackStore,
@@ -16,6 +17,7 @@ import {
   openFeedbackStore,
   type TestAccount,
 } from '../inbound/support.ts';
+import { clearCopies } from '../support/at-rest.ts';
 import { dialects } from '../support/db.ts';
 import { type FeedbackApp, startFeedbackApp, type TestTenant, WebhookReceiver } from './support.ts';
 
@@ -236,6 +238,9 @@ for (const dialect of dialects()) {
         ['webhook_disabled'],
       );
       assert.equal(notes[0]?.recipient, `ops@${account.domain}`);
+      // Sealed at rest: it names the endpoint and the error it returned.
+      assert.match(openNotice(api.masterKey, notes[0]!).body, /failed every delivery/);
+      assert.deepEqual(await clearCopies(fs.store, 'failed every delivery'), []);
 
       // No new events while disabled; registering again re-enables.
       await event(r!.id, r!.messageId, 'bounced');

@@ -6,6 +6,7 @@ import { requireApexDomain } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
 import { summariseEvidence } from '../../messages/evidence-summary.ts';
 import { type SubmitDeps, type SubmitInput, submitMessage } from '../../messages/submit.ts';
+import { openSubject } from '../../secrets/sealed-content.ts';
 import {
   countStatuses,
   findMessage,
@@ -209,7 +210,7 @@ export function registerMessageRoutes(
         id: message.id,
         message_id: message.message_id_header,
         sender: message.sender,
-        subject: message.subject,
+        subject: openSubject(deps.masterKey, message.id, message.subject_sealed),
         size: message.size,
         created_at: new Date(message.created_at).toISOString(),
         completed_at: iso(message.completed_at),
@@ -295,7 +296,7 @@ export function registerMessageRoutes(
           id: m.id,
           message_id: m.message_id_header,
           sender: m.sender,
-          subject: m.subject,
+          subject: openSubject(deps.masterKey, m.id, m.subject_sealed),
           created_at: new Date(m.created_at).toISOString(),
           completed_at: iso(m.completed_at),
           recipient_count: m.recipient_count,
