@@ -21,6 +21,7 @@ import { authenticateAndCount } from './authenticate.ts';
 import './caller.ts';
 import { RouteTable, registerErrorHandling } from './error-handler.ts';
 import { createCommits } from './group-commit.ts';
+import { requestLogOptions } from './log-redaction.ts';
 import { createRegistry, registerHttpMetrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerEvidenceRoutes } from './routes/evidence.ts';
@@ -76,7 +77,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger === false
       ? { logger: false }
-      : { loggerInstance: deps.logger as FastifyBaseLogger }),
+      : // Request logs never carry credentials (log-redaction.ts).
+        { loggerInstance: deps.logger.child({}, requestLogOptions) as FastifyBaseLogger }),
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: (req) => {
