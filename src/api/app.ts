@@ -9,11 +9,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { requireSendableDomain } from '../accounts/sending-domain.ts';
+import type { SecretVerifier } from '../clients/clients-service.ts';
 import type { Config } from '../config.ts';
 import { createResolver, type Resolver } from '../dns/index.ts';
 import { filterSuppressed } from '../inbound/suppression.ts';
 import { type HostLookup, resolverLookup } from '../notify/webhook-target.ts';
 import { outboundOptions } from '../outbound-options.ts';
+import type { HashQueue } from '../secrets/hash-queue.ts';
 import { checkRecipients } from '../security/check.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
 import type { Store } from '../store/database.ts';
@@ -57,6 +59,10 @@ export interface AppDeps {
   onMessageAccepted?: () => void;
   /** Resolves webhook host names for the SSRF check; default: through `resolver`. */
   webhookLookup?: HostLookup;
+  /** The scrypt check of client secrets (default verifySecret); tests count calls through it. */
+  verifySecret?: SecretVerifier;
+  /** Where token requests wait for their secret check; tests look at its queue. */
+  tokenHashQueue?: HashQueue;
 }
 
 // A client may pass its own request id for correlation; anything else is replaced, so logs
@@ -141,7 +147,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   registerHealthRoutes(app, { store, registry });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  registerOauthRoutes(app, { store, config, now });
+  registerOauthRoutes(app, {
+    store,
+    config,
+    now,
+    ...(deps.verifySecret === undefined ? {} : { verify: deps.verifySecret }),
+    ...(deps.tokenHashQueue === undefined ? {} : { hashQueue: deps.tokenHashQueue }),
+  });
 
   await app.register(
     async (api) => {
