@@ -107,7 +107,7 @@ export interface VerificationSchedule {
 }
 
 export interface SendingConfig {
-  /** Distinct recipients per POST /message. */
+  /** Entries in `recipients` per POST /message (duplicates included; the schema's maxItems). */
   maxRecipients: number;
   /** Largest MIME message accepted. */
   maxMessageBytes: number;
