@@ -63,6 +63,8 @@ export interface Config {
   };
   /** Lifetime of an OAuth access token in seconds (KPN: 3599). */
   tokenTtlSeconds: number;
+  /** Failed token requests allowed per client id and per address, per sliding window. */
+  tokenFailures: { perClient: number; perAddress: number; windowMs: number };
   /** Largest request body accepted outside `POST /message`. */
   bodyLimitBytes: number;
   corsOrigin: string;
@@ -119,7 +121,7 @@ export interface VerificationSchedule {
 }
 
 export interface SendingConfig {
-  /** Distinct recipients per POST /message. */
+  /** Entries in `recipients` per POST /message (duplicates included; the schema's maxItems). */
   maxRecipients: number;
   /** Largest MIME message accepted. */
   maxMessageBytes: number;
@@ -230,6 +232,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
       ),
     },
     tokenTtlSeconds: integer('SECUREMAIL_TOKEN_TTL', read('SECUREMAIL_TOKEN_TTL'), 3599, 60, 86400),
+    tokenFailures: tokenFailureLimits(read),
     bodyLimitBytes: integer(
       'SECUREMAIL_BODY_LIMIT',
       read('SECUREMAIL_BODY_LIMIT'),
@@ -454,6 +457,18 @@ function ownershipLabel(text: string | undefined): string {
     );
   }
   return label;
+}
+
+// 10 failures per client id and 30 per address in 5 minutes: a client with a mistyped
+// secret learns it long before the limit matters, a guesser gets 2 tries a minute.
+function tokenFailureLimits(read: (name: string) => string | undefined): Config['tokenFailures'] {
+  const setting = (name: string, fallback: number, max: number) =>
+    integer(name, read(name), fallback, 1, max);
+  return {
+    perClient: setting('SECUREMAIL_TOKEN_FAILURES_PER_CLIENT', 10, 1e6),
+    perAddress: setting('SECUREMAIL_TOKEN_FAILURES_PER_ADDRESS', 30, 1e6),
+    windowMs: 1000 * setting('SECUREMAIL_TOKEN_FAILURE_WINDOW_SECONDS', 300, 86_400),
+  };
 }
 
 function verificationSchedule(read: (name: string) => string | undefined): VerificationSchedule {

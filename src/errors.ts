@@ -33,6 +33,10 @@ export const ERRORS = {
     message: 'The content type of the request is not supported.',
   },
   quota_exceeded: { status: 429, message: 'The request quota for this interval is spent.' },
+  too_many_attempts: {
+    status: 429,
+    message: 'Too many failed token requests; wait before trying again.',
+  },
   sending_quota_exceeded: {
     status: 429,
     message: 'The account has sent its messages for today.',

@@ -9,11 +9,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { requireSendableDomain } from '../accounts/sending-domain.ts';
+import type { SecretVerifier } from '../clients/clients-service.ts';
 import type { Config } from '../config.ts';
 import type { Resolver, ResolverProbe } from '../dns/index.ts';
 import { filterSuppressed } from '../inbound/suppression.ts';
 import { type HostLookup, resolverLookup } from '../notify/webhook-target.ts';
 import { configuredResolver, outboundOptions } from '../outbound-options.ts';
+import type { HashQueue } from '../secrets/hash-queue.ts';
 import { checkRecipients } from '../security/check.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
 import type { Store } from '../store/database.ts';
@@ -21,6 +23,7 @@ import { authenticateAndCount } from './authenticate.ts';
 import './caller.ts';
 import { RouteTable, registerErrorHandling } from './error-handler.ts';
 import { createCommits } from './group-commit.ts';
+import { requestLogOptions } from './log-redaction.ts';
 import { createRegistry, registerHttpMetrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerEvidenceRoutes } from './routes/evidence.ts';
@@ -58,6 +61,10 @@ export interface AppDeps {
   webhookLookup?: HostLookup;
   /** The latest DNSSEC probe of the resolvers (src/dns/validation-probe.ts), for /readyz. */
   resolverProbes?: () => readonly ResolverProbe[] | undefined;
+  /** The scrypt check of client secrets (default verifySecret); tests count calls through it. */
+  verifySecret?: SecretVerifier;
+  /** Where token requests wait for their secret check; tests look at its queue. */
+  tokenHashQueue?: HashQueue;
 }
 
 // A client may pass its own request id for correlation; anything else is replaced, so logs
@@ -76,7 +83,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger === false
       ? { logger: false }
-      : { loggerInstance: deps.logger as FastifyBaseLogger }),
+      : // Request logs never carry credentials (log-redaction.ts).
+        { loggerInstance: deps.logger.child({}, requestLogOptions) as FastifyBaseLogger }),
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -144,7 +152,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.resolverProbes ? { resolverProbes: deps.resolverProbes } : {}),
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  registerOauthRoutes(app, { store, config, now });
+  registerOauthRoutes(app, {
+    store,
+    config,
+    now,
+    ...(deps.verifySecret === undefined ? {} : { verify: deps.verifySecret }),
+    ...(deps.tokenHashQueue === undefined ? {} : { hashQueue: deps.tokenHashQueue }),
+  });
 
   await app.register(
     async (api) => {

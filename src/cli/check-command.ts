@@ -3,8 +3,7 @@
 // needs no database and no running service: MTA-STS policies are cached in memory for the
 // one run, and nothing is written to the data directory.
 
-import { normaliseHostName } from '../accounts/domain-name.ts';
-import { checkAddress } from '../accounts/email-address.ts';
+import { recipientDomain } from '../accounts/email-address.ts';
 import { type Config, ConfigError } from '../config.ts';
 import { configuredResolver, outboundOptions, readCaFile } from '../outbound-options.ts';
 import {
@@ -86,8 +85,7 @@ function parsePolicy(text: string | undefined): PolicyLevel {
 
 /** The same inputs `POST /security/check` accepts: an e-mail address or a domain name. */
 function isRecipient(input: string): boolean {
-  if (input.includes('@')) return checkAddress(input).ok;
-  return normaliseHostName(input) !== undefined;
+  return recipientDomain(input).ok;
 }
 
 /** https://no-color.org: set and not empty means no colour. */

@@ -102,18 +102,19 @@ export async function listClients(store: Store): Promise<ClientSummary[]> {
   );
 }
 
+/** Checks a secret against its stored hash (verifySecret, or a queue in front of it). */
+export type SecretVerifier = (secret: string, stored: string) => Promise<boolean>;
+
 /** Exchanges client credentials for an access token, or undefined when they are wrong. */
 export async function issueToken(
   store: Store,
   credentials: ClientCredentials,
   now: number,
   ttlSeconds: number,
+  verify: SecretVerifier = verifySecret,
 ): Promise<IssuedToken | undefined> {
   const client = await findClient(store.db, credentials.clientId);
-  const valid = await verifySecret(
-    credentials.clientSecret,
-    client?.secret_hash ?? (await DECOY_HASH),
-  );
+  const valid = await verify(credentials.clientSecret, client?.secret_hash ?? (await DECOY_HASH));
   if (client === undefined || !valid) return undefined;
   const accessToken = randomToken(TOKEN_BYTES);
   await insertToken(store.db, {

@@ -426,6 +426,17 @@ export class DeliveryWorker {
       sharedEvidence: evidence,
     });
 
+    // RFC 6531: a non-ASCII local part needs SMTPUTF8, offered in the EHLO after TLS (the
+    // only capabilities the session keeps). Without it the address cannot be written.
+    if (/[\u0080-\uffff]/.test(r.address) && !session.capabilities.has('SMTPUTF8')) {
+      const detail = `${r.address} is an internationalised address (RFC 6531) and ${mxHost} does not offer SMTPUTF8`;
+      return {
+        outcome: { status: 'failed', reason: 'smtputf8-not-supported', detail, counted: true },
+        attempt: attempt('fail', 'smtputf8-not-supported', undefined),
+        usable: true,
+      };
+    }
+
     let message: PreparedMessage;
     try {
       message = await this.#messages.preparedFor(r, round);

@@ -91,7 +91,11 @@ export async function submitMessage(
 
   const mime = inspectMessage(raw);
   if (!mime.ok) throw invalid('message', mime.problem);
-  if (mime.headers.from.domain !== sender.domain) {
+  // The From address passes the same check as the envelope addresses, so its domain
+  // compares in the same (punycode) form.
+  const from = checkAddress(mime.headers.from.address);
+  if (!from.ok) throw invalid('message', `the From address: ${from.problem}`);
+  if (from.domain !== sender.domain) {
     throw invalid(
       'message',
       `the From address ${mime.headers.from.address} is not in the sender's domain ${sender.domain}`,

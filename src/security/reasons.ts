@@ -37,6 +37,7 @@ export type ReasonCode =
   | 'mx-address-forbidden'
   // After the connection: outcomes the delivery path records with the same explanations
   | 'requiretls-not-supported'
+  | 'smtputf8-not-supported'
   | 'remote-bounce';
 
 /** `refuse` reasons are final for the host; `defer` reasons may clear up on a later attempt. */
@@ -212,6 +213,12 @@ export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = {
     explanation:
       'The message asks for REQUIRETLS (RFC 8689), and the mail server does not offer it or is not authenticated by DANE or MTA-STS.',
     fix: 'Support REQUIRETLS on the mail server and publish DANE (TLSA) records or an MTA-STS enforce policy.',
+  },
+  'smtputf8-not-supported': {
+    class: 'refuse',
+    explanation:
+      'The address has non-ASCII characters before the @ (an internationalised address, RFC 6531), and the mail server does not offer SMTPUTF8 over its encrypted connection, so the address cannot be sent to it.',
+    fix: 'Enable SMTPUTF8 on the mail server (for example smtputf8_enable in Postfix), or give the recipient an ASCII address.',
   },
   'remote-bounce': {
     class: 'refuse',

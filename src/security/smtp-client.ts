@@ -42,6 +42,8 @@ export interface SmtpConnectOptions {
 
 export interface MailOptions {
   size?: number;
+  /** RFC 6531: the envelope has a non-ASCII address; only when the server offers SMTPUTF8. */
+  smtpUtf8?: boolean;
   /** RFC 8689: only allowed when the server advertises REQUIRETLS. */
   requireTls?: boolean;
   body?: '7BIT' | '8BITMIME';
@@ -59,8 +61,6 @@ interface Waiter {
   reject: (error: SmtpError) => void;
 }
 
-// Addresses go into command lines: no CR/LF/NUL/<>, no spaces (we do not quote).
-const SAFE_ADDRESS = /^[^\s<>\0]*$/;
 const SAFE_XTEXT = /^[\x21-\x7e]*$/;
 
 export class SmtpClient {
@@ -185,8 +185,12 @@ export class SmtpClient {
 
   /** The MAIL command line; throws (before anything is written) when it may not be sent. */
   #mailLine(from: string, options: MailOptions): string {
-    checkAddress('mail', from);
+    if (options.smtpUtf8 && !this.#capabilities.has('SMTPUTF8')) {
+      throw new SmtpError('mail', 'usage', 'the server does not offer SMTPUTF8 (RFC 6531)');
+    }
+    checkPath('mail', from, options.smtpUtf8 === true);
     const params: string[] = [];
+    if (options.smtpUtf8) params.push('SMTPUTF8');
     if (options.size !== undefined && this.#capabilities.has('SIZE'))
       params.push(`SIZE=${options.size}`);
     if (options.body && this.#capabilities.has('8BITMIME')) params.push(`BODY=${options.body}`);
@@ -218,7 +222,7 @@ export class SmtpClient {
   }
 
   #rcptLine(to: string, options: RcptOptions): string {
-    checkAddress('rcpt', to);
+    checkPath('rcpt', to, this.#capabilities.has('SMTPUTF8'));
     const params: string[] = [];
     if (this.#capabilities.has('DSN')) {
       if (options.notify) {
@@ -248,12 +252,14 @@ export class SmtpClient {
     options: { mail?: MailOptions; rcpt?: RcptOptions } = {},
   ): Promise<SmtpReply> {
     this.#requireVerified('mail');
+    const mail: MailOptions =
+      isAscii(from) && isAscii(to) ? (options.mail ?? {}) : { ...options.mail, smtpUtf8: true };
     if (!this.#capabilities.has('PIPELINING')) {
-      await this.mail(from, options.mail);
+      await this.mail(from, mail);
       await this.rcpt(to, options.rcpt);
       return this.data(message);
     }
-    const mailLine = this.#mailLine(from, options.mail ?? {});
+    const mailLine = this.#mailLine(from, mail);
     const rcptLine = this.#rcptLine(to, options.rcpt ?? {});
     this.#step = 'mail';
     if (this.#replies.length > 0 || this.#lines.length > 0) {
@@ -513,10 +519,47 @@ export class SmtpClient {
   }
 }
 
-function checkAddress(step: SmtpStep, address: string): void {
-  if (!SAFE_ADDRESS.test(address)) {
-    throw new SmtpError(step, 'usage', 'address contains characters not allowed in a command');
+/**
+ * Whether `address` may go between the < > of MAIL FROM or RCPT TO as it is (RFC 5321
+ * Mailbox, RFC 6531 with `utf8`): no control characters or line separators anywhere; space,
+ * `<`, `>` and `"` only in a quoted local part, where a backslash escapes one printable
+ * ASCII character; non-ASCII only with SMTPUTF8. The API's address check accepts no more.
+ */
+export function isSendablePath(address: string, utf8: boolean): boolean {
+  let quoted = false;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029) return false;
+    if (c > 0x7f && !utf8) return false;
+    if (quoted) {
+      if (c === 0x5c) {
+        const next = address.charCodeAt(++i);
+        if (!(next >= 0x20 && next <= 0x7e)) return false;
+      } else if (c === 0x22) {
+        quoted = false;
+        if (address[i + 1] !== '@') return false;
+      }
+    } else if (c === 0x22) {
+      if (i !== 0) return false;
+      quoted = true;
+    } else if (c === 0x20 || c === 0x3c || c === 0x3e || c === 0x5c) {
+      return false;
+    }
   }
+  return !quoted;
+}
+
+function checkPath(step: SmtpStep, address: string, utf8: boolean): void {
+  if (!isSendablePath(address, utf8)) {
+    const why = isAscii(address)
+      ? 'address contains characters not allowed in a command'
+      : 'the address is not ASCII and the transaction does not use SMTPUTF8';
+    throw new SmtpError(step, 'usage', why);
+  }
+}
+
+function isAscii(text: string): boolean {
+  return !/[\u0080-\uffff]/.test(text);
 }
 
 /** RFC 3461 xtext: printable ASCII except "+" and "=", which are hex-escaped. */

@@ -68,13 +68,16 @@ for (const dialect of dialects()) {
     });
 
     test('changes the notification address, validated like on creation', async () => {
-      const response = await patch(alice, { notification_email: 'Security@Shop.nl ' });
+      const response = await patch(alice, { notification_email: 'Security@Shop.nl' });
       assert.equal(response.statusCode, 200, response.body);
       assert.equal(response.json().notification_email, 'Security@shop.nl');
 
-      const bad = await patch(alice, { notification_email: 'not-an-address' });
-      assert.equal(bad.statusCode, 400);
-      assert.equal(bad.json().field, 'notification_email');
+      // A stray space is refused like any space outside quotes, not trimmed.
+      for (const address of ['not-an-address', 'ops@shop.nl ']) {
+        const bad = await patch(alice, { notification_email: address });
+        assert.equal(bad.statusCode, 400);
+        assert.equal(bad.json().field, 'notification_email');
+      }
       assert.equal(
         (await findAccount(store.db, alice.clientId, 'shop.nl'))?.notification_email,
         'Security@shop.nl',

@@ -135,7 +135,7 @@ for (const dialect of dialects()) {
           400,
           'validation_failed',
           'recipients',
-          /at most 3/,
+          /more than 3 items/,
         ],
         [
           'both message fields',

@@ -28,6 +28,8 @@ export interface TestSmtpOptions {
   injectAfterStartTls?: string;
   /** Greeting line; default `220 <name> ESMTP test`. */
   greeting?: string;
+  /** Offer SMTPUTF8 (RFC 6531) after STARTTLS, or (`before-tls`) only in the clear. */
+  smtpUtf8?: boolean | 'before-tls';
   /** Replies used for successive MAIL FROM commands; then `250 2.1.0 Ok`. */
   mailReplies?: string[];
   rcptReplies?: string[];
@@ -128,7 +130,9 @@ export class TestSmtpServer {
     const send = (text: string) => {
       if (!socket.destroyed) socket.write(`${text}\r\n`);
     };
-    const onLine = (line: string): void => {
+    const onLine = (raw: string): void => {
+      // Commands are UTF-8 (RFC 6531); message lines are kept as the bytes they were.
+      const line = inData ? raw : Buffer.from(raw, 'latin1').toString('utf8');
       if (inData) {
         if (line === '.') {
           inData = false;
@@ -151,6 +155,7 @@ export class TestSmtpServer {
       switch (verb) {
         case 'EHLO': {
           const lines = [name, 'PIPELINING', 'SIZE 10240000', '8BITMIME'];
+          if (options.smtpUtf8 === (secure ? true : 'before-tls')) lines.push('SMTPUTF8');
           if (options.tls && !secure) lines.push('STARTTLS');
           if (secure) lines.push('REQUIRETLS');
           if (options.dsn === 'always' || (options.dsn === 'before-tls' && !secure))
@@ -176,14 +181,13 @@ export class TestSmtpServer {
           return;
         case 'MAIL': {
           const reply = mailReplies.shift() ?? '250 2.1.0 Ok';
-          if (reply.startsWith('250'))
-            envelope = { from: line.slice(10).replace(/^<|>.*$/g, ''), to: [] };
+          if (reply.startsWith('250')) envelope = { from: pathOf(line.slice(10)), to: [] };
           send(reply);
           return;
         }
         case 'RCPT': {
           const reply = rcptReplies.shift() ?? '250 2.1.5 Ok';
-          if (reply.startsWith('250')) envelope?.to.push(line.slice(8).replace(/^<|>.*$/g, ''));
+          if (reply.startsWith('250')) envelope?.to.push(pathOf(line.slice(8)));
           send(reply);
           return;
         }
@@ -242,4 +246,16 @@ export class TestSmtpServer {
     plain.on('data', onData);
     send(options.greeting ?? `220 ${name} ESMTP test`);
   }
+}
+
+/** The address between < and > at the start of `text`; a quoted local part may hold >. */
+function pathOf(text: string): string {
+  let quoted = false;
+  for (let i = 1; i < text.length; i++) {
+    const char = text[i];
+    if (quoted && char === '\\') i++;
+    else if (char === '"') quoted = !quoted;
+    else if (char === '>' && !quoted) return text.slice(1, i);
+  }
+  return text.slice(1);
 }

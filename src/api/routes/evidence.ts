@@ -10,6 +10,7 @@ import { summariseEvidence } from '../../messages/evidence-summary.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
 import { type EvidenceRow, listEvidence } from '../../store/messages.repository.ts';
+import { parseQueryTime } from '../query-time.ts';
 import { errorResponses } from '../schemas.ts';
 import { callerId } from './accounts.ts';
 
@@ -82,9 +83,12 @@ export function registerEvidenceRoutes(
       if (account === undefined)
         throw new AppError('account_not_found', { message: `No account for ${domain}.` });
       // `to` is exclusive: by default it includes attempts of this very millisecond.
-      const to = request.query.to === undefined ? deps.now() + 1 : Date.parse(request.query.to);
+      const to =
+        request.query.to === undefined ? deps.now() + 1 : parseQueryTime(request.query.to, 'to');
       const from =
-        request.query.from === undefined ? to - 30 * DAY_MS : Date.parse(request.query.from);
+        request.query.from === undefined
+          ? to - 30 * DAY_MS
+          : parseQueryTime(request.query.from, 'from');
       if (from >= to)
         throw new AppError('validation_failed', {
           field: 'query.from',

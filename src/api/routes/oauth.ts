@@ -1,16 +1,28 @@
 // POST /oauth/client_credential/accesstoken — the KPN API Store token endpoint (RFC 6749
 // section 4.4, client credentials). Credentials come in the form body or as HTTP Basic.
+// Failed attempts are limited per client id and per address before any secret is checked
+// (token-guard.ts), and the secret checks themselves wait in a short queue (hash-queue.ts).
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { type ClientCredentials, issueToken } from '../../clients/clients-service.ts';
+import {
+  type ClientCredentials,
+  type IssuedToken,
+  issueToken,
+  type SecretVerifier,
+} from '../../clients/clients-service.ts';
 import type { Config } from '../../config.ts';
 import { AppError } from '../../errors.ts';
+import { HashQueue, HashQueueFull } from '../../secrets/hash-queue.ts';
+import { verifySecret } from '../../secrets/secret-hash.ts';
 import type { Store } from '../../store/database.ts';
 import { errorResponses, TokenResponseSchema } from '../schemas.ts';
+import { type AttemptOutcome, TokenGuard } from '../token-guard.ts';
 
 export const TOKEN_PATH = '/oauth/client_credential/accesstoken';
 const GRANT = 'client_credentials';
+// As the form fields: longer HTTP Basic values are refused before they are counted or checked.
+const MAX_CREDENTIAL = 256;
 
 const TokenBody = Type.Object(
   {
@@ -33,10 +45,21 @@ interface TokenRoute {
   Querystring: { grant_type?: string };
 }
 
-export function registerOauthRoutes(
-  app: FastifyInstance,
-  deps: { store: Store; config: Config; now: () => number },
-): void {
+export interface OauthDeps {
+  store: Store;
+  config: Config;
+  now: () => number;
+  /** The scrypt check of a client secret (default verifySecret; tests count the calls). */
+  verify?: SecretVerifier;
+  /** Where the secret checks wait (default: a HashQueue of its own). */
+  hashQueue?: HashQueue;
+}
+
+export function registerOauthRoutes(app: FastifyInstance, deps: OauthDeps): void {
+  const guard = new TokenGuard(deps.config.tokenFailures, deps.now);
+  const queue = deps.hashQueue ?? new HashQueue();
+  const verify = deps.verify ?? verifySecret;
+
   app.post<TokenRoute>(
     TOKEN_PATH,
     {
@@ -48,7 +71,7 @@ export function registerOauthRoutes(
           'and `client_id`/`client_secret` in the form body or as HTTP Basic authentication.',
         querystring: TokenQuery,
         body: Type.Optional(TokenBody),
-        response: { 200: TokenResponseSchema, ...errorResponses(400, 401, 415, 429) },
+        response: { 200: TokenResponseSchema, ...errorResponses(400, 401, 415, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -67,8 +90,35 @@ export function registerOauthRoutes(
         });
       }
       const credentials = readCredentials(request, body);
-      const now = deps.now();
-      const token = await issueToken(deps.store, credentials, now, deps.config.tokenTtlSeconds);
+      const admission = guard.admit(credentials.clientId, request.ip);
+      if (!admission.ok) {
+        const by = admission.limit === 'client' ? 'for this client id' : 'from this address';
+        throw new AppError('too_many_attempts', {
+          message: `Too many failed token requests ${by}; try again in ${admission.retryAfterSeconds} s.`,
+          headers: { 'retry-after': String(admission.retryAfterSeconds) },
+        });
+      }
+      const first = admission.ticket.trustedAt !== undefined;
+      let outcome: AttemptOutcome = 'untried';
+      let token: IssuedToken | undefined;
+      try {
+        token = await issueToken(
+          deps.store,
+          credentials,
+          deps.now(),
+          deps.config.tokenTtlSeconds,
+          (secret, stored) => queue.run(() => verify(secret, stored), first),
+        );
+        outcome = token === undefined ? 'failure' : 'success';
+      } catch (error) {
+        if (!(error instanceof HashQueueFull)) throw error;
+        throw new AppError('service_unavailable', {
+          message: 'The token endpoint is busy checking other credentials; try again in a second.',
+          headers: { 'retry-after': '1' },
+        });
+      } finally {
+        guard.settle(admission.ticket, outcome);
+      }
       if (token === undefined) {
         throw new AppError('invalid_client', {
           headers: { 'www-authenticate': 'Basic realm="securemail"' },
@@ -102,13 +152,12 @@ function readCredentials(
   if (header !== undefined && /^basic /i.test(header)) {
     const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0)
-      throw new AppError('invalid_client', { message: 'Malformed HTTP Basic credentials.' });
     // RFC 6749 2.3.1: both parts are form-urlencoded before they are joined.
-    return {
-      clientId: safeDecode(decoded.slice(0, colon)),
-      clientSecret: safeDecode(decoded.slice(colon + 1)),
-    };
+    const clientId = safeDecode(decoded.slice(0, colon));
+    const clientSecret = safeDecode(decoded.slice(colon + 1));
+    if (colon < 0 || clientId.length > MAX_CREDENTIAL || clientSecret.length > MAX_CREDENTIAL)
+      throw new AppError('invalid_client', { message: 'Malformed HTTP Basic credentials.' });
+    return { clientId, clientSecret };
   }
   if (body.client_id === undefined || body.client_secret === undefined) {
     throw new AppError('invalid_client', {

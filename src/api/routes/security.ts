@@ -5,8 +5,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { normaliseHostName } from '../../accounts/domain-name.ts';
-import { checkAddress } from '../../accounts/email-address.ts';
+import { recipientDomain } from '../../accounts/email-address.ts';
 import { AppError } from '../../errors.ts';
 import type { DomainReport } from '../../security/check.ts';
 import type { PolicyLevel } from '../../security/options.ts';
@@ -59,15 +58,14 @@ export function registerSecurityRoutes(app: FastifyInstance, deps: SecurityCheck
       const domains: string[] = [];
       const named = new Map<string, string[]>();
       request.body.recipients.forEach((input, i) => {
-        const domain = input.includes('@') ? checkAddress(input) : undefined;
-        const name =
-          domain === undefined ? normaliseHostName(input) : domain.ok ? domain.domain : undefined;
-        if (name === undefined) {
+        const checked = recipientDomain(input);
+        if (!checked.ok) {
           throw new AppError('validation_failed', {
             field: `recipients.${i}`,
-            message: `recipients.${i}: "${input}" is neither an e-mail address nor a domain name`,
+            message: `recipients.${i}: ${checked.problem}`,
           });
         }
+        const name = checked.domain;
         if (!named.has(name)) {
           named.set(name, []);
           domains.push(name);
