@@ -12,14 +12,8 @@ import {
 } from '../store/accounts.repository.ts';
 import { deleteDkimKeys, insertDkimKeys } from '../store/dkim-keys.repository.ts';
 import { updateDomainCheck } from '../store/domain-checks.repository.ts';
-import type {
-  Account,
-  AccountState,
-  CheckOutcome,
-  DkimKey,
-  DomainCheck,
-  PolicyLevel,
-} from '../store/schema.ts';
+import type { Account, AccountState, CheckOutcome, DkimKey, DomainCheck } from '../store/schema.ts';
+import { isPolicyLevel, POLICY_LEVELS, type PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { generateDkimKeys } from './dkim-keys.ts';
 import {
   type AccountRecords,
@@ -39,7 +33,6 @@ import {
   verifyAccount,
 } from './verification.ts';
 
-export const POLICY_LEVELS: readonly PolicyLevel[] = ['dane-only', 'authenticated', 'verified'];
 const BOUNCE_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** The store, config, clock, DNS resolver and master key (for DKIM keys) accounts work with. */
@@ -98,13 +91,13 @@ function requireNotificationEmail(input: string): string {
 }
 
 function requirePolicyLevel(input: string): PolicyLevel {
-  if (!POLICY_LEVELS.includes(input as PolicyLevel)) {
+  if (!isPolicyLevel(input)) {
     throw new AppError('validation_failed', {
       field: 'policy_level',
       message: `policy_level: must be one of ${POLICY_LEVELS.join(', ')}`,
     });
   }
-  return input as PolicyLevel;
+  return input;
 }
 
 export async function createAccount(

@@ -6,9 +6,9 @@
 import type { X509Certificate } from 'node:crypto';
 import type { HostEvidence } from '../security/evidence.ts';
 import type { DomainAssessment, JudgedHost, SessionSource } from '../security/open-session.ts';
-import type { PolicyLevel } from '../security/options.ts';
 import type { ReuseCheck } from '../security/session-reuse.ts';
 import type { SmtpClient } from '../security/smtp-client.ts';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { type PooledSession, type SessionPool, sessionKey } from './session-pool.ts';
 
 /** How a reused session came to be: part of each attempt's evidence. */

@@ -15,8 +15,7 @@ import type { Resolver } from '../dns/types.ts';
 import type { HostEvidence } from '../security/evidence.ts';
 import type { StsPolicyCache } from '../security/mta-sts-cache.ts';
 import { openSecureSession, type SecureSessionResult } from '../security/open-session.ts';
-import type { PolicyLevel, SecurityOptions } from '../security/options.ts';
-import { REASONS, type ReasonCode } from '../security/reasons.ts';
+import type { SecurityOptions } from '../security/options.ts';
 import { formatReply, SmtpError, type SmtpReply } from '../security/smtp-reply.ts';
 import type { Store } from '../store/database.ts';
 import {
@@ -29,6 +28,9 @@ import {
   type SharedEvidence,
   sealedBodies,
 } from '../store/delivery.repository.ts';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
+import type { ReasonCode, RecipientReason } from '../vocabulary/reasons.ts';
+import type { AttemptVerdict } from '../vocabulary/verdicts.ts';
 import type { SigningKey } from './dkim-sign.ts';
 import { MessagePreparer, type PreparedMessage, type RoundMessages } from './message-preparer.ts';
 import { OutcomeWriter } from './outcome-writer.ts';
@@ -409,8 +411,8 @@ export class DeliveryWorker {
     const session = pooled.session;
     const mxHost = session.options.host;
     const attempt = (
-      verdict: string,
-      reason: string | null,
+      verdict: AttemptVerdict,
+      reason: RecipientReason | null,
       reply: SmtpReply | undefined,
     ): AttemptRecord => ({
       id: randomUUIDv7(),
@@ -531,7 +533,7 @@ export class DeliveryWorker {
     }
   }
 
-  #deferOrExpire(r: ClaimedRecipient, reason: string, detail: string): Outcome {
+  #deferOrExpire(r: ClaimedRecipient, reason: RecipientReason, detail: string): Outcome {
     const now = this.#deps.now();
     const next = nextAttempt(
       r.attempts + 1,
@@ -562,14 +564,6 @@ export function verpAddress(
   r: Pick<ClaimedRecipient, 'id' | 'bounceSubdomain' | 'accountDomain'>,
 ): string {
   return `bounce+${r.id}@${r.bounceSubdomain}.${r.accountDomain}`;
-}
-
-/** Plain-language explanation of a recipient's reason, for notifications and status. */
-export function explainReason(
-  reason: string | null,
-): { explanation: string; fix: string } | undefined {
-  if (reason === null) return undefined;
-  return (REASONS as Record<string, { explanation: string; fix: string }>)[reason];
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import { recordRecipientEvent } from '../notify/events.ts';
 import type { FeedbackDb } from '../store/feedback-db.ts';
-import { FINAL_STATUSES } from '../store/messages.table.ts';
+import { FINAL_STATUSES } from '../vocabulary/recipient-statuses.ts';
 import type { DsnAction } from './delivery-status.ts';
 import { isHardBounce, suppressAddress } from './suppression.ts';
 

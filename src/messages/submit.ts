@@ -20,10 +20,10 @@ import {
 import {
   type MessagesTable,
   newRecipientRow,
-  type RecipientStatus,
   type RecipientsTable,
 } from '../store/messages.table.ts';
 import type { Account, Database } from '../store/schema.ts';
+import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 import { inspectMessage } from './mime.ts';
 
 const DAY_MS = 86_400_000;

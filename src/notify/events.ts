@@ -8,8 +8,8 @@
 
 import { randomUUIDv7 } from 'node:crypto';
 import type { FeedbackDb } from '../store/feedback-db.ts';
-import type { RecipientStatus } from '../store/messages.table.ts';
 import { appendWebhookEvent } from '../store/webhooks.repository.ts';
+import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 
 /** Recipient states an account can subscribe to; `queued` is not an event. */
 export const RECIPIENT_EVENT_TYPES = [

@@ -8,7 +8,6 @@ import { randomUUIDv7 } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { seal } from '../secrets/sealed-box.ts';
 import { openNotice, openSubject, sealSubject } from '../secrets/sealed-content.ts';
-import { REASONS } from '../security/reasons.ts';
 import {
   listUnsentNotifications,
   markNotificationSent,
@@ -18,9 +17,10 @@ import {
   type MessagesTable,
   newRecipientRow,
   type RecipientsTable,
-  UNDELIVERED_STATUSES,
 } from '../store/messages.table.ts';
 import type { Account } from '../store/schema.ts';
+import { reasonInfo } from '../vocabulary/reasons.ts';
+import { UNDELIVERED_STATUSES } from '../vocabulary/recipient-statuses.ts';
 
 export interface NotifyDeps {
   store: Store;
@@ -195,10 +195,7 @@ async function compose(
     '',
   ];
   for (const r of affected) {
-    const info =
-      r.reason === null
-        ? undefined
-        : (REASONS as Record<string, { explanation: string; fix: string }>)[r.reason];
+    const info = reasonInfo(r.reason);
     lines.push(`* ${r.address}: ${STATUS_TEXT[r.status] ?? r.status}`);
     if (info !== undefined) {
       lines.push(`  Why: ${info.explanation}`);

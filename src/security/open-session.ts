@@ -5,6 +5,8 @@
 // connection. Order of checks: SECURITY_POLICY.md.
 import type { X509Certificate } from 'node:crypto';
 import type { TlsaRecord } from '../dns/types.ts';
+import type { AuthMethod, PolicyLevel } from '../vocabulary/policy-levels.ts';
+import { REASONS, type ReasonCode, reasonClass } from '../vocabulary/reasons.ts';
 import { describeTlsa } from './dane.ts';
 import type { DomainEvidence, HostEvidence } from './evidence.ts';
 import { attemptAddress } from './host-attempt.ts';
@@ -12,14 +14,11 @@ import { discoverStsPolicy, type StsDiscovery } from './mta-sts.ts';
 import { policyAllowsHost } from './mta-sts-policy.ts';
 import { type MxHost, resolveAddresses, resolveMx, resolveTlsa } from './mx.ts';
 import {
-  type AuthMethod,
   addressPolicyOf,
-  type PolicyLevel,
   type SecurityDeps,
   type SecurityOptions,
   securityOptions,
 } from './options.ts';
-import { REASONS, type ReasonCode, reasonClass } from './reasons.ts';
 import { type ReuseCheck, sessionSatisfies } from './session-reuse.ts';
 import type { SmtpClient } from './smtp-client.ts';
 

@@ -2,8 +2,9 @@
 // tenant can never reach another tenant's account, not even by guessing a domain.
 
 import type { Kysely } from 'kysely';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { prepareQuery } from './prepared-query.ts';
-import type { Account, Database, NewAccount, PolicyLevel } from './schema.ts';
+import type { Account, Database, NewAccount } from './schema.ts';
 
 type Db = Kysely<Database>;
 

@@ -1,33 +1,8 @@
-import { randomUUIDv7 } from 'node:crypto';
-
 // Row types of the message tables.
 
-export type RecipientStatus =
-  | 'queued'
-  | 'deferred'
-  | 'delivered'
-  | 'refused_insecure'
-  | 'bounced'
-  | 'failed'
-  | 'expired'
-  | 'suppressed';
-
-export const FINAL_STATUSES: readonly RecipientStatus[] = [
-  'delivered',
-  'refused_insecure',
-  'bounced',
-  'failed',
-  'expired',
-  'suppressed',
-];
-
-/** Final states the sender is told about by a notification (suppressed ones were at submission). */
-export const UNDELIVERED_STATUSES = [
-  'refused_insecure',
-  'bounced',
-  'failed',
-  'expired',
-] as const satisfies readonly RecipientStatus[];
+import { randomUUIDv7 } from 'node:crypto';
+import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
+import type { AttemptVerdict } from '../vocabulary/verdicts.ts';
 
 export interface MessagesTable {
   id: string;
@@ -70,7 +45,7 @@ export interface AttemptsTable {
   recipient_id: string;
   started_at: number;
   ended_at: number;
-  verdict: string;
+  verdict: AttemptVerdict;
   reason: string | null;
   mx_host: string | null;
   reply: string | null;

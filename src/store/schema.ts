@@ -2,6 +2,7 @@
 // in SQLite) so both dialects compare and sort them the same way.
 
 import type { Generated, Insertable, Selectable } from 'kysely';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { InboundTables } from './inbound.table.ts';
 import type { MessageTables } from './messages.table.ts';
 
@@ -31,7 +32,6 @@ export interface QuotaUsageTable {
 }
 
 export type AccountState = 'unverified' | 'valid' | 'failed';
-export type PolicyLevel = 'dane-only' | 'authenticated' | 'verified';
 
 export interface AccountsTable {
   id: string;

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createClient } from '../../src/clients/clients-service.ts';
 import type { Store } from '../../src/store/database.ts';
 import { type FeedbackDb, feedbackDb } from '../../src/store/feedback-db.ts';
-import type { RecipientStatus } from '../../src/store/messages.table.ts';
+import type { RecipientStatus } from '../../src/vocabulary/recipient-statuses.ts';
 import type { DialectCase, TestStore } from '../support/db.ts';
 
 export interface FeedbackStore {

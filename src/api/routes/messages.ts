@@ -14,25 +14,14 @@ import {
   listMessages,
   listRecipients,
 } from '../../store/messages.repository.ts';
-import type { RecipientStatus } from '../../store/messages.table.ts';
+import { RECIPIENT_STATUSES, type RecipientStatus } from '../../vocabulary/recipient-statuses.ts';
 import { parseQueryTime } from '../query-time.ts';
 import { errorResponses } from '../schemas.ts';
 import { callerId } from './accounts.ts';
 
 const SECURITY = [{ oauth2: [] }];
 
-const RecipientStatusSchema = Type.Union(
-  [
-    'queued',
-    'deferred',
-    'delivered',
-    'refused_insecure',
-    'bounced',
-    'failed',
-    'expired',
-    'suppressed',
-  ].map((s) => Type.Literal(s)),
-);
+const RecipientStatusSchema = Type.Union(RECIPIENT_STATUSES.map((s) => Type.Literal(s)));
 
 /**
  * The body of POST /message. `maxItems` is the configured recipient limit, so an oversized
