@@ -3,7 +3,7 @@
 // `bounced`, because a remote server can accept a message and fail to deliver it later.
 
 import { recordRecipientEvent } from '../notify/events.ts';
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import type { Db } from '../store/database.ts';
 import { FINAL_STATUSES } from '../vocabulary/recipient-statuses.ts';
 import type { DsnAction } from './delivery-status.ts';
 import { isHardBounce, suppressAddress } from './suppression.ts';
@@ -57,7 +57,7 @@ export function bounceDetail(
     .slice(0, MAX_DETAIL_LENGTH);
 }
 
-export async function applyBounce(db: FeedbackDb, event: BounceEvent): Promise<BounceResult> {
+export async function applyBounce(db: Db, event: BounceEvent): Promise<BounceResult> {
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .selectFrom('recipients')

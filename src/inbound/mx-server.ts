@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import type { Db } from '../store/database.ts';
 import { accountsForBounceDomain } from '../store/inbound.repository.ts';
 import type { BounceResult } from './apply-bounce.ts';
 import type { InboundConfig } from './config.ts';
@@ -22,7 +22,7 @@ export interface MxLogger {
 }
 
 export interface InboundMxDeps {
-  db: FeedbackDb;
+  db: Db;
   /** Seals what is kept of received messages (src/secrets/sealed-content.ts). */
   masterKey: Buffer;
   config: InboundConfig;
@@ -45,7 +45,7 @@ const SMTP_CLOSE_TIMEOUT_MS = 5000;
 /** A full store is said once per interval, not once per message. */
 const FULL_WARNING_INTERVAL_MS = 60_000;
 
-class SmtpError extends Error {
+class MxReply extends Error {
   readonly responseCode: number;
   constructor(code: number, message: string) {
     super(message);
@@ -95,7 +95,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
 
     onConnect(session, callback) {
       if (!connections.hit(session.remoteAddress)) {
-        callback(new SmtpError(421, '4.7.0 Too many connections from your address, try later'));
+        callback(new MxReply(421, '4.7.0 Too many connections from your address, try later'));
         return;
       }
       accepted.set(session.id, []);
@@ -108,7 +108,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
 
     onMailFrom(_address, session, callback) {
       if (!messages.hit(session.remoteAddress)) {
-        callback(new SmtpError(450, '4.7.1 Too many messages from your address, slow down'));
+        callback(new MxReply(450, '4.7.1 Too many messages from your address, slow down'));
         return;
       }
       // A new transaction on the same connection starts with no recipients.
@@ -119,7 +119,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
     onRcptTo(address, session, callback) {
       const list = accepted.get(session.id) ?? [];
       if (list.length >= config.maxRecipients) {
-        callback(new SmtpError(452, '4.5.3 Too many recipients'));
+        callback(new MxReply(452, '4.5.3 Too many recipients'));
         return;
       }
       const rcpt = address.address.toLowerCase();
@@ -128,7 +128,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
         (accounts) => {
           if (accounts.length === 0) {
             callback(
-              new SmtpError(550, '5.1.1 Relaying denied: not a bounce domain of this service'),
+              new MxReply(550, '5.1.1 Relaying denied: not a bounce domain of this service'),
             );
             return;
           }
@@ -138,7 +138,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
         },
         (error: unknown) => {
           logger?.error({ err: error }, 'bounce MX: account lookup failed');
-          callback(new SmtpError(451, '4.3.0 Temporary failure, try again later'));
+          callback(new MxReply(451, '4.3.0 Temporary failure, try again later'));
         },
       );
     },
@@ -177,7 +177,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
           );
           if (oversized) {
             callback(
-              new SmtpError(552, `5.3.4 Message too big (limit ${config.maxMessageBytes} bytes)`),
+              new MxReply(552, `5.3.4 Message too big (limit ${config.maxMessageBytes} bytes)`),
             );
             return;
           }
@@ -189,7 +189,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
             'bounce MX: processing failed',
           );
           // Temporary: the sender keeps the bounce and tries again, nothing is lost.
-          callback(new SmtpError(451, '4.3.0 Temporary failure, try again later'));
+          callback(new MxReply(451, '4.3.0 Temporary failure, try again later'));
         });
     },
   });

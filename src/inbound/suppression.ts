@@ -1,6 +1,6 @@
 // Which bounces suppress an address, and the check submission makes against the list.
 
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import type { Db } from '../store/database.ts';
 import { insertSuppression, suppressedAmong } from '../store/suppressions.repository.ts';
 
 /**
@@ -19,7 +19,7 @@ export function isHardBounce(status: string | null): boolean {
  * those recipients `suppressed` without an SMTP attempt. Comparison ignores case.
  */
 export async function filterSuppressed(
-  db: FeedbackDb,
+  db: Db,
   accountId: string,
   addresses: string[],
 ): Promise<Set<string>> {
@@ -30,7 +30,7 @@ export async function filterSuppressed(
 
 /** Adds a hard-bounced address; the worker can call this for a 5xx at RCPT as well. */
 export async function suppressAddress(
-  db: FeedbackDb,
+  db: Db,
   entry: {
     accountId: string;
     address: string;

@@ -7,7 +7,7 @@
 // *delivery* is one POST of an event to a webhook.
 
 import { randomUUIDv7 } from 'node:crypto';
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import type { Db } from '../store/database.ts';
 import { appendWebhookEvent } from '../store/webhooks.repository.ts';
 import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 
@@ -63,10 +63,7 @@ function isRecipientEventType(status: RecipientStatus): status is RecipientEvent
  * Queues the event if the account has an active webhook that wants it. Call with the
  * transaction that changes the recipient. Returns whether an event was queued.
  */
-export async function recordRecipientEvent(
-  trx: FeedbackDb,
-  event: RecipientEvent,
-): Promise<boolean> {
+export async function recordRecipientEvent(trx: Db, event: RecipientEvent): Promise<boolean> {
   return (await recordRecipientEvents(trx, [event])) === 1;
 }
 
@@ -75,7 +72,7 @@ export async function recordRecipientEvent(
  * account's webhook is looked up once, not once per event. Returns how many were queued.
  */
 export async function recordRecipientEvents(
-  trx: FeedbackDb,
+  trx: Db,
   events: readonly RecipientEvent[],
 ): Promise<number> {
   const webhooks = new Map<string, Promise<SubscribedWebhook | undefined>>();
@@ -111,7 +108,7 @@ export async function recordRecipientEvents(
 }
 
 /** Queues a domain state change (`unverified`, `valid`, `failed`) for the account's webhook. */
-export async function recordDomainEvent(trx: FeedbackDb, event: DomainEvent): Promise<boolean> {
+export async function recordDomainEvent(trx: Db, event: DomainEvent): Promise<boolean> {
   const target = await subscribedWebhook(trx, event.accountId, DOMAIN_EVENT_TYPE);
   if (target === undefined) return false;
   const id = randomUUIDv7();
@@ -128,7 +125,7 @@ export async function recordDomainEvent(trx: FeedbackDb, event: DomainEvent): Pr
 
 /** One pending outbox row; events with the same ordering key are delivered in order. */
 async function appendPending(
-  trx: FeedbackDb,
+  trx: Db,
   accountId: string,
   orderingKey: string,
   payload: WebhookPayload,
@@ -157,10 +154,7 @@ interface SubscribedWebhook {
 }
 
 /** The account's webhook when it is active, with the event types it wants. */
-async function activeWebhook(
-  db: FeedbackDb,
-  accountId: string,
-): Promise<SubscribedWebhook | undefined> {
+async function activeWebhook(db: Db, accountId: string): Promise<SubscribedWebhook | undefined> {
   const row = await db
     .selectFrom('webhooks')
     .innerJoin('accounts', 'accounts.id', 'webhooks.account_id')
@@ -172,7 +166,7 @@ async function activeWebhook(
 }
 
 async function subscribedWebhook(
-  db: FeedbackDb,
+  db: Db,
   accountId: string,
   type: WebhookEventType,
 ): Promise<{ domain: string } | undefined> {

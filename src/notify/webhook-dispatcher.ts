@@ -6,7 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { WebhookConfig } from '../inbound/config.ts';
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import type { Db } from '../store/database.ts';
 import {
   dropPendingEvents,
   dueWebhookEvents,
@@ -44,7 +44,7 @@ export interface DispatcherLogger {
 }
 
 export interface WebhookDispatcherDeps {
-  db: FeedbackDb;
+  db: Db;
   masterKey: Buffer;
   config: WebhookConfig;
   /** How webhook host names are resolved; default: the operating system's resolver. */

@@ -9,6 +9,7 @@ import type { AuthMethod, PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { REASONS, type ReasonCode, reasonClass } from '../vocabulary/reasons.ts';
 import { describeTlsa } from './dane.ts';
 import type { DomainEvidence, HostEvidence } from './evidence.ts';
+import type { HostAssessment, JudgedHost } from './host-assessment.ts';
 import { attemptAddress } from './host-attempt.ts';
 import { discoverStsPolicy, type StsDiscovery } from './mta-sts.ts';
 import { policyAllowsHost } from './mta-sts-policy.ts';
@@ -21,6 +22,8 @@ import {
 } from './options.ts';
 import { type ReuseCheck, sessionSatisfies } from './session-reuse.ts';
 import type { SmtpClient } from './smtp-client.ts';
+
+export type { HostAssessment, JudgedHost } from './host-assessment.ts';
 
 export type SecureSessionResult =
   | {
@@ -62,23 +65,6 @@ export interface DomainAssessment {
 export type DomainAssessmentResult =
   | { ok: true; assessment: DomainAssessment }
   | { ok: false; result: SecureSessionResult };
-
-/** What one MX host of an assessed domain requires: its addresses and the method it must pass. */
-export type HostAssessment =
-  | {
-      ok: true;
-      host: MxHost;
-      addresses: string[];
-      method: AuthMethod;
-      /** Usable TLSA records when `method` is `dane`. */
-      tlsa: TlsaRecord[];
-      /** Evidence common to every connection to this host. */
-      base: HostEvidence;
-    }
-  | { ok: false; evidence: HostEvidence };
-
-/** A verified host of an assessed domain (assessHost passed). */
-export type JudgedHost = Extract<HostAssessment, { ok: true }>;
 
 /**
  * Where sessions come from besides new connections: the delivery worker keeps verified

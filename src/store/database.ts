@@ -11,6 +11,12 @@ import { openSqlite } from './sqlite-database.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
+/**
+ * A handle on the database, or on a transaction: what every repository function takes. Code
+ * outside src/store passes it on and never builds a query with it.
+ */
+export type Db = Kysely<Database>;
+
 export interface Capabilities {
   /** `SELECT ... FOR UPDATE SKIP LOCKED` works, so several workers can claim rows safely. */
   skipLocked: boolean;

@@ -17,7 +17,6 @@ import {
 } from '../../notify/webhook-target.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
-import { feedbackDb } from '../../store/feedback-db.ts';
 import type { Account } from '../../store/schema.ts';
 import {
   deleteWebhook,
@@ -113,7 +112,7 @@ function view(row: Webhook, now: number, secret?: string) {
 }
 
 export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): void {
-  const db = feedbackDb(deps.store.db);
+  const db = deps.store.db;
 
   async function account(clientId: string, domain: string): Promise<Account> {
     const found = await findAccount(deps.store.db, clientId, domain.toLowerCase());
