@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import { type DomainVerifier, startDomainVerifier } from './accounts/domain-verifier.ts';
 import { buildApp } from './api/app.ts';
 import type { Config, Role } from './config.ts';
-import { applyRetention } from './delivery/retention.ts';
 import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
 import { daneAvailable, probeResolvers, type ResolverProbe } from './dns/index.ts';
 import { type RunningMx, startInboundMx } from './inbound/mx-server.ts';
@@ -14,11 +13,12 @@ import { notifyIfUndelivered, queueAccountNotices } from './notify/notifications
 import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
 import { configuredResolver, readCaFile } from './outbound-options.ts';
+import { completeAfterReport } from './recipients/reports.ts';
+import { applyRetention } from './recipients/retention.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
 import { clearContentSealer } from './secrets/sealed-content.ts';
 import { deleteExpiredTokens } from './store/clients.repository.ts';
 import { openStore, type Store } from './store/database.ts';
-import { completeIfFinal, isComplete } from './store/delivery.repository.ts';
 import { deleteInboundBefore } from './store/inbound.repository.ts';
 import { migrateToLatest } from './store/migrations.ts';
 import type { PermissionWarning } from './store/private-files.ts';
@@ -211,9 +211,10 @@ export async function startService(
             // The bounce completed the message: one notice for all its undelivered recipients.
             // Otherwise, if the message was already complete (the remote server accepted it
             // and reported the failure later), this recipient gets a notice of its own.
-            if (await completeIfFinal(store.db, messageId, Date.now())) {
+            const completion = await completeAfterReport(store.db, messageId, Date.now());
+            if (completion === 'completed') {
               await notifyIfUndelivered(notify, messageId);
-            } else if (await isComplete(store.db, messageId)) {
+            } else if (completion === 'complete-before') {
               await notifyIfUndelivered(notify, messageId, result.recipientId);
             }
           },

@@ -10,6 +10,7 @@ import {
   insertAccount,
   updateAccount,
 } from '../store/accounts.repository.ts';
+import { inTransaction } from '../store/database.ts';
 import { deleteDkimKeys, insertDkimKeys } from '../store/dkim-keys.repository.ts';
 import { updateDomainCheck } from '../store/domain-checks.repository.ts';
 import type { Account, AccountState, CheckOutcome, DkimKey, DomainCheck } from '../store/schema.ts';
@@ -137,7 +138,7 @@ export async function createAccount(
   const keys = await generateDkimKeys(deps.masterKey, account.id, 'active', now);
   const check = newDomainCheck(account.id, now, deps.config.verification);
   try {
-    await deps.store.db.transaction().execute(async (trx) => {
+    await inTransaction(deps.store.db, async (trx) => {
       await insertAccount(trx, account);
       await insertOnboarding(trx, keys, check);
     });
@@ -218,7 +219,7 @@ export async function rotateDkimKeys(
   await loadOnboarding(deps, account);
   const now = deps.now();
   const fresh = await generateDkimKeys(deps.masterKey, account.id, 'pending', now);
-  await deps.store.db.transaction().execute(async (trx) => {
+  await inTransaction(deps.store.db, async (trx) => {
     await deleteDkimKeys(trx, account.id, 'pending');
     await insertDkimKeys(trx, fresh);
     // Look for the new records soon, on the backoff schedule, not a day from now.

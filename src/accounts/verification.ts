@@ -10,9 +10,10 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Resolver } from '../dns/index.ts';
-import { recordAccountNotice } from '../notify/account-notices.ts';
-import { recordDomainEvent } from '../notify/events.ts';
-import type { Store } from '../store/database.ts';
+import { recordAccountNotice } from '../outbox/account-notices.ts';
+import { recordDomainEvent } from '../outbox/webhook-events.ts';
+import { changeAccountState } from '../store/accounts.repository.ts';
+import { inTransaction, type Store } from '../store/database.ts';
 import {
   insertDkimKeys,
   listDkimKeys,
@@ -21,6 +22,7 @@ import {
 import {
   findDomainCheck,
   insertDomainCheck,
+  insertDomainCheckIfMissing,
   updateDomainCheck,
 } from '../store/domain-checks.repository.ts';
 import type { Account, AccountState, CheckOutcome, DkimKey, DomainCheck } from '../store/schema.ts';
@@ -93,11 +95,7 @@ export async function loadOnboarding(
   let check = await findDomainCheck(db, account.id);
   if (check === undefined) {
     check = newDomainCheck(account.id, deps.now(), deps.config.verification);
-    await db
-      .insertInto('domain_checks')
-      .values(check)
-      .onConflict((oc) => oc.column('account_id').doNothing())
-      .execute();
+    await insertDomainCheckIfMissing(db, check);
     check = (await findDomainCheck(db, account.id)) ?? check;
   }
   return { keys, check };
@@ -207,16 +205,10 @@ export async function verifyAccount(
   };
 
   let finalState = state;
-  await deps.store.db.transaction().execute(async (trx) => {
+  await inTransaction(deps.store.db, async (trx) => {
     if (state !== previousState) {
       // Only the first of two concurrent checks makes the transition (and the notification).
-      const changed = await trx
-        .updateTable('accounts')
-        .set({ state, updated_at: now })
-        .where('id', '=', account.id)
-        .where('state', '=', previousState)
-        .executeTakeFirst();
-      if (Number(changed.numUpdatedRows) === 1) {
+      if (await changeAccountState(trx, account.id, previousState, state, now)) {
         // Webhook subscribers hear of every transition, in the same transaction.
         await recordDomainEvent(trx, {
           accountId: account.id,

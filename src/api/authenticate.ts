@@ -6,8 +6,8 @@ import { resolveToken } from '../clients/clients-service.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/database.ts';
+import type { Commits } from '../store/group-commit.ts';
 import { takeQuota } from '../store/quota.repository.ts';
-import type { Commits } from './group-commit.ts';
 import { quotaWindow } from './quota-window.ts';
 
 export interface GateDeps {

@@ -10,6 +10,7 @@ import { notifyIfUndelivered } from '../notify/notifications.ts';
 import { outboundOptions } from '../outbound-options.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
 import type { Store } from '../store/database.ts';
+import { findAccountById } from '../store/domain-checks.repository.ts';
 import { DeliveryWorker } from './worker.ts';
 
 export { DeliveryWorker };
@@ -51,11 +52,7 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
       signingThreads: availableParallelism() > 1 ? 1 : 0,
     },
     signingKeys: async (accountId) => {
-      const account = await store.db
-        .selectFrom('accounts')
-        .selectAll()
-        .where('id', '=', accountId)
-        .executeTakeFirst();
+      const account = await findAccountById(store.db, accountId);
       if (account === undefined) return [];
       return dkimSigningKeys({ store, masterKey }, account);
     },

@@ -4,25 +4,15 @@
 // response again and queues nothing.
 
 import { createHash, randomUUIDv7 } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { checkAddress } from '../accounts/email-address.ts';
 import { AppError } from '../errors.ts';
-import { recordRecipientEvent } from '../notify/events.ts';
+import { acceptMessage, acceptSingle, newRecipientRow } from '../recipients/accept.ts';
 import { seal } from '../secrets/sealed-box.ts';
 import { sealSubject } from '../secrets/sealed-content.ts';
-import type { Store } from '../store/database.ts';
-import {
-  findMessageByHeaderId,
-  insertMessageWithRecipients,
-  submitSingle,
-  takeDailyMessage,
-} from '../store/messages.repository.ts';
-import {
-  type MessagesTable,
-  newRecipientRow,
-  type RecipientsTable,
-} from '../store/messages.table.ts';
-import type { Account, Database } from '../store/schema.ts';
+import type { Db, Store } from '../store/database.ts';
+import { findMessageByHeaderId, takeDailyMessage } from '../store/messages.repository.ts';
+import type { MessagesTable, RecipientsTable } from '../store/messages.table.ts';
+import type { Account } from '../store/schema.ts';
 import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 import { inspectMessage } from './mime.ts';
 
@@ -45,7 +35,7 @@ export interface SubmitDeps {
    * Runs the submission's writes in a transaction and resolves once they are committed
    * (the API lets several submissions share one commit on SQLite).
    */
-  transaction: <T>(work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
+  transaction: <T>(work: (trx: Db) => Promise<T>) => Promise<T>;
   /**
    * The caller's account for the sender's domain when it may send: 404 when the caller has
    * no such account, 412 listing the missing DNS records while it is not valid.
@@ -156,15 +146,14 @@ export async function submitMessage(
       message: `${account.domain} has sent its ${deps.limits.messagesPerDay} messages for today (UTC).`,
       headers: { 'retry-after': String(Math.ceil((day + DAY_MS - now) / 1000)) },
     });
-  const only = rows.length === 1 ? rows[0] : undefined;
+  const single = rows.length === 1 && rows[0]!.status === 'queued';
   try {
-    if (deps.store.dialect === 'postgres' && only !== undefined && only.status === 'queued') {
+    if (deps.store.capabilities.writableCtes && single) {
       // The usual submission on PostgreSQL, one recipient not suppressed: one statement.
       // At the day's limit nothing is written, and the catch below still answers a repeat.
-      const counted = await submitSingle(deps.store.db, {
+      const counted = await acceptSingle(deps.store.db, {
         message,
-        recipient: only,
-        accountId: account.id,
+        recipients: rows,
         day,
         limit: deps.limits.messagesPerDay,
       });
@@ -174,30 +163,9 @@ export async function submitMessage(
         // The insert first: a replay fails it before the day's count is taken, so a replay
         // is answered as one even when the day's limit is reached. A refused count throws,
         // which undoes the insert with the rest of the transaction.
-        await insertMessageWithRecipients(trx, message, rows);
+        await acceptMessage(trx, { message, recipients: rows });
         if (!(await takeDailyMessage(trx, account.id, day, deps.limits.messagesPerDay))) {
           throw quotaSpent();
-        }
-        for (const row of rows) {
-          if (row.status !== 'suppressed') continue;
-          await recordRecipientEvent(trx, {
-            accountId: account.id,
-            messageId: id,
-            recipientId: row.id,
-            address: row.address,
-            status: row.status,
-            reason: row.reason,
-            detail: row.detail,
-            at: now,
-          });
-        }
-        // Every recipient suppressed: the message is complete as it is accepted.
-        if (rows.every((r) => r.status === 'suppressed')) {
-          await trx
-            .updateTable('messages')
-            .set({ completed_at: now })
-            .where('id', '=', id)
-            .execute();
         }
       });
     }

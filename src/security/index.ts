@@ -29,13 +29,6 @@ export {
 } from './mta-sts-cache.ts';
 export type { StsMode, StsPolicy } from './mta-sts-policy.ts';
 export {
-  createDatabaseStsPolicyCache,
-  findStsPolicy,
-  type MtaStsPolicyTable,
-  type MtaStsTables,
-  saveStsPolicy,
-} from './mta-sts-store.ts';
-export {
   MAX_ADDRESSES_TRIED,
   openSecureSession,
   type SecureSessionResult,

@@ -53,6 +53,7 @@ export interface SettingsTable {
   value: string;
 }
 
+/** The MTA-STS policy cache (src/store/mta-sts-policies.repository.ts); the one row type. */
 export interface MtaStsPoliciesTable {
   domain: string;
   policy_id: string;
@@ -135,5 +136,6 @@ export type NewAccount = Insertable<AccountsTable>;
 export type DkimKey = Selectable<DkimKeysTable>;
 export type DomainCheck = Selectable<DomainChecksTable>;
 export type AccountNotification = Selectable<AccountNotificationsTable>;
+export type MtaStsPolicy = Selectable<MtaStsPoliciesTable>;
 // Kept for later tables with generated keys.
 export type { Generated };

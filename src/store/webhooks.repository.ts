@@ -4,7 +4,7 @@
 
 import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Db } from './database.ts';
-import type { WebhookEventsTable, WebhooksTable } from './inbound.table.ts';
+import type { WebhookEventsTable, WebhookState, WebhooksTable } from './inbound.table.ts';
 
 export type Webhook = Selectable<WebhooksTable>;
 export type WebhookEvent = Selectable<WebhookEventsTable>;
@@ -14,6 +14,19 @@ export async function findWebhook(db: Db, accountId: string): Promise<Webhook | 
     .selectFrom('webhooks')
     .selectAll()
     .where('account_id', '=', accountId)
+    .executeTakeFirst();
+}
+
+/** The account's webhook with the account's domain, for the events recorded in a change. */
+export async function findWebhookSubscription(
+  db: Db,
+  accountId: string,
+): Promise<{ domain: string; events: string; state: WebhookState } | undefined> {
+  return db
+    .selectFrom('webhooks')
+    .innerJoin('accounts', 'accounts.id', 'webhooks.account_id')
+    .select(['webhooks.events', 'webhooks.state', 'accounts.domain'])
+    .where('webhooks.account_id', '=', accountId)
     .executeTakeFirst();
 }
 
@@ -35,6 +48,17 @@ export async function deleteWebhook(db: Db, accountId: string): Promise<boolean>
     .where('account_id', '=', accountId)
     .executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
+}
+
+/** Disables an active webhook; false when it was not active (another dispatcher got there first). */
+export async function disableActiveWebhook(db: Db, id: string, at: number): Promise<boolean> {
+  const changed = await db
+    .updateTable('webhooks')
+    .set({ state: 'disabled', disabled_at: at, updated_at: at })
+    .where('id', '=', id)
+    .where('state', '=', 'active')
+    .executeTakeFirst();
+  return Number(changed.numUpdatedRows) === 1;
 }
 
 /** Appends an event at the end of its ordering line. Call inside the state change's transaction. */

@@ -6,7 +6,6 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../errors.ts';
 import type { WebhookConfig } from '../../inbound/config.ts';
-import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../notify/events.ts';
 import { openWebhookSecret, sealWebhookSecret } from '../../notify/webhook-secrets.ts';
 import { newWebhookSecret } from '../../notify/webhook-signing.ts';
 import {
@@ -15,8 +14,9 @@ import {
   MAX_WEBHOOK_URL_LENGTH,
   systemLookup,
 } from '../../notify/webhook-target.ts';
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../outbox/webhook-events.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
-import type { Store } from '../../store/database.ts';
+import { inTransaction, type Store } from '../../store/database.ts';
 import type { Account } from '../../store/schema.ts';
 import {
   deleteWebhook,
@@ -270,7 +270,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
     async (request, reply) => {
       const owner = await account(callerId(request), request.query.domain);
       await existing(owner.id);
-      await db.transaction().execute(async (trx) => {
+      await inTransaction(db, async (trx) => {
         await dropPendingEvents(trx, owner.id, deps.now(), 'webhook removed');
         await deleteWebhook(trx, owner.id);
       });

@@ -1,6 +1,8 @@
 // Events for webhooks, recorded as an outbox row inside the transaction that made the
 // change, so an event is never lost when a process dies and never sent for a change that
-// was rolled back. The dispatcher (webhook-dispatcher.ts) posts them later.
+// was rolled back. The recipient lifecycle (src/recipients) and domain verification
+// (src/accounts/verification.ts) append them; the dispatcher
+// (src/notify/webhook-dispatcher.ts) only reads and posts them.
 //
 // Glossary: an *event* is one state change (a recipient became `bounced`, a domain became
 // `valid`); a *webhook* is an account's HTTPS endpoint with the event types it wants; a
@@ -8,7 +10,7 @@
 
 import { randomUUIDv7 } from 'node:crypto';
 import type { Db } from '../store/database.ts';
-import { appendWebhookEvent } from '../store/webhooks.repository.ts';
+import { appendWebhookEvent, findWebhookSubscription } from '../store/webhooks.repository.ts';
 import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 
 /** Recipient states an account can subscribe to; `queued` is not an event. */
@@ -155,12 +157,7 @@ interface SubscribedWebhook {
 
 /** The account's webhook when it is active, with the event types it wants. */
 async function activeWebhook(db: Db, accountId: string): Promise<SubscribedWebhook | undefined> {
-  const row = await db
-    .selectFrom('webhooks')
-    .innerJoin('accounts', 'accounts.id', 'webhooks.account_id')
-    .select(['webhooks.events', 'webhooks.state', 'accounts.domain'])
-    .where('webhooks.account_id', '=', accountId)
-    .executeTakeFirst();
+  const row = await findWebhookSubscription(db, accountId);
   if (row === undefined || row.state !== 'active') return undefined;
   return { domain: row.domain, events: JSON.parse(row.events) as string[] };
 }
