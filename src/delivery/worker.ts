@@ -9,9 +9,10 @@
 // signed messages of a round (message-preparer.ts), the group commit of outcomes
 // (outcome-writer.ts); this file claims, groups, sends and classifies the replies.
 
-import { randomUUID, randomUUIDv7 } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Resolver } from '../dns/types.ts';
+import { attemptRecord, sessionEvidence } from '../evidence/record.ts';
 import {
   attemptOutcome,
   type ClaimedRecipient,
@@ -20,7 +21,6 @@ import {
   type Outcome,
   releaseRecipients,
 } from '../recipients/attempts.ts';
-import type { HostEvidence } from '../security/evidence.ts';
 import type { StsPolicyCache } from '../security/mta-sts-cache.ts';
 import { openSecureSession, type SecureSessionResult } from '../security/open-session.ts';
 import type { SecurityOptions } from '../security/options.ts';
@@ -289,18 +289,18 @@ export class DeliveryWorker {
       const result = acquired.result;
       if (result.verdict === 'deliver') throw new Error('unreachable: a session without a pool');
       // The domain's assessment is the same for the whole group: stored once.
-      const evidence = sharedEvidence(result.domain, result.evidence);
-      const attempt = (r: ClaimedRecipient): AttemptRecord => ({
-        id: randomUUIDv7(),
-        startedAt,
-        endedAt: this.#deps.now(),
-        verdict: result.verdict,
-        reason: result.reason,
-        mxHost: result.evidence.at(-1)?.mxHost ?? null,
-        reply: null,
-        evidenceJson: JSON.stringify({ recipient: r.address }),
-        sharedEvidence: evidence,
-      });
+      const evidence = sessionEvidence(result.domain, result.evidence);
+      const attempt = (r: ClaimedRecipient): AttemptRecord =>
+        attemptRecord({
+          startedAt,
+          endedAt: this.#deps.now(),
+          verdict: result.verdict,
+          reason: result.reason,
+          mxHost: result.evidence.at(-1)?.mxHost ?? null,
+          reply: null,
+          recipient: r.address,
+          session: evidence,
+        });
       // Nothing is sent to a refused or deferred group: its outcomes may share commits.
       await Promise.all(
         group.map((r) => {
@@ -392,7 +392,7 @@ export class DeliveryWorker {
     return {
       ok: true,
       pooled: source.session,
-      evidence: sharedEvidence(result.domain, result.evidence, source.reused),
+      evidence: sessionEvidence(result.domain, result.evidence, source.reused),
     };
   }
 
@@ -410,19 +410,20 @@ export class DeliveryWorker {
       verdict: AttemptVerdict,
       reason: RecipientReason | null,
       reply: SmtpReply | undefined,
-    ): AttemptRecord => ({
-      id: randomUUIDv7(),
-      startedAt,
-      endedAt: now(),
-      verdict,
-      reason,
-      mxHost,
-      reply: reply === undefined ? null : formatReply(reply),
-      // The domain's assessment and the session's evidence are the same for every recipient
-      // of the group: serialised and stored once (sharedEvidence), not once per recipient.
-      evidenceJson: `{"recipient":${JSON.stringify(r.address)},"authentication":${JSON.stringify(session.method)}}`,
-      sharedEvidence: evidence,
-    });
+    ): AttemptRecord =>
+      attemptRecord({
+        startedAt,
+        endedAt: now(),
+        verdict,
+        reason,
+        mxHost,
+        reply: reply === undefined ? null : formatReply(reply),
+        recipient: r.address,
+        authentication: session.method,
+        // The domain's assessment and the session's evidence are the same for every
+        // recipient of the group: serialised and stored once, not once per recipient.
+        session: evidence,
+      });
 
     // RFC 6531: a non-ASCII local part needs SMTPUTF8, offered in the EHLO after TLS (the
     // only capabilities the session keeps). Without it the address cannot be written.
@@ -552,13 +553,4 @@ export function verpAddress(
   r: Pick<ClaimedRecipient, 'id' | 'bounceSubdomain' | 'accountDomain'>,
 ): string {
   return `bounce+${r.id}@${r.bounceSubdomain}.${r.accountDomain}`;
-}
-
-/**
- * The evidence every attempt of one group shares (the domain's assessment, the hosts tried
- * and the session used), serialised once and stored once per session and domain.
- */
-function sharedEvidence(domain: object, hosts: HostEvidence[], reused?: object): SharedEvidence {
-  const json = JSON.stringify({ domain, hosts, ...(reused ? { reusedSession: reused } : {}) });
-  return { id: randomUUIDv7(), json };
 }
