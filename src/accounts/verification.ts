@@ -8,7 +8,6 @@
 // A timeout or SERVFAIL never changes the state: nothing was learned about the records.
 
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
 import type { Resolver } from '../dns/index.ts';
 import { recordAccountNotice } from '../outbox/account-notices.ts';
 import { recordDomainEvent } from '../outbox/webhook-events.ts';
@@ -36,13 +35,14 @@ import {
   type RecordsConfig,
   type StoredResults,
 } from './dns-records.ts';
+import type { VerificationSchedule } from './settings.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 export interface VerificationDeps {
   store: Store;
-  config: RecordsConfig & Pick<Config, 'verification'>;
+  config: RecordsConfig & { verification: VerificationSchedule };
   now: () => number;
   resolver: Resolver;
   masterKey: Buffer;
@@ -53,7 +53,7 @@ export interface VerificationDeps {
  * The retry rule, in one place: the delay doubles per unsuccessful check, from
  * `firstDelayMinutes` up to `maxDelayMinutes` (2, 4, 8, 16, 32, 60, 60, ... minutes by default).
  */
-export function backoffDelayMs(schedule: Config['verification'], attempts: number): number {
+export function backoffDelayMs(schedule: VerificationSchedule, attempts: number): number {
   return Math.min(schedule.firstDelayMinutes * 2 ** attempts, schedule.maxDelayMinutes) * MINUTE;
 }
 
@@ -61,7 +61,7 @@ export function backoffDelayMs(schedule: Config['verification'], attempts: numbe
 export function newDomainCheck(
   accountId: string,
   now: number,
-  schedule: Config['verification'],
+  schedule: VerificationSchedule,
 ): DomainCheck {
   return {
     account_id: accountId,
@@ -260,7 +260,7 @@ function noticeFor(
   state: AccountState,
   expected: readonly ExpectedRecord[],
   results: StoredResults,
-  config: Pick<Config, 'verification'>,
+  config: { verification: VerificationSchedule },
 ): { kind: string; subject: string; body: string } | undefined {
   const missing = missingRecords(expected, results)
     .map((r) => `- ${r.type} ${r.hostname}: ${r.detail}`)

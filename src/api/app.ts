@@ -10,16 +10,17 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { requireSendableDomain } from '../accounts/sending-domain.ts';
 import type { SecretVerifier } from '../clients/clients-service.ts';
-import type { Config } from '../config.ts';
 import type { Resolver, ResolverProbe } from '../dns/index.ts';
+import { configuredResolver } from '../dns/settings.ts';
 import { type HostLookup, resolverLookup } from '../notify/webhook-target.ts';
-import { configuredResolver, outboundOptions } from '../outbound-options.ts';
 import { filterSuppressed } from '../recipients/suppression.ts';
 import type { HashQueue } from '../secrets/hash-queue.ts';
 import { checkRecipients } from '../security/check.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
+import { outboundOptions } from '../security/settings.ts';
 import type { Store } from '../store/database.ts';
 import { authenticateAndCount } from './authenticate.ts';
+import type { AppConfig } from './settings.ts';
 import './caller.ts';
 import { createCommits } from '../store/group-commit.ts';
 import { RouteTable, registerErrorHandling } from './error-handler.ts';
@@ -37,7 +38,7 @@ import { ErrorBodySchema } from './schemas.ts';
 import { registerStandardHeaders } from './standard-headers.ts';
 
 export interface AppDeps {
-  config: Config;
+  config: AppConfig;
   store: Store;
   /** A pino logger, or false for none (tests). */
   logger: Logger | false;

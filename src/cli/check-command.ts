@@ -5,7 +5,7 @@
 
 import { recipientDomain } from '../accounts/email-address.ts';
 import { type Config, ConfigError } from '../config.ts';
-import { configuredResolver, outboundOptions, readCaFile } from '../outbound-options.ts';
+import { configuredResolver } from '../dns/settings.ts';
 import {
   checkRecipients,
   createMemoryStsPolicyCache,
@@ -13,6 +13,7 @@ import {
   formatJson,
   formatText,
 } from '../security/index.ts';
+import { outboundOptions, readCaFile } from '../security/settings.ts';
 import { isPolicyLevel, POLICY_LEVELS, type PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { parseOrThrow, UsageError } from './args.ts';
 

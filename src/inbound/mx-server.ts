@@ -8,10 +8,10 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import type { Db } from '../store/database.ts';
 import { accountsForBounceDomain } from '../store/inbound.repository.ts';
 import type { BounceResult } from './apply-bounce.ts';
-import type { InboundConfig } from './config.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type AcceptedRecipient, receiveMessage } from './receive.ts';
 import { makeSelfSignedCertificate } from './self-signed-cert.ts';
+import type { InboundConfig } from './settings.ts';
 import { InboundStoreBudget } from './store-budget.ts';
 
 /** The part of a pino logger the MX uses. */

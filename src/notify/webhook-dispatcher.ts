@@ -5,7 +5,6 @@
 // pending events dropped, and the account is told by a notification.
 
 import { randomUUID } from 'node:crypto';
-import type { WebhookConfig } from '../inbound/config.ts';
 import { recordAccountNotice } from '../outbox/account-notices.ts';
 import { type Db, inTransaction } from '../store/database.ts';
 import { findAccountById } from '../store/domain-checks.repository.ts';
@@ -20,6 +19,7 @@ import {
   type Webhook,
   type WebhookEvent,
 } from '../store/webhooks.repository.ts';
+import type { WebhookConfig } from './settings.ts';
 import { postWebhook } from './webhook-http.ts';
 import { openWebhookSecret } from './webhook-secrets.ts';
 import { SIGNATURE_HEADER, signatureHeader } from './webhook-signing.ts';

@@ -9,13 +9,9 @@ import {
   deleteMessagesCompletedBefore,
   deleteOrphanSessionEvidence,
 } from '../store/retention.repository.ts';
+import type { RetentionSettings } from './settings.ts';
 
 const BATCH = 1000;
-
-export interface RetentionSettings {
-  bodyRetentionMs: number;
-  evidenceRetentionMs: number;
-}
 
 export interface RetentionRun {
   bodiesDeleted: number;

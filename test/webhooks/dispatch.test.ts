@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { loadWebhookConfig, type WebhookConfig } from '../../src/inbound/config.ts';
+import { loadWebhookConfig, type WebhookConfig } from '../../src/notify/settings.ts';
 import {
   dispatchWebhooksOnce,
   startWebhookDispatcher,

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../errors.ts';
-import type { WebhookConfig } from '../../inbound/config.ts';
+import type { WebhookConfig } from '../../notify/settings.ts';
 import { openWebhookSecret, sealWebhookSecret } from '../../notify/webhook-secrets.ts';
 import { newWebhookSecret } from '../../notify/webhook-signing.ts';
 import {
