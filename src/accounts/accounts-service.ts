@@ -13,7 +13,13 @@ import {
 import { inTransaction } from '../store/database.ts';
 import { deleteDkimKeys, insertDkimKeys } from '../store/dkim-keys.repository.ts';
 import { updateDomainCheck } from '../store/domain-checks.repository.ts';
-import type { Account, AccountState, CheckOutcome, DkimKey, DomainCheck } from '../store/schema.ts';
+import type {
+  Account,
+  AccountState,
+  DkimKey,
+  DomainCheck,
+  VerificationOutcome,
+} from '../store/schema.ts';
 import { isPolicyLevel, POLICY_LEVELS, type PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { generateDkimKeys } from './dkim-keys.ts';
 import {
@@ -62,7 +68,7 @@ export interface AccountView extends AccountRecords {
   /** When the records were last checked and when they will be next. */
   verification: {
     last_checked_at: string | null;
-    last_outcome: CheckOutcome | null;
+    last_outcome: VerificationOutcome | null;
     next_check_at: string | null;
   };
 }

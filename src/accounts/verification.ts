@@ -24,9 +24,14 @@ import {
   insertDomainCheckIfMissing,
   updateDomainCheck,
 } from '../store/domain-checks.repository.ts';
-import type { Account, AccountState, CheckOutcome, DkimKey, DomainCheck } from '../store/schema.ts';
+import type {
+  Account,
+  AccountState,
+  DkimKey,
+  DomainCheck,
+  VerificationOutcome,
+} from '../store/schema.ts';
 import { generateDkimKeys } from './dkim-keys.ts';
-import { type CheckResult, checkRecords } from './dns-check.ts';
 import {
   type ExpectedRecord,
   expectedRecords,
@@ -35,6 +40,7 @@ import {
   type RecordsConfig,
   type StoredResults,
 } from './dns-records.ts';
+import { lookUpRecords, type RecordLookup } from './record-lookup.ts';
 import type { VerificationSchedule } from './settings.ts';
 
 const MINUTE = 60_000;
@@ -105,7 +111,7 @@ export interface VerificationResult {
   account: Account;
   keys: DkimKey[];
   check: DomainCheck;
-  outcome: CheckOutcome;
+  outcome: VerificationOutcome;
   /** The state before the check, to tell transitions. */
   previousState: AccountState;
   /** Whether a pending DKIM rotation completed with this check. */
@@ -114,8 +120,8 @@ export interface VerificationResult {
 
 function summarize(
   expected: readonly ExpectedRecord[],
-  fresh: Map<string, CheckResult>,
-): CheckOutcome {
+  fresh: Map<string, RecordLookup>,
+): VerificationOutcome {
   const required = expected.filter((r) => r.required).map((r) => fresh.get(r.key)?.status);
   if (required.every((s) => s === 'success')) return 'valid';
   if (required.some((s) => s === 'failed')) return 'invalid';
@@ -124,7 +130,7 @@ function summarize(
 
 function nextState(
   previous: AccountState,
-  outcome: CheckOutcome,
+  outcome: VerificationOutcome,
   windowExpired: boolean,
   manual: boolean,
 ): AccountState {
@@ -153,7 +159,7 @@ export async function verifyAccount(
 ): Promise<VerificationResult> {
   const { keys, check } = await loadOnboarding(deps, account);
   const expected = expectedRecords(account, deps.config, keys);
-  const fresh = await checkRecords(deps.resolver, account, expected);
+  const fresh = await lookUpRecords(deps.resolver, account, expected);
   const now = deps.now();
   const schedule = deps.config.verification;
 

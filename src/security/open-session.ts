@@ -20,7 +20,7 @@ import {
   type SecurityOptions,
   securityOptions,
 } from './options.ts';
-import { type ReuseCheck, sessionSatisfies } from './session-reuse.ts';
+import { type ReuseDecision, sessionSatisfies } from './session-reuse.ts';
 import type { SmtpClient } from './smtp-client.ts';
 
 export type { HostAssessment, JudgedHost } from './host-assessment.ts';
@@ -81,7 +81,7 @@ export interface SessionSource {
     assessment: DomainAssessment,
     host: JudgedHost,
     address: string,
-    satisfies: (client: SmtpClient, chain: readonly X509Certificate[]) => ReuseCheck,
+    satisfies: (client: SmtpClient, chain: readonly X509Certificate[]) => ReuseDecision,
   ): { client: SmtpClient; evidence: HostEvidence } | undefined;
   /** Told about each new verified connection (its certificates, for later reuse). */
   opened?(

@@ -11,7 +11,7 @@ import { verifyDane } from './dane.ts';
 import type { JudgedHost } from './host-assessment.ts';
 import type { SmtpClient } from './smtp-client.ts';
 
-export type ReuseCheck = { ok: true; detail: string } | { ok: false; detail: string };
+export type ReuseDecision = { ok: true; detail: string } | { ok: false; detail: string };
 
 export function sessionSatisfies(
   session: SmtpClient,
@@ -20,7 +20,7 @@ export function sessionSatisfies(
   host: JudgedHost,
   recipientDomain: string,
   now: Date,
-): ReuseCheck {
+): ReuseDecision {
   const socket = session.tlsSocket;
   if (!session.verified || socket === undefined || socket.destroyed) {
     return { ok: false, detail: 'the session is not open and verified' };

@@ -83,7 +83,7 @@ export interface DkimKeysTable {
 }
 
 /** How the last complete DNS check of a domain ended. */
-export type CheckOutcome = 'valid' | 'invalid' | 'transient';
+export type VerificationOutcome = 'valid' | 'invalid' | 'transient';
 
 export interface DomainChecksTable {
   /** One row per account: the verification schedule and the last results per record. */
@@ -96,7 +96,7 @@ export interface DomainChecksTable {
   window_started_at: number;
   next_check_at: number;
   last_checked_at: number | null;
-  last_outcome: CheckOutcome | null;
+  last_outcome: VerificationOutcome | null;
   last_valid_at: number | null;
 }
 
