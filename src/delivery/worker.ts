@@ -103,6 +103,13 @@ type Attempted = {
   usable: boolean;
 };
 
+/** An attempt record for a verdict, reason and reply of the recipient at hand. */
+type AttemptOf = (
+  verdict: AttemptVerdict,
+  reason: RecipientReason | null,
+  reply: SmtpReply | undefined,
+) => AttemptRecord;
+
 const CONNECTION_LOST = new Set(['closed', 'network', 'timeout', 'protocol', 'tls']);
 
 export class DeliveryWorker {
@@ -254,91 +261,115 @@ export class DeliveryWorker {
     return claimed.length;
   }
 
+  /** One group (a domain at one policy level): assess it, then send or record why not. */
   async #deliverGroup(
     group: ClaimedRecipient[],
     round: RoundMessages,
     touched: Set<string>,
   ): Promise<void> {
-    const { logger } = this.#deps;
     const first = group[0]!;
     const startedAt = this.#deps.now();
     let acquired: Acquired;
     try {
       acquired = await this.#acquire(first.domain, first.policyLevel);
     } catch (error) {
-      logger.error({ err: error, domain: first.domain }, 'security assessment failed unexpectedly');
-      // Nothing was sent to these recipients, so their outcomes may share commits.
-      await Promise.all(
-        group.map((r) =>
-          this.#outcomes.record(
-            r,
-            this.#deferOrExpire(
-              r,
-              'internal-error',
-              'the security check failed unexpectedly; retrying',
-            ),
-            undefined,
-            touched,
-          ),
-        ),
+      this.#deps.logger.error(
+        { err: error, domain: first.domain },
+        'security assessment failed unexpectedly',
       );
+      await this.#recordUntried(group, touched, {
+        reason: 'internal-error',
+        detail: 'the security check failed unexpectedly; retrying',
+        counted: true,
+      });
       return;
     }
-
     if (!acquired.ok) {
-      const result = acquired.result;
-      if (result.verdict === 'deliver') throw new Error('unreachable: a session without a pool');
-      // The domain's assessment is the same for the whole group: stored once.
-      const evidence = sessionEvidence(result.domain, result.evidence);
-      const attempt = (r: ClaimedRecipient): AttemptRecord =>
-        attemptRecord({
-          startedAt,
-          endedAt: this.#deps.now(),
-          verdict: result.verdict,
-          reason: result.reason,
-          mxHost: result.evidence.at(-1)?.mxHost ?? null,
-          reply: null,
-          recipient: r.address,
-          session: evidence,
-        });
-      // Nothing is sent to a refused or deferred group: its outcomes may share commits.
-      await Promise.all(
-        group.map((r) => {
-          const outcome: Outcome =
-            result.verdict === 'refuse'
-              ? attemptOutcome('refused', { reason: result.reason, detail: result.message })
-              : this.#deferOrExpire(r, result.reason, result.message);
-          return this.#outcomes.record(r, outcome, attempt(r), touched);
-        }),
-      );
+      await this.#recordAssessment(group, acquired.result, startedAt, touched);
       return;
     }
+    await this.#sendGroup(group, acquired, round, touched);
+  }
 
-    let pooled = acquired.pooled;
-    let evidence = acquired.evidence;
+  /**
+   * Recipients that were not sent to (the assessment threw, or the connection dropped before
+   * their turn): deferred, or expired past the retry window. Nothing was sent to them, so
+   * their outcomes may share commits.
+   */
+  async #recordUntried(
+    recipients: ClaimedRecipient[],
+    touched: Set<string>,
+    why: { reason: RecipientReason; detail: string; counted: boolean },
+  ): Promise<void> {
+    await Promise.all(
+      recipients.map((r) =>
+        this.#outcomes.record(
+          r,
+          { ...this.#deferOrExpire(r, why.reason, why.detail), counted: why.counted },
+          undefined,
+          touched,
+        ),
+      ),
+    );
+  }
+
+  /** A group the security engine refused or deferred: each gets the domain's verdict. */
+  async #recordAssessment(
+    group: ClaimedRecipient[],
+    result: SecureSessionResult,
+    startedAt: number,
+    touched: Set<string>,
+  ): Promise<void> {
+    if (result.verdict === 'deliver') throw new Error('unreachable: a session without a pool');
+    // The domain's assessment is the same for the whole group: stored once.
+    const evidence = sessionEvidence(result.domain, result.evidence);
+    const attempt = (r: ClaimedRecipient): AttemptRecord =>
+      attemptRecord({
+        startedAt,
+        endedAt: this.#deps.now(),
+        verdict: result.verdict,
+        reason: result.reason,
+        mxHost: result.evidence.at(-1)?.mxHost ?? null,
+        reply: null,
+        recipient: r.address,
+        session: evidence,
+      });
+    // Nothing is sent to a refused or deferred group: its outcomes may share commits.
+    await Promise.all(
+      group.map((r) => {
+        const outcome: Outcome =
+          result.verdict === 'refuse'
+            ? attemptOutcome('refused', { reason: result.reason, detail: result.message })
+            : this.#deferOrExpire(r, result.reason, result.message);
+        return this.#outcomes.record(r, outcome, attempt(r), touched);
+      }),
+    );
+  }
+
+  /**
+   * Sends the group's messages one by one on the verified session, each outcome committed
+   * before the next message goes out. A pooled session found closed is replaced once per
+   * recipient; a dropped connection leaves the rest for the next round.
+   */
+  async #sendGroup(
+    group: ClaimedRecipient[],
+    acquired: Extract<Acquired, { ok: true }>,
+    round: RoundMessages,
+    touched: Set<string>,
+  ): Promise<void> {
+    const first = group[0]!;
+    let { pooled, evidence } = acquired;
     let usable = true;
     try {
       for (let i = 0; i < group.length; i++) {
         const r = group[i]!;
         if (!usable) {
           // The connection dropped: the rest were not tried and wait for the next round.
-          await Promise.all(
-            group.slice(i).map((rest) =>
-              this.#outcomes.record(
-                rest,
-                {
-                  ...this.#deferOrExpire(
-                    rest,
-                    'connection-failed',
-                    'the connection closed before this recipient was tried',
-                  ),
-                  counted: false,
-                },
-                undefined,
-                touched,
-              ),
-            ),
-          );
+          await this.#recordUntried(group.slice(i), touched, {
+            reason: 'connection-failed',
+            detail: 'the connection closed before this recipient was tried',
+            counted: false,
+          });
           break;
         }
         let sent = await this.#sendOne(pooled, r, round, evidence, this.#deps.now());
@@ -403,27 +434,9 @@ export class DeliveryWorker {
     evidence: SharedEvidence,
     startedAt: number,
   ): Promise<Attempted & { staleReuse?: boolean }> {
-    const { now } = this.#deps;
     const session = pooled.session;
     const mxHost = session.options.host;
-    const attempt = (
-      verdict: AttemptVerdict,
-      reason: RecipientReason | null,
-      reply: SmtpReply | undefined,
-    ): AttemptRecord =>
-      attemptRecord({
-        startedAt,
-        endedAt: now(),
-        verdict,
-        reason,
-        mxHost,
-        reply: reply === undefined ? null : formatReply(reply),
-        recipient: r.address,
-        authentication: session.method,
-        // The domain's assessment and the session's evidence are the same for every
-        // recipient of the group: serialised and stored once, not once per recipient.
-        session: evidence,
-      });
+    const attempt = this.#attemptOn(session, r, evidence, startedAt);
 
     // RFC 6531: a non-ASCII local part needs SMTPUTF8, offered in the EHLO after TLS (the
     // only capabilities the session keeps). Without it the address cannot be written.
@@ -475,54 +488,92 @@ export class DeliveryWorker {
       };
     } catch (error) {
       if (!(error instanceof SmtpError)) throw error;
-      let usable = !CONNECTION_LOST.has(error.kind);
-      if (!usable && reused && error.step === 'mail') {
-        return {
-          outcome: attemptOutcome('deferred', { reason: null, detail: null, counted: false }),
-          attempt: undefined,
-          usable: false,
-          staleReuse: true,
-        };
-      }
-      if (error.kind === 'usage' && r.requireTls) {
-        const detail = `the message requires REQUIRETLS (RFC 8689): ${error.message}`;
-        return {
-          outcome: attemptOutcome('refused', { reason: 'requiretls-not-supported', detail }),
-          attempt: attempt('refuse', 'requiretls-not-supported', undefined),
-          usable,
-        };
-      }
-      if (usable && error.reply !== undefined) {
-        // A refused envelope leaves the session usable after RSET.
-        usable = await session.rset().then(
-          () => true,
-          () => false,
-        );
-      }
-      if (error.permanent) {
-        const detail = `${error.step.toUpperCase()}: ${formatReply(error.reply!)}`;
-        return {
-          outcome: attemptOutcome('rejected', { reason: 'smtp-permanent-error', detail }),
-          attempt: attempt('bounce', 'smtp-permanent-error', error.reply),
-          usable,
-        };
-      }
-      const reason: ReasonCode =
-        error.reply !== undefined
-          ? 'smtp-temporary-error'
-          : error.kind === 'timeout'
-            ? 'smtp-timeout'
-            : 'connection-failed';
-      const detail =
-        error.reply !== undefined
-          ? `${error.step.toUpperCase()}: ${formatReply(error.reply)}`
-          : error.message;
+      return this.#sendFailed(error, r, session, reused, attempt);
+    }
+  }
+
+  /** Makes the attempt records of one recipient on one session (the evidence is shared). */
+  #attemptOn(
+    session: PooledSession['session'],
+    r: ClaimedRecipient,
+    evidence: SharedEvidence,
+    startedAt: number,
+  ): AttemptOf {
+    return (verdict, reason, reply) =>
+      attemptRecord({
+        startedAt,
+        endedAt: this.#deps.now(),
+        verdict,
+        reason,
+        mxHost: session.options.host,
+        reply: reply === undefined ? null : formatReply(reply),
+        recipient: r.address,
+        authentication: session.method,
+        // The domain's assessment and the session's evidence are the same for every
+        // recipient of the group: serialised and stored once, not once per recipient.
+        session: evidence,
+      });
+  }
+
+  /**
+   * What a failed send means: a closed pooled session (try another), REQUIRETLS refused, a
+   * permanent reply (bounced), or a temporary failure (deferred); and whether the session
+   * can carry the next message.
+   */
+  async #sendFailed(
+    error: SmtpError,
+    r: ClaimedRecipient,
+    session: PooledSession['session'],
+    reused: boolean,
+    attempt: AttemptOf,
+  ): Promise<Attempted & { staleReuse?: boolean }> {
+    let usable = !CONNECTION_LOST.has(error.kind);
+    if (!usable && reused && error.step === 'mail') {
       return {
-        outcome: this.#deferOrExpire(r, reason, detail),
-        attempt: attempt('defer', reason, error.reply),
+        outcome: attemptOutcome('deferred', { reason: null, detail: null, counted: false }),
+        attempt: undefined,
+        usable: false,
+        staleReuse: true,
+      };
+    }
+    if (error.kind === 'usage' && r.requireTls) {
+      const detail = `the message requires REQUIRETLS (RFC 8689): ${error.message}`;
+      return {
+        outcome: attemptOutcome('refused', { reason: 'requiretls-not-supported', detail }),
+        attempt: attempt('refuse', 'requiretls-not-supported', undefined),
         usable,
       };
     }
+    if (usable && error.reply !== undefined) {
+      // A refused envelope leaves the session usable after RSET.
+      usable = await session.rset().then(
+        () => true,
+        () => false,
+      );
+    }
+    if (error.permanent) {
+      const detail = `${error.step.toUpperCase()}: ${formatReply(error.reply!)}`;
+      return {
+        outcome: attemptOutcome('rejected', { reason: 'smtp-permanent-error', detail }),
+        attempt: attempt('bounce', 'smtp-permanent-error', error.reply),
+        usable,
+      };
+    }
+    const reason: ReasonCode =
+      error.reply !== undefined
+        ? 'smtp-temporary-error'
+        : error.kind === 'timeout'
+          ? 'smtp-timeout'
+          : 'connection-failed';
+    const detail =
+      error.reply !== undefined
+        ? `${error.step.toUpperCase()}: ${formatReply(error.reply)}`
+        : error.message;
+    return {
+      outcome: this.#deferOrExpire(r, reason, detail),
+      attempt: attempt('defer', reason, error.reply),
+      usable,
+    };
   }
 
   #deferOrExpire(r: ClaimedRecipient, reason: RecipientReason, detail: string): Outcome {
