@@ -12,7 +12,7 @@ import type { Resolver } from '../dns/index.ts';
 import { recordAccountNotice } from '../outbox/account-notices.ts';
 import { recordDomainEvent } from '../outbox/webhook-events.ts';
 import { changeAccountState } from '../store/accounts.repository.ts';
-import { inTransaction, type Store } from '../store/database.ts';
+import { type Db, inTransaction, type Store } from '../store/database.ts';
 import {
   insertDkimKeys,
   listDkimKeys,
@@ -163,20 +163,7 @@ export async function verifyAccount(
   const now = deps.now();
   const schedule = deps.config.verification;
 
-  // Keep the stored result of a record whose lookup failed temporarily; drop results of
-  // records that no longer exist (retired keys).
-  const stored = parseStoredResults(check.results);
-  const results: StoredResults = {};
-  for (const record of expected) {
-    const result = fresh.get(record.key);
-    if (result === undefined || result.status === 'transient') {
-      const kept = stored[record.key];
-      if (kept !== undefined) results[record.key] = kept;
-    } else {
-      results[record.key] = result;
-    }
-  }
-
+  const results = mergeResults(expected, fresh, parseStoredResults(check.results));
   const outcome = summarize(expected, fresh);
   const pendingKeys = expected.filter((r) => r.dkim?.pending);
   const rotated =
@@ -188,23 +175,12 @@ export async function verifyAccount(
   const newWindow = state === 'unverified' && previousState !== 'unverified';
   const attempts = outcome === 'valid' ? 0 : newWindow ? 1 : check.attempts + 1;
   const stillRotating = pendingKeys.length > 0 && !rotated;
-  let nextCheckAt: number;
-  if (state === 'valid' && outcome === 'valid' && !stillRotating) {
-    nextCheckAt = now + schedule.recheckHours * HOUR;
-  } else if (state === 'valid') {
-    // A valid domain with a transient failure or a rotation in progress: look again soon,
-    // but no more often than the backoff allows.
-    nextCheckAt = now + backoffDelayMs(schedule, outcome === 'valid' ? 0 : attempts);
-  } else {
-    nextCheckAt = now + backoffDelayMs(schedule, attempts);
-  }
-
   const updatedCheck: DomainCheck = {
     account_id: account.id,
     results: JSON.stringify(results),
     attempts,
     window_started_at: newWindow ? now : check.window_started_at,
-    next_check_at: nextCheckAt,
+    next_check_at: now + nextCheckDelay(schedule, state, outcome, attempts, stillRotating),
     last_checked_at: now,
     last_outcome: outcome,
     last_valid_at: outcome === 'valid' ? now : check.last_valid_at,
@@ -212,34 +188,11 @@ export async function verifyAccount(
 
   let finalState = state;
   await inTransaction(deps.store.db, async (trx) => {
-    if (state !== previousState) {
-      // Only the first of two concurrent checks makes the transition (and the notification).
-      if (await changeAccountState(trx, account.id, previousState, state, now)) {
-        // Webhook subscribers hear of every transition, in the same transaction.
-        await recordDomainEvent(trx, {
-          accountId: account.id,
-          domain: account.domain,
-          state,
-          at: now,
-        });
-        const notice = noticeFor(account, state, expected, results, deps.config);
-        if (notice !== undefined) {
-          await recordAccountNotice(trx, deps.masterKey, {
-            accountId: account.id,
-            kind: notice.kind,
-            recipient: account.notification_email,
-            subject: notice.subject,
-            body: notice.body,
-            at: now,
-          });
-          deps.logger?.warn(
-            { domain: account.domain, kind: notice.kind, to: account.notification_email },
-            'account notification queued for the notification address',
-          );
-        }
-      } else {
-        finalState = previousState;
-      }
+    if (
+      state !== previousState &&
+      !(await changeState(trx, deps, account, state, { expected, results, now }))
+    ) {
+      finalState = previousState;
     }
     if (rotated) await promotePendingDkimKeys(trx, account.id, now);
     await updateDomainCheck(trx, account.id, updatedCheck);
@@ -259,6 +212,81 @@ export async function verifyAccount(
     previousState,
     rotated,
   };
+}
+
+/**
+ * The stored result per expected record: the fresh one, or the stored one where the lookup
+ * failed temporarily; results of records that no longer exist (retired keys) are dropped.
+ */
+function mergeResults(
+  expected: readonly ExpectedRecord[],
+  fresh: Map<string, RecordLookup>,
+  stored: StoredResults,
+): StoredResults {
+  const results: StoredResults = {};
+  for (const record of expected) {
+    const result = fresh.get(record.key);
+    if (result === undefined || result.status === 'transient') {
+      const kept = stored[record.key];
+      if (kept !== undefined) results[record.key] = kept;
+    } else {
+      results[record.key] = result;
+    }
+  }
+  return results;
+}
+
+/** When to look again: daily when valid and settled, else on the backoff schedule. */
+function nextCheckDelay(
+  schedule: VerificationSchedule,
+  state: AccountState,
+  outcome: VerificationOutcome,
+  attempts: number,
+  stillRotating: boolean,
+): number {
+  if (state === 'valid' && outcome === 'valid' && !stillRotating) {
+    return schedule.recheckHours * HOUR;
+  }
+  if (state === 'valid') {
+    // A valid domain with a transient failure or a rotation in progress: look again soon,
+    // but no more often than the backoff allows.
+    return backoffDelayMs(schedule, outcome === 'valid' ? 0 : attempts);
+  }
+  return backoffDelayMs(schedule, attempts);
+}
+
+/**
+ * Moves the account to `state` in `trx`, with the webhook event and the account notice the
+ * transition calls for. False when another check made a transition first (then nothing).
+ */
+async function changeState(
+  trx: Db,
+  deps: VerificationDeps,
+  account: Account,
+  state: AccountState,
+  facts: { expected: readonly ExpectedRecord[]; results: StoredResults; now: number },
+): Promise<boolean> {
+  const { now } = facts;
+  // Only the first of two concurrent checks makes the transition (and the notification).
+  if (!(await changeAccountState(trx, account.id, account.state, state, now))) return false;
+  // Webhook subscribers hear of every transition, in the same transaction.
+  await recordDomainEvent(trx, { accountId: account.id, domain: account.domain, state, at: now });
+  const notice = noticeFor(account, state, facts.expected, facts.results, deps.config);
+  if (notice !== undefined) {
+    await recordAccountNotice(trx, deps.masterKey, {
+      accountId: account.id,
+      kind: notice.kind,
+      recipient: account.notification_email,
+      subject: notice.subject,
+      body: notice.body,
+      at: now,
+    });
+    deps.logger?.warn(
+      { domain: account.domain, kind: notice.kind, to: account.notification_email },
+      'account notification queued for the notification address',
+    );
+  }
+  return true;
 }
 
 function noticeFor(
