@@ -1,4 +1,4 @@
-// Posts queued webhook events (src/notify/events.ts) to their account's endpoint: signed,
+// Posts queued webhook events (src/outbox/webhook-events.ts) to their account's endpoint: signed,
 // one at a time per ordering line (a recipient's events arrive in the order they happened),
 // retried with backoff for `retryHours`, durable because the outbox is the database. An
 // endpoint that fails without a single success for `disableAfterHours` is disabled, its

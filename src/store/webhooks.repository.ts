@@ -1,6 +1,6 @@
 // Webhook endpoints (one per account) and the outbox of events waiting to be posted to
 // them. Events are inserted inside the transaction that changed the state they report
-// (src/notify/events.ts), so an event exists exactly when its change was committed.
+// (src/outbox/webhook-events.ts), so an event exists exactly when its change was committed.
 
 import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Db } from './database.ts';
