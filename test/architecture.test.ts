@@ -70,6 +70,41 @@ test('every import between modules is one the module map allows', () => {
   assert.deepEqual(problems, []);
 });
 
+/** Store functions that change recipient or message rows: src/recipients alone calls them. */
+const RECIPIENT_WRITERS = [
+  'claimDue',
+  'releaseLease',
+  'recordOutcomes',
+  'completeIfFinal',
+  'completeIfFinalMany',
+  'insertMessageWithRecipients',
+  'submitSingle',
+  'insertMessageOnce',
+  'setFinalAfterReport',
+  'setRecipientDetail',
+  'setMessageComplete',
+  'deleteBodiesCompletedBefore',
+  'deleteMessagesCompletedBefore',
+  'deleteOrphanSessionEvidence',
+];
+
+test('recipient rows are changed only through src/recipients', () => {
+  const offenders: string[] = [];
+  for (const file of graph.keys()) {
+    const from = moduleOf(file);
+    if (from === 'store' || from === 'recipients') continue;
+    const text = readFileSync(path.join(src, file), 'utf8');
+    for (const clause of text.matchAll(
+      /^\s*import\s([^;]*?)\sfrom\s['"][^'"]*store\/[^'"]+['"]/gm,
+    )) {
+      for (const name of RECIPIENT_WRITERS) {
+        if (new RegExp(`\\b${name}\\b`).test(clause[1]!)) offenders.push(`${file}: ${name}`);
+      }
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
 test('no import cycles in src', () => {
   const cycles: string[] = [];
   const state = new Map<string, 'open' | 'done'>();
