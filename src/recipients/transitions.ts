@@ -3,12 +3,8 @@
 // state from here; test/recipients/transitions.test.ts runs every cell (and every empty one)
 // against a real store, so the table cannot say something the code does not do.
 //
-//   state \ event     accepted   suppressed  claimed   delivered  refused            deferred  expired  failed  rejected  bounce-reported  delay-reported  expunged
-//   (new)             queued     suppressed  .         .          .                  .         .        .       .         .                .               .
-//   queued            .          .           queued    delivered  refused_insecure   deferred  expired  failed  bounced   bounced          queued          .
-//   deferred          .          .           deferred  delivered  refused_insecure   deferred  expired  failed  bounced   bounced          deferred        .
-//   delivered         .          .           .         .          .                  .         .        .       .         bounced          .               (gone)
-//   refused_insecure, bounced, failed, expired, suppressed: only expunged -> (gone)
+// TRANSITIONS below is that table, one row per state; docs/architecture.md shows it as a
+// matrix (a test keeps the two equal).
 //
 // A final state never changes again, with one exception: `delivered` may become `bounced`,
 // because a remote server can accept a message and fail to deliver it later (a DSN).

@@ -6,6 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WEBHOOK_EVENT_TYPES } from '../../src/outbox/webhook-events.ts';
 import { acceptMessage, newRecipientRow } from '../../src/recipients/accept.ts';
@@ -82,6 +84,36 @@ test('the table names every position and every event, and attempts agree for que
       from === 'delivered' ? [['bounce-reported', 'bounced']] : [],
       `${from} changes`,
     );
+  }
+});
+
+test('docs/architecture.md shows the same table', () => {
+  const doc = readFileSync(path.resolve(import.meta.dirname, '../../docs/architecture.md'), 'utf8');
+  const lines = doc.split('\n');
+  const header = lines.findIndex((l) => l.startsWith('| state \\ event |'));
+  assert.ok(header >= 0, 'the table in docs/architecture.md');
+  const cells = (line: string) =>
+    line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
+  const events = cells(lines[header]!).slice(1);
+  assert.deepEqual([...events].sort(), [...EVENTS].sort());
+  const shown = new Map<string, Partial<Record<string, string>>>();
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break;
+    const [states, ...targets] = cells(line);
+    for (const state of states!.split(', ')) {
+      const row: Partial<Record<string, string>> = {};
+      targets.forEach((target, i) => {
+        if (target !== '') row[events[i]!] = target.replace('(gone)', 'gone');
+      });
+      shown.set(state === '(new)' ? 'new' : state, row);
+    }
+  }
+  for (const position of POSITIONS) {
+    if (position === 'gone') continue;
+    assert.deepEqual(shown.get(position), TRANSITIONS[position], position);
   }
 });
 
