@@ -10,14 +10,11 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUIDv7 } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { CompiledQuery, sql } from 'kysely';
+import { newRecipientRow } from '../src/recipients/accept.ts';
 import { seal } from '../src/secrets/sealed-box.ts';
 import { sealSubject } from '../src/secrets/sealed-content.ts';
 import { dueRecipientsQuery } from '../src/store/delivery.repository.ts';
-import {
-  type MessagesTable,
-  newRecipientRow,
-  type RecipientsTable,
-} from '../src/store/messages.table.ts';
+import type { MessagesTable, RecipientsTable } from '../src/store/messages.table.ts';
 import { chainPem, makeLeaf } from '../test/support/certs.ts';
 import type { BenchStore, BenchWorld } from './world.ts';
 import { benchMime, SENDER_DOMAIN } from './world.ts';

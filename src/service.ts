@@ -1,24 +1,26 @@
-// Starting and stopping the long-running roles of `securemail serve`. The api role listens
-// for HTTP; the worker and mx roles are wired here as their issues land.
+// Starting and stopping the long-running roles of `securemail serve`: api (HTTP), worker
+// (delivery, domain verification, webhooks, account notices, retention) and mx (the bounce
+// MX). Everything is wired here from the configuration; nothing below reads it globally.
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type DomainVerifier, startDomainVerifier } from './accounts/domain-verifier.ts';
 import { buildApp } from './api/app.ts';
 import type { Config, Role } from './config.ts';
-import { applyRetention } from './delivery/retention.ts';
 import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
-import { daneAvailable, probeResolvers, type ResolverProbe } from './dns/index.ts';
+import { type DnsClient, daneAvailable, probeResolvers, type ResolverProbe } from './dns/index.ts';
+import { configuredResolver } from './dns/settings.ts';
 import { type RunningMx, startInboundMx } from './inbound/mx-server.ts';
 import { notifyIfUndelivered, queueAccountNotices } from './notify/notifications.ts';
 import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
-import { configuredResolver, readCaFile } from './outbound-options.ts';
+import { completeAfterReport } from './recipients/reports.ts';
+import { applyRetention } from './recipients/retention.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
 import { clearContentSealer } from './secrets/sealed-content.ts';
+import { readCaFile } from './security/settings.ts';
 import { deleteExpiredTokens } from './store/clients.repository.ts';
 import { openStore, type Store } from './store/database.ts';
-import { completeIfFinal, isComplete } from './store/delivery.repository.ts';
 import { deleteInboundBefore } from './store/inbound.repository.ts';
 import { migrateToLatest } from './store/migrations.ts';
 import type { PermissionWarning } from './store/private-files.ts';
@@ -84,6 +86,66 @@ export async function startService(
 ): Promise<RunningService> {
   const { store, masterKey } = await openReadyStore(config, logger);
   logger.info({ database: store.description, roles }, 'starting');
+  logSettingsOfNote(config, logger);
+  const shared: Shared = {
+    config,
+    logger,
+    store,
+    masterKey,
+    // Domain verification asks DNS without a cache: an owner who just published a record is
+    // never answered from a stale negative entry.
+    verificationResolver: configuredResolver(config, { cache: false }),
+    extraCa: readCaFile(config.security.caFile),
+    // Delivery asks DNS through a cache that honours TTLs: thousands of recipients of one
+    // domain need its MX, TLSA and MTA-STS answers once.
+    deliveryResolver: configuredResolver(config),
+    timers: [],
+  };
+  const resolverWatch = watchResolvers(config, logger);
+  shared.timers.push(resolverWatch.timer);
+
+  let background: WorkerRole | undefined;
+  const api = roles.includes('api')
+    ? await startApiRole(shared, resolverWatch.latest, () => background?.worker.poke())
+    : undefined;
+  if (roles.includes('worker')) background = startWorkerRole(shared);
+  const mx = roles.includes('mx') ? await startMxRole(shared) : undefined;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      for (const t of shared.timers) clearInterval(t);
+      // Fastify's close stops accepting connections and waits for requests in flight.
+      if (api !== undefined) await api.app.close();
+      // The verifier finishes the check in progress; its schedule is in the database.
+      await background?.verifier.stop();
+      await mx?.close();
+      // The worker finishes the recipients of its current round; the rest stay queued.
+      await background?.worker.stop();
+      await background?.dispatcher.stop();
+      await shared.deliveryResolver.close();
+      await shared.verificationResolver.close();
+      await store.close();
+    })();
+    return stopping;
+  };
+  return { store, app: api?.app, url: api?.url, stop };
+}
+
+/** What every role is started with; roles add the timers they set. */
+interface Shared {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  masterKey: Buffer;
+  verificationResolver: DnsClient;
+  deliveryResolver: DnsClient;
+  extraCa: string[];
+  timers: NodeJS.Timeout[];
+}
+
+/** Settings that open the service beyond its defaults are said at start. */
+function logSettingsOfNote(config: Config, logger: Logger): void {
   if (config.security.allowNetworks.length > 0) {
     logger.warn(
       { allowNetworks: config.security.allowNetworks },
@@ -96,161 +158,156 @@ export async function startService(
       'SECUREMAIL_PRIVATE_SUFFIXES is set: sending domains under these suffixes can be onboarded',
     );
   }
-  // Domain verification asks DNS without a cache: an owner who just published a record is
-  // never answered from a stale negative entry.
-  const verificationResolver = configuredResolver(config, { cache: false });
-  let verifier: DomainVerifier | undefined;
-  let worker: DeliveryWorker | undefined;
-  let dispatcher: { stop(): Promise<void> } | undefined;
-  let mx: RunningMx | undefined;
-  const extraCa = readCaFile(config.security.caFile);
-  // Delivery asks DNS through a cache that honours TTLs: thousands of recipients of one
-  // domain need its MX, TLSA and MTA-STS answers once.
-  const deliveryResolver = configuredResolver(config);
+}
 
-  let app: FastifyInstance | undefined;
-  let url: string | undefined;
-  const timers: NodeJS.Timeout[] = [];
-  const resolverWatch = watchResolvers(config, logger);
-  timers.push(resolverWatch.timer);
+/** The api role: the HTTP API listening, and the removal of expired tokens and quota rows. */
+async function startApiRole(
+  shared: Shared,
+  resolverProbes: () => readonly ResolverProbe[] | undefined,
+  onMessageAccepted: () => void,
+): Promise<{ app: FastifyInstance; url: string }> {
+  const { config, store, logger } = shared;
+  const app = await buildApp({
+    config,
+    store,
+    logger,
+    masterKey: shared.masterKey,
+    resolver: shared.verificationResolver,
+    extraCa: shared.extraCa,
+    onMessageAccepted,
+    resolverProbes,
+  });
+  const url = await app.listen({ host: config.httpHost, port: config.httpPort });
+  logger.info({ url, docs: `${url}/docs` }, 'API listening');
+  const housekeeping = async () => {
+    const now = Date.now();
+    try {
+      await deleteExpiredTokens(store.db, now);
+      await deleteQuotaBefore(store.db, now - QUOTA_ROW_RETENTION_MS);
+    } catch (error) {
+      logger.warn({ err: error }, 'housekeeping failed; will retry');
+    }
+  };
+  const timer = setInterval(housekeeping, HOUSEKEEPING_INTERVAL_MS);
+  timer.unref();
+  shared.timers.push(timer);
+  return { app, url };
+}
 
-  if (roles.includes('api')) {
-    app = await buildApp({
-      config,
-      store,
-      logger,
-      masterKey,
-      resolver: verificationResolver,
-      extraCa,
-      onMessageAccepted: () => worker?.poke(),
-      resolverProbes: resolverWatch.latest,
-    });
-    url = await app.listen({ host: config.httpHost, port: config.httpPort });
-    logger.info({ url, docs: `${url}/docs` }, 'API listening');
-    const housekeeping = async () => {
-      const now = Date.now();
-      try {
-        await deleteExpiredTokens(store.db, now);
-        await deleteQuotaBefore(store.db, now - QUOTA_ROW_RETENTION_MS);
-      } catch (error) {
-        logger.warn({ err: error }, 'housekeeping failed; will retry');
+interface WorkerRole {
+  verifier: DomainVerifier;
+  worker: DeliveryWorker;
+  dispatcher: { stop(): Promise<void> };
+}
+
+/**
+ * The worker role: domain verification, account notices and retention (maintenance),
+ * delivery, and the webhook dispatcher.
+ */
+function startWorkerRole(shared: Shared): WorkerRole {
+  const { config, store, masterKey, logger } = shared;
+  const verifier = startDomainVerifier({
+    store,
+    config,
+    now: Date.now,
+    resolver: shared.verificationResolver,
+    masterKey,
+    logger: logger.child({ component: 'domain-verifier' }),
+  });
+  logger.info(
+    { pollSeconds: config.verification.pollSeconds },
+    'worker role: domain verifier started',
+  );
+  const maintenanceTimer = setInterval(maintenance(shared), MAINTENANCE_INTERVAL_MS);
+  maintenanceTimer.unref();
+  shared.timers.push(maintenanceTimer);
+  const worker = startDeliveryWorker({
+    config,
+    store,
+    masterKey,
+    resolver: shared.deliveryResolver,
+    extraCa: shared.extraCa,
+    logger: logger.child({ component: 'delivery' }),
+  });
+  logger.info({ concurrency: config.delivery.concurrency }, 'worker role: delivery started');
+  const dispatcher = startWebhookDispatcher({
+    db: store.db,
+    masterKey,
+    config: config.webhooks,
+    lookup: resolverLookup(shared.deliveryResolver),
+    logger: logger.child({ component: 'webhooks' }),
+  });
+  return { verifier, worker, dispatcher };
+}
+
+/** Each minute: account notices become mail; each hour: retention of messages and bounces. */
+function maintenance(shared: Shared): () => Promise<void> {
+  const { config, store, masterKey, logger } = shared;
+  let lastRetention = 0;
+  return async () => {
+    const now = Date.now();
+    try {
+      await queueAccountNotices({ store, masterKey, hostname: config.hostname, now: Date.now });
+      if (now - lastRetention >= RETENTION_INTERVAL_MS) {
+        lastRetention = now;
+        const run = await applyRetention(store.db, config.delivery, now);
+        const inbound = await deleteInboundBefore(
+          store.db,
+          now - config.inbound.retentionDays * 86_400_000,
+        );
+        if (run.bodiesDeleted + run.messagesDeleted + run.sessionEvidenceDeleted + inbound > 0)
+          logger.info({ ...run, inbound }, 'retention applied');
       }
-    };
-    const timer = setInterval(housekeeping, HOUSEKEEPING_INTERVAL_MS);
-    timer.unref();
-    timers.push(timer);
+    } catch (error) {
+      logger.warn({ err: error }, 'worker maintenance failed; will retry');
+    }
+  };
+}
+
+/**
+ * The mx role: the bounce MX, unless SECUREMAIL_MX_PORT is 0. A port it cannot bind is
+ * logged and the other roles run on.
+ */
+async function startMxRole(shared: Shared): Promise<RunningMx | undefined> {
+  const { config, store, masterKey, logger } = shared;
+  if (!config.inbound.enabled) {
+    logger.info('mx role: SECUREMAIL_MX_PORT is 0, the bounce MX is off');
+    return undefined;
   }
-  if (roles.includes('worker')) {
-    verifier = startDomainVerifier({
-      store,
-      config,
-      now: Date.now,
-      resolver: verificationResolver,
-      masterKey,
-      logger: logger.child({ component: 'domain-verifier' }),
-    });
-    logger.info(
-      { pollSeconds: config.verification.pollSeconds },
-      'worker role: domain verifier started',
-    );
-    const maintenance = async () => {
-      const now = Date.now();
-      try {
-        await queueAccountNotices({ store, masterKey, hostname: config.hostname, now: Date.now });
-        if (now - lastRetention >= RETENTION_INTERVAL_MS) {
-          lastRetention = now;
-          const run = await applyRetention(store.db, config.delivery, now);
-          const inbound = await deleteInboundBefore(
-            store.db,
-            now - config.inbound.retentionDays * 86_400_000,
-          );
-          if (run.bodiesDeleted + run.messagesDeleted + run.sessionEvidenceDeleted + inbound > 0)
-            logger.info({ ...run, inbound }, 'retention applied');
-        }
-      } catch (error) {
-        logger.warn({ err: error }, 'worker maintenance failed; will retry');
-      }
-    };
-    let lastRetention = 0;
-    const maintenanceTimer = setInterval(maintenance, MAINTENANCE_INTERVAL_MS);
-    maintenanceTimer.unref();
-    timers.push(maintenanceTimer);
-    worker = startDeliveryWorker({
-      config,
-      store,
-      masterKey,
-      resolver: deliveryResolver,
-      extraCa,
-      logger: logger.child({ component: 'delivery' }),
-    });
-    logger.info({ concurrency: config.delivery.concurrency }, 'worker role: delivery started');
-  }
-  if (roles.includes('worker')) {
-    dispatcher = startWebhookDispatcher({
+  try {
+    const mx = await startInboundMx({
       db: store.db,
       masterKey,
-      config: config.webhooks,
-      lookup: resolverLookup(deliveryResolver),
-      logger: logger.child({ component: 'webhooks' }),
+      config: config.inbound,
+      hostname: config.hostname,
+      logger: logger.child({ component: 'mx' }),
+      onBounced: async (result) => {
+        // A bounce can be the last recipient of a message to become final.
+        const messageId = result.messageId;
+        if (messageId === null || result.outcome !== 'bounced') return;
+        const notify = { store, masterKey, hostname: config.hostname, now: Date.now };
+        // The bounce completed the message: one notice for all its undelivered recipients.
+        // Otherwise, if the message was already complete (the remote server accepted it
+        // and reported the failure later), this recipient gets a notice of its own.
+        const completion = await completeAfterReport(store.db, messageId, Date.now());
+        if (completion === 'completed') {
+          await notifyIfUndelivered(notify, messageId);
+        } else if (completion === 'complete-before') {
+          await notifyIfUndelivered(notify, messageId, result.recipientId);
+        }
+      },
     });
+    logger.info({ host: config.inbound.host, port: mx.port }, 'mx role: bounce MX listening');
+    return mx;
+  } catch (error) {
+    // Sending goes on without the bounce MX; bounces then wait in the senders' queues.
+    logger.error(
+      { err: error, host: config.inbound.host, port: config.inbound.port },
+      'mx role: the bounce MX cannot listen (port 25 needs root or CAP_NET_BIND_SERVICE; ' +
+        'set SECUREMAIL_MX_PORT, or 0 to switch it off); the other roles keep running',
+    );
+    return undefined;
   }
-  if (roles.includes('mx')) {
-    if (config.inbound.enabled) {
-      try {
-        mx = await startInboundMx({
-          db: store.db,
-          masterKey,
-          config: config.inbound,
-          hostname: config.hostname,
-          logger: logger.child({ component: 'mx' }),
-          onBounced: async (result) => {
-            // A bounce can be the last recipient of a message to become final.
-            const messageId = result.messageId;
-            if (messageId === null || result.outcome !== 'bounced') return;
-            const notify = { store, masterKey, hostname: config.hostname, now: Date.now };
-            // The bounce completed the message: one notice for all its undelivered recipients.
-            // Otherwise, if the message was already complete (the remote server accepted it
-            // and reported the failure later), this recipient gets a notice of its own.
-            if (await completeIfFinal(store.db, messageId, Date.now())) {
-              await notifyIfUndelivered(notify, messageId);
-            } else if (await isComplete(store.db, messageId)) {
-              await notifyIfUndelivered(notify, messageId, result.recipientId);
-            }
-          },
-        });
-        logger.info({ host: config.inbound.host, port: mx.port }, 'mx role: bounce MX listening');
-      } catch (error) {
-        // Sending goes on without the bounce MX; bounces then wait in the senders' queues.
-        logger.error(
-          { err: error, host: config.inbound.host, port: config.inbound.port },
-          'mx role: the bounce MX cannot listen (port 25 needs root or CAP_NET_BIND_SERVICE; ' +
-            'set SECUREMAIL_MX_PORT, or 0 to switch it off); the other roles keep running',
-        );
-      }
-    } else {
-      logger.info('mx role: SECUREMAIL_MX_PORT is 0, the bounce MX is off');
-    }
-  }
-
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      for (const t of timers) clearInterval(t);
-      // Fastify's close stops accepting connections and waits for requests in flight.
-      if (app !== undefined) await app.close();
-      // The verifier finishes the check in progress; its schedule is in the database.
-      await verifier?.stop();
-      await mx?.close();
-      // The worker finishes the recipients of its current round; the rest stay queued.
-      await worker?.stop();
-      await dispatcher?.stop();
-      await deliveryResolver.close();
-      await verificationResolver.close();
-      await store.close();
-    })();
-    return stopping;
-  };
-  return { store, app, url, stop };
 }
 
 /**

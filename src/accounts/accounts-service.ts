@@ -10,16 +10,17 @@ import {
   insertAccount,
   updateAccount,
 } from '../store/accounts.repository.ts';
+import { inTransaction } from '../store/database.ts';
 import { deleteDkimKeys, insertDkimKeys } from '../store/dkim-keys.repository.ts';
 import { updateDomainCheck } from '../store/domain-checks.repository.ts';
 import type {
   Account,
   AccountState,
-  CheckOutcome,
   DkimKey,
   DomainCheck,
-  PolicyLevel,
+  VerificationOutcome,
 } from '../store/schema.ts';
+import { isPolicyLevel, POLICY_LEVELS, type PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { generateDkimKeys } from './dkim-keys.ts';
 import {
   type AccountRecords,
@@ -39,7 +40,6 @@ import {
   verifyAccount,
 } from './verification.ts';
 
-export const POLICY_LEVELS: readonly PolicyLevel[] = ['dane-only', 'authenticated', 'verified'];
 const BOUNCE_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** The store, config, clock, DNS resolver and master key (for DKIM keys) accounts work with. */
@@ -68,7 +68,7 @@ export interface AccountView extends AccountRecords {
   /** When the records were last checked and when they will be next. */
   verification: {
     last_checked_at: string | null;
-    last_outcome: CheckOutcome | null;
+    last_outcome: VerificationOutcome | null;
     next_check_at: string | null;
   };
 }
@@ -98,13 +98,13 @@ function requireNotificationEmail(input: string): string {
 }
 
 function requirePolicyLevel(input: string): PolicyLevel {
-  if (!POLICY_LEVELS.includes(input as PolicyLevel)) {
+  if (!isPolicyLevel(input)) {
     throw new AppError('validation_failed', {
       field: 'policy_level',
       message: `policy_level: must be one of ${POLICY_LEVELS.join(', ')}`,
     });
   }
-  return input as PolicyLevel;
+  return input;
 }
 
 export async function createAccount(
@@ -144,7 +144,7 @@ export async function createAccount(
   const keys = await generateDkimKeys(deps.masterKey, account.id, 'active', now);
   const check = newDomainCheck(account.id, now, deps.config.verification);
   try {
-    await deps.store.db.transaction().execute(async (trx) => {
+    await inTransaction(deps.store.db, async (trx) => {
       await insertAccount(trx, account);
       await insertOnboarding(trx, keys, check);
     });
@@ -225,7 +225,7 @@ export async function rotateDkimKeys(
   await loadOnboarding(deps, account);
   const now = deps.now();
   const fresh = await generateDkimKeys(deps.masterKey, account.id, 'pending', now);
-  await deps.store.db.transaction().execute(async (trx) => {
+  await inTransaction(deps.store.db, async (trx) => {
     await deleteDkimKeys(trx, account.id, 'pending');
     await insertDkimKeys(trx, fresh);
     // Look for the new records soon, on the backoff schedule, not a day from now.

@@ -2,9 +2,9 @@
 // status of the last check. The records of the bounce subdomain point at the platform; the
 // apex keeps the owner's own mail, so nothing here ever asks for an MX on the apex.
 
-import type { Config } from '../config.ts';
 import type { Account, DkimAlgorithm, DkimKey } from '../store/schema.ts';
 import { dkimHostname, dkimRecordValue } from './dkim-keys.ts';
+import type { AccountSettings } from './settings.ts';
 
 export type RecordStatus = 'pending' | 'success' | 'failed';
 
@@ -31,16 +31,8 @@ export interface AccountRecords {
 
 export const OWNERSHIP_PREFIX = 'securemail-verification=';
 
-export type RecordsConfig = Pick<
-  Config,
-  | 'mxHosts'
-  | 'spfInclude'
-  | 'spfIps'
-  | 'hostname'
-  | 'dmarcRua'
-  | 'ownershipLabel'
-  | 'privateSuffixes'
->;
+/** What the expected records depend on: onboarding's settings and the platform's host name. */
+export type RecordsConfig = AccountSettings & { hostname: string };
 
 export type RecordGroup = 'mx' | 'spf' | 'dkim' | 'dmarc' | 'ses';
 

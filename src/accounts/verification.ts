@@ -8,11 +8,11 @@
 // A timeout or SERVFAIL never changes the state: nothing was learned about the records.
 
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
 import type { Resolver } from '../dns/index.ts';
-import { recordAccountNotice } from '../notify/account-notices.ts';
-import { recordDomainEvent } from '../notify/events.ts';
-import type { Store } from '../store/database.ts';
+import { recordAccountNotice } from '../outbox/account-notices.ts';
+import { recordDomainEvent } from '../outbox/webhook-events.ts';
+import { changeAccountState } from '../store/accounts.repository.ts';
+import { type Db, inTransaction, type Store } from '../store/database.ts';
 import {
   insertDkimKeys,
   listDkimKeys,
@@ -21,11 +21,17 @@ import {
 import {
   findDomainCheck,
   insertDomainCheck,
+  insertDomainCheckIfMissing,
   updateDomainCheck,
 } from '../store/domain-checks.repository.ts';
-import type { Account, AccountState, CheckOutcome, DkimKey, DomainCheck } from '../store/schema.ts';
+import type {
+  Account,
+  AccountState,
+  DkimKey,
+  DomainCheck,
+  VerificationOutcome,
+} from '../store/schema.ts';
 import { generateDkimKeys } from './dkim-keys.ts';
-import { type CheckResult, checkRecords } from './dns-check.ts';
 import {
   type ExpectedRecord,
   expectedRecords,
@@ -34,13 +40,15 @@ import {
   type RecordsConfig,
   type StoredResults,
 } from './dns-records.ts';
+import { lookUpRecords, type RecordLookup } from './record-lookup.ts';
+import type { VerificationSchedule } from './settings.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 export interface VerificationDeps {
   store: Store;
-  config: RecordsConfig & Pick<Config, 'verification'>;
+  config: RecordsConfig & { verification: VerificationSchedule };
   now: () => number;
   resolver: Resolver;
   masterKey: Buffer;
@@ -51,7 +59,7 @@ export interface VerificationDeps {
  * The retry rule, in one place: the delay doubles per unsuccessful check, from
  * `firstDelayMinutes` up to `maxDelayMinutes` (2, 4, 8, 16, 32, 60, 60, ... minutes by default).
  */
-export function backoffDelayMs(schedule: Config['verification'], attempts: number): number {
+export function backoffDelayMs(schedule: VerificationSchedule, attempts: number): number {
   return Math.min(schedule.firstDelayMinutes * 2 ** attempts, schedule.maxDelayMinutes) * MINUTE;
 }
 
@@ -59,7 +67,7 @@ export function backoffDelayMs(schedule: Config['verification'], attempts: numbe
 export function newDomainCheck(
   accountId: string,
   now: number,
-  schedule: Config['verification'],
+  schedule: VerificationSchedule,
 ): DomainCheck {
   return {
     account_id: accountId,
@@ -93,11 +101,7 @@ export async function loadOnboarding(
   let check = await findDomainCheck(db, account.id);
   if (check === undefined) {
     check = newDomainCheck(account.id, deps.now(), deps.config.verification);
-    await db
-      .insertInto('domain_checks')
-      .values(check)
-      .onConflict((oc) => oc.column('account_id').doNothing())
-      .execute();
+    await insertDomainCheckIfMissing(db, check);
     check = (await findDomainCheck(db, account.id)) ?? check;
   }
   return { keys, check };
@@ -107,7 +111,7 @@ export interface VerificationResult {
   account: Account;
   keys: DkimKey[];
   check: DomainCheck;
-  outcome: CheckOutcome;
+  outcome: VerificationOutcome;
   /** The state before the check, to tell transitions. */
   previousState: AccountState;
   /** Whether a pending DKIM rotation completed with this check. */
@@ -116,8 +120,8 @@ export interface VerificationResult {
 
 function summarize(
   expected: readonly ExpectedRecord[],
-  fresh: Map<string, CheckResult>,
-): CheckOutcome {
+  fresh: Map<string, RecordLookup>,
+): VerificationOutcome {
   const required = expected.filter((r) => r.required).map((r) => fresh.get(r.key)?.status);
   if (required.every((s) => s === 'success')) return 'valid';
   if (required.some((s) => s === 'failed')) return 'invalid';
@@ -126,7 +130,7 @@ function summarize(
 
 function nextState(
   previous: AccountState,
-  outcome: CheckOutcome,
+  outcome: VerificationOutcome,
   windowExpired: boolean,
   manual: boolean,
 ): AccountState {
@@ -155,24 +159,11 @@ export async function verifyAccount(
 ): Promise<VerificationResult> {
   const { keys, check } = await loadOnboarding(deps, account);
   const expected = expectedRecords(account, deps.config, keys);
-  const fresh = await checkRecords(deps.resolver, account, expected);
+  const fresh = await lookUpRecords(deps.resolver, account, expected);
   const now = deps.now();
   const schedule = deps.config.verification;
 
-  // Keep the stored result of a record whose lookup failed temporarily; drop results of
-  // records that no longer exist (retired keys).
-  const stored = parseStoredResults(check.results);
-  const results: StoredResults = {};
-  for (const record of expected) {
-    const result = fresh.get(record.key);
-    if (result === undefined || result.status === 'transient') {
-      const kept = stored[record.key];
-      if (kept !== undefined) results[record.key] = kept;
-    } else {
-      results[record.key] = result;
-    }
-  }
-
+  const results = mergeResults(expected, fresh, parseStoredResults(check.results));
   const outcome = summarize(expected, fresh);
   const pendingKeys = expected.filter((r) => r.dkim?.pending);
   const rotated =
@@ -184,64 +175,24 @@ export async function verifyAccount(
   const newWindow = state === 'unverified' && previousState !== 'unverified';
   const attempts = outcome === 'valid' ? 0 : newWindow ? 1 : check.attempts + 1;
   const stillRotating = pendingKeys.length > 0 && !rotated;
-  let nextCheckAt: number;
-  if (state === 'valid' && outcome === 'valid' && !stillRotating) {
-    nextCheckAt = now + schedule.recheckHours * HOUR;
-  } else if (state === 'valid') {
-    // A valid domain with a transient failure or a rotation in progress: look again soon,
-    // but no more often than the backoff allows.
-    nextCheckAt = now + backoffDelayMs(schedule, outcome === 'valid' ? 0 : attempts);
-  } else {
-    nextCheckAt = now + backoffDelayMs(schedule, attempts);
-  }
-
   const updatedCheck: DomainCheck = {
     account_id: account.id,
     results: JSON.stringify(results),
     attempts,
     window_started_at: newWindow ? now : check.window_started_at,
-    next_check_at: nextCheckAt,
+    next_check_at: now + nextCheckDelay(schedule, state, outcome, attempts, stillRotating),
     last_checked_at: now,
     last_outcome: outcome,
     last_valid_at: outcome === 'valid' ? now : check.last_valid_at,
   };
 
   let finalState = state;
-  await deps.store.db.transaction().execute(async (trx) => {
-    if (state !== previousState) {
-      // Only the first of two concurrent checks makes the transition (and the notification).
-      const changed = await trx
-        .updateTable('accounts')
-        .set({ state, updated_at: now })
-        .where('id', '=', account.id)
-        .where('state', '=', previousState)
-        .executeTakeFirst();
-      if (Number(changed.numUpdatedRows) === 1) {
-        // Webhook subscribers hear of every transition, in the same transaction.
-        await recordDomainEvent(trx, {
-          accountId: account.id,
-          domain: account.domain,
-          state,
-          at: now,
-        });
-        const notice = noticeFor(account, state, expected, results, deps.config);
-        if (notice !== undefined) {
-          await recordAccountNotice(trx, deps.masterKey, {
-            accountId: account.id,
-            kind: notice.kind,
-            recipient: account.notification_email,
-            subject: notice.subject,
-            body: notice.body,
-            at: now,
-          });
-          deps.logger?.warn(
-            { domain: account.domain, kind: notice.kind, to: account.notification_email },
-            'account notification queued for the notification address',
-          );
-        }
-      } else {
-        finalState = previousState;
-      }
+  await inTransaction(deps.store.db, async (trx) => {
+    if (
+      state !== previousState &&
+      !(await changeState(trx, deps, account, state, { expected, results, now }))
+    ) {
+      finalState = previousState;
     }
     if (rotated) await promotePendingDkimKeys(trx, account.id, now);
     await updateDomainCheck(trx, account.id, updatedCheck);
@@ -263,12 +214,87 @@ export async function verifyAccount(
   };
 }
 
+/**
+ * The stored result per expected record: the fresh one, or the stored one where the lookup
+ * failed temporarily; results of records that no longer exist (retired keys) are dropped.
+ */
+function mergeResults(
+  expected: readonly ExpectedRecord[],
+  fresh: Map<string, RecordLookup>,
+  stored: StoredResults,
+): StoredResults {
+  const results: StoredResults = {};
+  for (const record of expected) {
+    const result = fresh.get(record.key);
+    if (result === undefined || result.status === 'transient') {
+      const kept = stored[record.key];
+      if (kept !== undefined) results[record.key] = kept;
+    } else {
+      results[record.key] = result;
+    }
+  }
+  return results;
+}
+
+/** When to look again: daily when valid and settled, else on the backoff schedule. */
+function nextCheckDelay(
+  schedule: VerificationSchedule,
+  state: AccountState,
+  outcome: VerificationOutcome,
+  attempts: number,
+  stillRotating: boolean,
+): number {
+  if (state === 'valid' && outcome === 'valid' && !stillRotating) {
+    return schedule.recheckHours * HOUR;
+  }
+  if (state === 'valid') {
+    // A valid domain with a transient failure or a rotation in progress: look again soon,
+    // but no more often than the backoff allows.
+    return backoffDelayMs(schedule, outcome === 'valid' ? 0 : attempts);
+  }
+  return backoffDelayMs(schedule, attempts);
+}
+
+/**
+ * Moves the account to `state` in `trx`, with the webhook event and the account notice the
+ * transition calls for. False when another check made a transition first (then nothing).
+ */
+async function changeState(
+  trx: Db,
+  deps: VerificationDeps,
+  account: Account,
+  state: AccountState,
+  facts: { expected: readonly ExpectedRecord[]; results: StoredResults; now: number },
+): Promise<boolean> {
+  const { now } = facts;
+  // Only the first of two concurrent checks makes the transition (and the notification).
+  if (!(await changeAccountState(trx, account.id, account.state, state, now))) return false;
+  // Webhook subscribers hear of every transition, in the same transaction.
+  await recordDomainEvent(trx, { accountId: account.id, domain: account.domain, state, at: now });
+  const notice = noticeFor(account, state, facts.expected, facts.results, deps.config);
+  if (notice !== undefined) {
+    await recordAccountNotice(trx, deps.masterKey, {
+      accountId: account.id,
+      kind: notice.kind,
+      recipient: account.notification_email,
+      subject: notice.subject,
+      body: notice.body,
+      at: now,
+    });
+    deps.logger?.warn(
+      { domain: account.domain, kind: notice.kind, to: account.notification_email },
+      'account notification queued for the notification address',
+    );
+  }
+  return true;
+}
+
 function noticeFor(
   account: Account,
   state: AccountState,
   expected: readonly ExpectedRecord[],
   results: StoredResults,
-  config: Pick<Config, 'verification'>,
+  config: { verification: VerificationSchedule },
 ): { kind: string; subject: string; body: string } | undefined {
   const missing = missingRecords(expected, results)
     .map((r) => `- ${r.type} ${r.hostname}: ${r.detail}`)

@@ -10,19 +10,20 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { requireSendableDomain } from '../accounts/sending-domain.ts';
 import type { SecretVerifier } from '../clients/clients-service.ts';
-import type { Config } from '../config.ts';
 import type { Resolver, ResolverProbe } from '../dns/index.ts';
-import { filterSuppressed } from '../inbound/suppression.ts';
+import { configuredResolver } from '../dns/settings.ts';
 import { type HostLookup, resolverLookup } from '../notify/webhook-target.ts';
-import { configuredResolver, outboundOptions } from '../outbound-options.ts';
+import { filterSuppressed } from '../recipients/suppression.ts';
 import type { HashQueue } from '../secrets/hash-queue.ts';
 import { checkRecipients } from '../security/check.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
+import { outboundOptions } from '../security/settings.ts';
 import type { Store } from '../store/database.ts';
 import { authenticateAndCount } from './authenticate.ts';
+import type { AppConfig } from './settings.ts';
 import './caller.ts';
+import { type Commits, createCommits } from '../store/group-commit.ts';
 import { RouteTable, registerErrorHandling } from './error-handler.ts';
-import { createCommits } from './group-commit.ts';
 import { requestLogOptions } from './log-redaction.ts';
 import { createRegistry, registerHttpMetrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
@@ -37,7 +38,7 @@ import { ErrorBodySchema } from './schemas.ts';
 import { registerStandardHeaders } from './standard-headers.ts';
 
 export interface AppDeps {
-  config: Config;
+  config: AppConfig;
   store: Store;
   /** A pino logger, or false for none (tests). */
   logger: Logger | false;
@@ -80,23 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.resolver === undefined ? configuredResolver(config, { cache: false }) : undefined;
   const resolver = deps.resolver ?? ownResolver!;
 
-  const app = Fastify({
-    ...(deps.logger === false
-      ? { logger: false }
-      : // Request logs never carry credentials (log-redaction.ts).
-        { loggerInstance: deps.logger.child({}, requestLogOptions) as FastifyBaseLogger }),
-    bodyLimit: config.bodyLimitBytes,
-    requestIdHeader: false,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
-    routerOptions: { ignoreTrailingSlash: true },
-    ajv: {
-      // Unknown fields are an error the caller should hear about, not something to drop.
-      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
-    },
-  });
+  const app = createFastify(deps);
 
   if (ownResolver !== undefined) app.addHook('onClose', () => ownResolver.close());
   const commits = createCommits(store);
@@ -113,6 +98,55 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerHttpMetrics(app, registry);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
 
+  await registerDocs(app, config);
+
+  registerHealthRoutes(app, {
+    store,
+    registry,
+    dnsTrustAd: config.dnsTrustAd,
+    ...(deps.resolverProbes ? { resolverProbes: deps.resolverProbes } : {}),
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  registerOauthRoutes(app, {
+    store,
+    config,
+    now,
+    ...(deps.verifySecret === undefined ? {} : { verify: deps.verifySecret }),
+    ...(deps.tokenHashQueue === undefined ? {} : { hashQueue: deps.tokenHashQueue }),
+  });
+
+  await app.register(
+    async (api) => registerApiRoutes(api, { ...deps, now, masterKey, resolver, commits }),
+    { prefix: config.basePath },
+  );
+
+  return app;
+}
+
+/** Fastify with our logger, body limit, request ids and strict validation. */
+function createFastify(deps: AppDeps): FastifyInstance {
+  const { config } = deps;
+  return Fastify({
+    ...(deps.logger === false
+      ? { logger: false }
+      : // Request logs never carry credentials (log-redaction.ts).
+        { loggerInstance: deps.logger.child({}, requestLogOptions) as FastifyBaseLogger }),
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+    ajv: {
+      // Unknown fields are an error the caller should hear about, not something to drop.
+      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
+    },
+  });
+}
+
+/** OpenAPI 3.1 from the route schemas, and Swagger UI at /docs with the client-credentials flow. */
+async function registerDocs(app: FastifyInstance, config: AppConfig): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -144,67 +178,56 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routePrefix: '/docs',
     uiConfig: { persistAuthorization: false },
   });
+}
 
-  registerHealthRoutes(app, {
-    store,
-    registry,
-    dnsTrustAd: config.dnsTrustAd,
-    ...(deps.resolverProbes ? { resolverProbes: deps.resolverProbes } : {}),
-  });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  registerOauthRoutes(app, {
+/** The authenticated routes, under the base path: each request authenticated and counted. */
+function registerApiRoutes(
+  api: FastifyInstance,
+  deps: AppDeps & {
+    now: () => number;
+    masterKey: Buffer;
+    resolver: Resolver;
+    commits: Commits;
+  },
+): void {
+  const { config, store, now, masterKey, resolver, commits } = deps;
+  api.addHook('onRequest', authenticateAndCount({ store, config, now, commits }));
+  registerAccountRoutes(api, {
     store,
     config,
     now,
-    ...(deps.verifySecret === undefined ? {} : { verify: deps.verifySecret }),
-    ...(deps.tokenHashQueue === undefined ? {} : { hashQueue: deps.tokenHashQueue }),
+    resolver,
+    masterKey,
+    logger: deps.logger === false ? undefined : deps.logger,
   });
-
-  await app.register(
-    async (api) => {
-      api.addHook('onRequest', authenticateAndCount({ store, config, now, commits }));
-      registerAccountRoutes(api, {
-        store,
-        config,
-        now,
-        resolver,
-        masterKey,
-        logger: deps.logger === false ? undefined : deps.logger,
-      });
-      registerMessageRoutes(api, {
-        store,
-        masterKey,
-        limits: config.sending,
-        now,
-        transaction: (work) => commits.transaction(work),
-        requireSendable: (clientId, domain) =>
-          requireSendableDomain({ store, config }, clientId, domain),
-        filterSuppressed: (accountId, addresses) =>
-          filterSuppressed(store.db, accountId, addresses),
-        ...(deps.onMessageAccepted === undefined ? {} : { onAccepted: deps.onMessageAccepted }),
-        privateSuffixes: config.privateSuffixes,
-      });
-      registerEvidenceRoutes(api, { store, now, privateSuffixes: config.privateSuffixes });
-      registerSuppressionRoutes(api, { store, now });
-      registerWebhookRoutes(api, {
-        store,
-        masterKey,
-        config: config.webhooks,
-        now,
-        // Webhook hosts are resolved through the configured resolvers, like everything else.
-        lookup: deps.webhookLookup ?? resolverLookup(resolver),
-      });
-      const stsCache = createDatabaseStsPolicyCache(store.db);
-      const security = outboundOptions(config, deps.extraCa ?? []);
-      registerSecurityRoutes(api, {
-        now,
-        cacheMs: config.security.checkCacheMs,
-        check: (domains, policyLevel) =>
-          checkRecipients(domains, { ...security, policyLevel }, { resolver, stsCache }),
-      });
-    },
-    { prefix: config.basePath },
-  );
-
-  return app;
+  registerMessageRoutes(api, {
+    store,
+    masterKey,
+    limits: config.sending,
+    now,
+    transaction: (work) => commits.transaction(work),
+    requireSendable: (clientId, domain) =>
+      requireSendableDomain({ store, config }, clientId, domain),
+    filterSuppressed: (accountId, addresses) => filterSuppressed(store.db, accountId, addresses),
+    ...(deps.onMessageAccepted === undefined ? {} : { onAccepted: deps.onMessageAccepted }),
+    privateSuffixes: config.privateSuffixes,
+  });
+  registerEvidenceRoutes(api, { store, now, privateSuffixes: config.privateSuffixes });
+  registerSuppressionRoutes(api, { store, now });
+  registerWebhookRoutes(api, {
+    store,
+    masterKey,
+    config: config.webhooks,
+    now,
+    // Webhook hosts are resolved through the configured resolvers, like everything else.
+    lookup: deps.webhookLookup ?? resolverLookup(resolver),
+  });
+  const stsCache = createDatabaseStsPolicyCache(store.db);
+  const security = outboundOptions(config, deps.extraCa ?? []);
+  registerSecurityRoutes(api, {
+    now,
+    cacheMs: config.security.checkCacheMs,
+    check: (domains, policyLevel) =>
+      checkRecipients(domains, { ...security, policyLevel }, { resolver, stsCache }),
+  });
 }

@@ -3,16 +3,16 @@
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { resolveToken } from '../clients/clients-service.ts';
-import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/database.ts';
+import type { Commits } from '../store/group-commit.ts';
 import { takeQuota } from '../store/quota.repository.ts';
-import type { Commits } from './group-commit.ts';
 import { quotaWindow } from './quota-window.ts';
+import type { AppConfig } from './settings.ts';
 
 export interface GateDeps {
   store: Store;
-  config: Config;
+  config: AppConfig;
   now: () => number;
   /** The quota take shares commits with other writes where that saves fsyncs. */
   commits: Commits;

@@ -1,7 +1,7 @@
 // Fixed quota windows. Every process computes the same window from the clock alone, so
 // processes share a counter row without talking to each other.
 
-import type { QuotaTimeUnit } from '../config.ts';
+import type { QuotaTimeUnit } from './settings.ts';
 
 export interface QuotaWindow {
   start: number;

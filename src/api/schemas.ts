@@ -3,6 +3,7 @@
 
 import { Type } from 'typebox';
 import { ERROR_CODES } from '../errors.ts';
+import { POLICY_LEVELS } from '../vocabulary/policy-levels.ts';
 
 export const ErrorBodySchema = Type.Object(
   {
@@ -42,7 +43,7 @@ export const DnsRecordSchema = Type.Object({
 });
 
 export const PolicyLevelSchema = Type.Union(
-  [Type.Literal('dane-only'), Type.Literal('authenticated'), Type.Literal('verified')],
+  POLICY_LEVELS.map((level) => Type.Literal(level)),
   { description: 'Which recipient authentication the account accepts; see SECURITY_POLICY.md.' },
 );
 

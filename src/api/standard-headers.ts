@@ -2,8 +2,8 @@
 // the CORS preflight answer.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Config } from '../config.ts';
 import { quotaWindow } from './quota-window.ts';
+import type { AppConfig } from './settings.ts';
 
 const QUOTA_HEADERS = [
   'quota-interval',
@@ -21,7 +21,7 @@ const PREFLIGHT_MAX_AGE = '86400';
 
 export function registerStandardHeaders(
   app: FastifyInstance,
-  config: Config,
+  config: AppConfig,
   now: () => number,
 ): void {
   const set = (request: FastifyRequest, reply: FastifyReply) => {

@@ -5,16 +5,16 @@
 
 import { recipientDomain } from '../accounts/email-address.ts';
 import { type Config, ConfigError } from '../config.ts';
-import { configuredResolver, outboundOptions, readCaFile } from '../outbound-options.ts';
+import { configuredResolver } from '../dns/settings.ts';
 import {
   checkRecipients,
   createMemoryStsPolicyCache,
   exitCode,
   formatJson,
   formatText,
-  POLICY_LEVELS,
-  type PolicyLevel,
 } from '../security/index.ts';
+import { outboundOptions, readCaFile } from '../security/settings.ts';
+import { isPolicyLevel, POLICY_LEVELS, type PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { parseOrThrow, UsageError } from './args.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -78,9 +78,9 @@ export async function runCheckCommand(
 
 function parsePolicy(text: string | undefined): PolicyLevel {
   if (text === undefined) return 'verified';
-  if (!POLICY_LEVELS.includes(text as PolicyLevel))
+  if (!isPolicyLevel(text))
     throw new UsageError(`--policy must be one of ${POLICY_LEVELS.join(', ')}`);
-  return text as PolicyLevel;
+  return text;
 }
 
 /** The same inputs `POST /security/check` accepts: an e-mail address or a domain name. */

@@ -4,14 +4,10 @@
 // connection, and a crash still re-sends at most the one message in flight on each.
 
 import type { Logger } from 'pino';
-import { recordRecipientEvents } from '../notify/events.ts';
+import { type ClaimedRecipient, type Outcome, recordAttempts } from '../recipients/attempts.ts';
 import type { Store } from '../store/database.ts';
-import {
-  type AttemptRecord,
-  type ClaimedRecipient,
-  type Outcome,
-  recordOutcomes,
-} from '../store/delivery.repository.ts';
+import type { AttemptRecord } from '../store/delivery.repository.ts';
+import { isFinal } from '../vocabulary/recipient-statuses.ts';
 
 /** Outcomes per transaction at most (the worker's concurrency bounds it in practice). */
 const MAX_GROUP_COMMIT = 200;
@@ -86,7 +82,7 @@ export class OutcomeWriter {
               { recipient: r.id },
               'lease lost before the outcome was recorded',
             );
-          } else if (outcome.status !== 'queued' && outcome.status !== 'deferred') {
+          } else if (isFinal(outcome.status)) {
             touched.add(r.messageId);
           }
           resolve();
@@ -99,30 +95,16 @@ export class OutcomeWriter {
 
   /** One transaction: the outcomes this worker still leases, and their webhook events. */
   #write(batch: Pending[]): Promise<boolean[]> {
-    const now = this.#deps.now();
-    const byId = new Map(batch.map((item) => [item.r.id, item]));
-    return recordOutcomes(
+    return recordAttempts(
       this.#deps.store.db,
       this.#deps.owner,
-      now,
-      batch.map(({ r, outcome, attempt }) => ({ recipientId: r.id, outcome, attempt })),
-      (trx, written) =>
-        recordRecipientEvents(
-          trx,
-          written.map(({ recipientId, outcome }) => {
-            const { r } = byId.get(recipientId)!;
-            return {
-              accountId: r.accountId,
-              messageId: r.messageId,
-              recipientId,
-              address: r.address,
-              status: outcome.status,
-              reason: outcome.reason,
-              detail: outcome.detail,
-              at: now,
-            };
-          }),
-        ),
+      this.#deps.now(),
+      batch.map(({ r, outcome, attempt }) => ({
+        recipient: r,
+        recipientId: r.id,
+        outcome,
+        attempt,
+      })),
     );
   }
 }

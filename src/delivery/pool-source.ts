@@ -6,9 +6,9 @@
 import type { X509Certificate } from 'node:crypto';
 import type { HostEvidence } from '../security/evidence.ts';
 import type { DomainAssessment, JudgedHost, SessionSource } from '../security/open-session.ts';
-import type { PolicyLevel } from '../security/options.ts';
-import type { ReuseCheck } from '../security/session-reuse.ts';
+import type { ReuseDecision } from '../security/session-reuse.ts';
 import type { SmtpClient } from '../security/smtp-client.ts';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { type PooledSession, type SessionPool, sessionKey } from './session-pool.ts';
 
 /** How a reused session came to be: part of each attempt's evidence. */
@@ -38,10 +38,10 @@ export class PoolSource implements SessionSource {
     assessment: DomainAssessment,
     host: JudgedHost,
     address: string,
-    satisfies: (client: SmtpClient, chain: readonly X509Certificate[]) => ReuseCheck,
+    satisfies: (client: SmtpClient, chain: readonly X509Certificate[]) => ReuseDecision,
   ): { client: SmtpClient; evidence: HostEvidence } | undefined {
     const key = sessionKey(host.host.host, address, host.method, this.#level);
-    let check: ReuseCheck | undefined;
+    let check: ReuseDecision | undefined;
     const pooled = this.#pool.take(key, (p) => {
       check = satisfies(p.session, p.chain);
       return check.ok;

@@ -11,8 +11,8 @@
 
 import type { X509Certificate } from 'node:crypto';
 import type { HostEvidence } from '../security/evidence.ts';
-import type { AuthMethod, PolicyLevel } from '../security/options.ts';
 import type { SmtpClient } from '../security/smtp-client.ts';
+import type { AuthMethod, PolicyLevel } from '../vocabulary/policy-levels.ts';
 
 export interface PooledSession {
   session: SmtpClient;

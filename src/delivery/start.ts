@@ -4,18 +4,27 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { dkimSigningKeys } from '../accounts/sending-domain.ts';
-import type { Config } from '../config.ts';
 import type { Resolver } from '../dns/types.ts';
 import { notifyIfUndelivered } from '../notify/notifications.ts';
-import { outboundOptions } from '../outbound-options.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
+import { type OutboundSecurityConfig, outboundOptions } from '../security/settings.ts';
 import type { Store } from '../store/database.ts';
+import { findAccountById } from '../store/domain-checks.repository.ts';
+import type { DeliverySettings } from './settings.ts';
 import { DeliveryWorker } from './worker.ts';
 
 export { DeliveryWorker };
 
+/** What the worker reads of the configuration. */
+export interface DeliveryWorkerConfig {
+  delivery: DeliverySettings;
+  security: OutboundSecurityConfig;
+  /** Our EHLO name and the host part of notification Message-IDs. */
+  hostname: string;
+}
+
 export interface StartDeliveryDeps {
-  config: Config;
+  config: DeliveryWorkerConfig;
   store: Store;
   masterKey: Buffer;
   resolver: Resolver;
@@ -51,11 +60,7 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
       signingThreads: availableParallelism() > 1 ? 1 : 0,
     },
     signingKeys: async (accountId) => {
-      const account = await store.db
-        .selectFrom('accounts')
-        .selectAll()
-        .where('id', '=', accountId)
-        .executeTakeFirst();
+      const account = await findAccountById(store.db, accountId);
       if (account === undefined) return [];
       return dkimSigningKeys({ store, masterKey }, account);
     },

@@ -9,26 +9,31 @@
 // signed messages of a round (message-preparer.ts), the group commit of outcomes
 // (outcome-writer.ts); this file claims, groups, sends and classifies the replies.
 
-import { randomUUID, randomUUIDv7 } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Resolver } from '../dns/types.ts';
-import type { HostEvidence } from '../security/evidence.ts';
+import { attemptRecord, sessionEvidence } from '../evidence/record.ts';
+import {
+  attemptOutcome,
+  type ClaimedRecipient,
+  claimRecipients,
+  completeMessages,
+  type Outcome,
+  releaseRecipients,
+} from '../recipients/attempts.ts';
 import type { StsPolicyCache } from '../security/mta-sts-cache.ts';
 import { openSecureSession, type SecureSessionResult } from '../security/open-session.ts';
-import type { PolicyLevel, SecurityOptions } from '../security/options.ts';
-import { REASONS, type ReasonCode } from '../security/reasons.ts';
+import type { SecurityOptions } from '../security/options.ts';
 import { formatReply, SmtpError, type SmtpReply } from '../security/smtp-reply.ts';
 import type { Store } from '../store/database.ts';
 import {
   type AttemptRecord,
-  type ClaimedRecipient,
-  claimDue,
-  completeIfFinalMany,
-  type Outcome,
-  releaseLease,
   type SharedEvidence,
   sealedBodies,
 } from '../store/delivery.repository.ts';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
+import type { ReasonCode, RecipientReason } from '../vocabulary/reasons.ts';
+import type { AttemptVerdict } from '../vocabulary/verdicts.ts';
 import type { SigningKey } from './dkim-sign.ts';
 import { MessagePreparer, type PreparedMessage, type RoundMessages } from './message-preparer.ts';
 import { OutcomeWriter } from './outcome-writer.ts';
@@ -97,6 +102,13 @@ type Attempted = {
   /** False when the connection is gone (closed, reset, timed out). */
   usable: boolean;
 };
+
+/** An attempt record for a verdict, reason and reply of the recipient at hand. */
+type AttemptOf = (
+  verdict: AttemptVerdict,
+  reason: RecipientReason | null,
+  reply: SmtpReply | undefined,
+) => AttemptRecord;
 
 const CONNECTION_LOST = new Set(['closed', 'network', 'timeout', 'protocol', 'tls']);
 
@@ -190,14 +202,12 @@ export class DeliveryWorker {
   /** One round: claim, deliver, record. Returns how many recipients were handled. */
   async runOnce(): Promise<number> {
     const { store, settings, now } = this.#deps;
-    const claimed = await claimDue(
-      store.db,
-      store.capabilities,
-      this.owner,
-      now(),
-      settings.batchSize,
-      settings.leaseMs,
-    );
+    const claimed = await claimRecipients(store, {
+      owner: this.owner,
+      now: now(),
+      limit: settings.batchSize,
+      leaseMs: settings.leaseMs,
+    });
     if (claimed.length === 0) return 0;
 
     const groups = new Map<string, ClaimedRecipient[]>();
@@ -233,7 +243,7 @@ export class DeliveryWorker {
     // completion query tells which, instead of two queries per completed message.
     // Measured (10,000 messages, all delivered): 20,000 SELECTs fewer, about 13 us of
     // SQLite time per message.
-    for (const { id: messageId, undelivered } of await completeIfFinalMany(
+    for (const { id: messageId, undelivered } of await completeMessages(
       store.db,
       [...touched],
       now(),
@@ -251,96 +261,115 @@ export class DeliveryWorker {
     return claimed.length;
   }
 
+  /** One group (a domain at one policy level): assess it, then send or record why not. */
   async #deliverGroup(
     group: ClaimedRecipient[],
     round: RoundMessages,
     touched: Set<string>,
   ): Promise<void> {
-    const { logger } = this.#deps;
     const first = group[0]!;
     const startedAt = this.#deps.now();
     let acquired: Acquired;
     try {
       acquired = await this.#acquire(first.domain, first.policyLevel);
     } catch (error) {
-      logger.error({ err: error, domain: first.domain }, 'security assessment failed unexpectedly');
-      // Nothing was sent to these recipients, so their outcomes may share commits.
-      await Promise.all(
-        group.map((r) =>
-          this.#outcomes.record(
-            r,
-            this.#deferOrExpire(
-              r,
-              'internal-error',
-              'the security check failed unexpectedly; retrying',
-            ),
-            undefined,
-            touched,
-          ),
-        ),
+      this.#deps.logger.error(
+        { err: error, domain: first.domain },
+        'security assessment failed unexpectedly',
       );
+      await this.#recordUntried(group, touched, {
+        reason: 'internal-error',
+        detail: 'the security check failed unexpectedly; retrying',
+        counted: true,
+      });
       return;
     }
-
     if (!acquired.ok) {
-      const result = acquired.result;
-      if (result.verdict === 'deliver') throw new Error('unreachable: a session without a pool');
-      // The domain's assessment is the same for the whole group: stored once.
-      const evidence = sharedEvidence(result.domain, result.evidence);
-      const attempt = (r: ClaimedRecipient): AttemptRecord => ({
-        id: randomUUIDv7(),
+      await this.#recordAssessment(group, acquired.result, startedAt, touched);
+      return;
+    }
+    await this.#sendGroup(group, acquired, round, touched);
+  }
+
+  /**
+   * Recipients that were not sent to (the assessment threw, or the connection dropped before
+   * their turn): deferred, or expired past the retry window. Nothing was sent to them, so
+   * their outcomes may share commits.
+   */
+  async #recordUntried(
+    recipients: ClaimedRecipient[],
+    touched: Set<string>,
+    why: { reason: RecipientReason; detail: string; counted: boolean },
+  ): Promise<void> {
+    await Promise.all(
+      recipients.map((r) =>
+        this.#outcomes.record(
+          r,
+          { ...this.#deferOrExpire(r, why.reason, why.detail), counted: why.counted },
+          undefined,
+          touched,
+        ),
+      ),
+    );
+  }
+
+  /** A group the security engine refused or deferred: each gets the domain's verdict. */
+  async #recordAssessment(
+    group: ClaimedRecipient[],
+    result: SecureSessionResult,
+    startedAt: number,
+    touched: Set<string>,
+  ): Promise<void> {
+    if (result.verdict === 'deliver') throw new Error('unreachable: a session without a pool');
+    // The domain's assessment is the same for the whole group: stored once.
+    const evidence = sessionEvidence(result.domain, result.evidence);
+    const attempt = (r: ClaimedRecipient): AttemptRecord =>
+      attemptRecord({
         startedAt,
         endedAt: this.#deps.now(),
         verdict: result.verdict,
         reason: result.reason,
         mxHost: result.evidence.at(-1)?.mxHost ?? null,
         reply: null,
-        evidenceJson: JSON.stringify({ recipient: r.address }),
-        sharedEvidence: evidence,
+        recipient: r.address,
+        session: evidence,
       });
-      // Nothing is sent to a refused or deferred group: its outcomes may share commits.
-      await Promise.all(
-        group.map((r) => {
-          const outcome: Outcome =
-            result.verdict === 'refuse'
-              ? {
-                  status: 'refused_insecure',
-                  reason: result.reason,
-                  detail: result.message,
-                  counted: true,
-                }
-              : this.#deferOrExpire(r, result.reason, result.message);
-          return this.#outcomes.record(r, outcome, attempt(r), touched);
-        }),
-      );
-      return;
-    }
+    // Nothing is sent to a refused or deferred group: its outcomes may share commits.
+    await Promise.all(
+      group.map((r) => {
+        const outcome: Outcome =
+          result.verdict === 'refuse'
+            ? attemptOutcome('refused', { reason: result.reason, detail: result.message })
+            : this.#deferOrExpire(r, result.reason, result.message);
+        return this.#outcomes.record(r, outcome, attempt(r), touched);
+      }),
+    );
+  }
 
-    let pooled = acquired.pooled;
-    let evidence = acquired.evidence;
+  /**
+   * Sends the group's messages one by one on the verified session, each outcome committed
+   * before the next message goes out. A pooled session found closed is replaced once per
+   * recipient; a dropped connection leaves the rest for the next round.
+   */
+  async #sendGroup(
+    group: ClaimedRecipient[],
+    acquired: Extract<Acquired, { ok: true }>,
+    round: RoundMessages,
+    touched: Set<string>,
+  ): Promise<void> {
+    const first = group[0]!;
+    let { pooled, evidence } = acquired;
     let usable = true;
     try {
       for (let i = 0; i < group.length; i++) {
         const r = group[i]!;
         if (!usable) {
           // The connection dropped: the rest were not tried and wait for the next round.
-          await Promise.all(
-            group.slice(i).map((rest) =>
-              this.#outcomes.record(
-                rest,
-                {
-                  ...this.#deferOrExpire(
-                    rest,
-                    'connection-failed',
-                    'the connection closed before this recipient was tried',
-                  ),
-                  counted: false,
-                },
-                undefined,
-                touched,
-              ),
-            ),
-          );
+          await this.#recordUntried(group.slice(i), touched, {
+            reason: 'connection-failed',
+            detail: 'the connection closed before this recipient was tried',
+            counted: false,
+          });
           break;
         }
         let sent = await this.#sendOne(pooled, r, round, evidence, this.#deps.now());
@@ -394,7 +423,7 @@ export class DeliveryWorker {
     return {
       ok: true,
       pooled: source.session,
-      evidence: sharedEvidence(result.domain, result.evidence, source.reused),
+      evidence: sessionEvidence(result.domain, result.evidence, source.reused),
     };
   }
 
@@ -405,33 +434,16 @@ export class DeliveryWorker {
     evidence: SharedEvidence,
     startedAt: number,
   ): Promise<Attempted & { staleReuse?: boolean }> {
-    const { now } = this.#deps;
     const session = pooled.session;
     const mxHost = session.options.host;
-    const attempt = (
-      verdict: string,
-      reason: string | null,
-      reply: SmtpReply | undefined,
-    ): AttemptRecord => ({
-      id: randomUUIDv7(),
-      startedAt,
-      endedAt: now(),
-      verdict,
-      reason,
-      mxHost,
-      reply: reply === undefined ? null : formatReply(reply),
-      // The domain's assessment and the session's evidence are the same for every recipient
-      // of the group: serialised and stored once (sharedEvidence), not once per recipient.
-      evidenceJson: `{"recipient":${JSON.stringify(r.address)},"authentication":${JSON.stringify(session.method)}}`,
-      sharedEvidence: evidence,
-    });
+    const attempt = this.#attemptOn(session, r, evidence, startedAt);
 
     // RFC 6531: a non-ASCII local part needs SMTPUTF8, offered in the EHLO after TLS (the
     // only capabilities the session keeps). Without it the address cannot be written.
     if (/[\u0080-\uffff]/.test(r.address) && !session.capabilities.has('SMTPUTF8')) {
       const detail = `${r.address} is an internationalised address (RFC 6531) and ${mxHost} does not offer SMTPUTF8`;
       return {
-        outcome: { status: 'failed', reason: 'smtputf8-not-supported', detail, counted: true },
+        outcome: attemptOutcome('failed', { reason: 'smtputf8-not-supported', detail }),
         attempt: attempt('fail', 'smtputf8-not-supported', undefined),
         usable: true,
       };
@@ -447,7 +459,7 @@ export class DeliveryWorker {
       );
       const detail = error instanceof Error ? error.message : 'the message could not be prepared';
       return {
-        outcome: { status: 'failed', reason: 'message-unavailable', detail, counted: true },
+        outcome: attemptOutcome('failed', { reason: 'message-unavailable', detail }),
         attempt: attempt('fail', 'message-unavailable', undefined),
         usable: true,
       };
@@ -470,68 +482,101 @@ export class DeliveryWorker {
       });
       session.transcript.length = 0;
       return {
-        outcome: { status: 'delivered', reason: null, detail: formatReply(reply), counted: true },
+        outcome: attemptOutcome('delivered', { reason: null, detail: formatReply(reply) }),
         attempt: attempt('deliver', null, reply),
         usable: true,
       };
     } catch (error) {
       if (!(error instanceof SmtpError)) throw error;
-      let usable = !CONNECTION_LOST.has(error.kind);
-      if (!usable && reused && error.step === 'mail') {
-        return {
-          outcome: { status: 'deferred', reason: null, detail: null, counted: false },
-          attempt: undefined,
-          usable: false,
-          staleReuse: true,
-        };
-      }
-      if (error.kind === 'usage' && r.requireTls) {
-        const detail = `the message requires REQUIRETLS (RFC 8689): ${error.message}`;
-        return {
-          outcome: {
-            status: 'refused_insecure',
-            reason: 'requiretls-not-supported',
-            detail,
-            counted: true,
-          },
-          attempt: attempt('refuse', 'requiretls-not-supported', undefined),
-          usable,
-        };
-      }
-      if (usable && error.reply !== undefined) {
-        // A refused envelope leaves the session usable after RSET.
-        usable = await session.rset().then(
-          () => true,
-          () => false,
-        );
-      }
-      if (error.permanent) {
-        const detail = `${error.step.toUpperCase()}: ${formatReply(error.reply!)}`;
-        return {
-          outcome: { status: 'bounced', reason: 'smtp-permanent-error', detail, counted: true },
-          attempt: attempt('bounce', 'smtp-permanent-error', error.reply),
-          usable,
-        };
-      }
-      const reason: ReasonCode =
-        error.reply !== undefined
-          ? 'smtp-temporary-error'
-          : error.kind === 'timeout'
-            ? 'smtp-timeout'
-            : 'connection-failed';
-      const detail =
-        error.reply !== undefined
-          ? `${error.step.toUpperCase()}: ${formatReply(error.reply)}`
-          : error.message;
-      return {
-        outcome: this.#deferOrExpire(r, reason, detail),
-        attempt: attempt('defer', reason, error.reply),
-        usable,
-      };
+      return this.#sendFailed(error, r, session, reused, attempt);
     }
   }
 
-  #deferOrExpire(r: ClaimedRecipient, reason: string, detail: string): Outcome {
+  /** Makes the attempt records of one recipient on one session (the evidence is shared). */
+  #attemptOn(
+    session: PooledSession['session'],
+    r: ClaimedRecipient,
+    evidence: SharedEvidence,
+    startedAt: number,
+  ): AttemptOf {
+    return (verdict, reason, reply) =>
+      attemptRecord({
+        startedAt,
+        endedAt: this.#deps.now(),
+        verdict,
+        reason,
+        mxHost: session.options.host,
+        reply: reply === undefined ? null : formatReply(reply),
+        recipient: r.address,
+        authentication: session.method,
+        // The domain's assessment and the session's evidence are the same for every
+        // recipient of the group: serialised and stored once, not once per recipient.
+        session: evidence,
+      });
+  }
+
+  /**
+   * What a failed send means: a closed pooled session (try another), REQUIRETLS refused, a
+   * permanent reply (bounced), or a temporary failure (deferred); and whether the session
+   * can carry the next message.
+   */
+  async #sendFailed(
+    error: SmtpError,
+    r: ClaimedRecipient,
+    session: PooledSession['session'],
+    reused: boolean,
+    attempt: AttemptOf,
+  ): Promise<Attempted & { staleReuse?: boolean }> {
+    let usable = !CONNECTION_LOST.has(error.kind);
+    if (!usable && reused && error.step === 'mail') {
+      return {
+        outcome: attemptOutcome('deferred', { reason: null, detail: null, counted: false }),
+        attempt: undefined,
+        usable: false,
+        staleReuse: true,
+      };
+    }
+    if (error.kind === 'usage' && r.requireTls) {
+      const detail = `the message requires REQUIRETLS (RFC 8689): ${error.message}`;
+      return {
+        outcome: attemptOutcome('refused', { reason: 'requiretls-not-supported', detail }),
+        attempt: attempt('refuse', 'requiretls-not-supported', undefined),
+        usable,
+      };
+    }
+    if (usable && error.reply !== undefined) {
+      // A refused envelope leaves the session usable after RSET.
+      usable = await session.rset().then(
+        () => true,
+        () => false,
+      );
+    }
+    if (error.permanent) {
+      const detail = `${error.step.toUpperCase()}: ${formatReply(error.reply!)}`;
+      return {
+        outcome: attemptOutcome('rejected', { reason: 'smtp-permanent-error', detail }),
+        attempt: attempt('bounce', 'smtp-permanent-error', error.reply),
+        usable,
+      };
+    }
+    const reason: ReasonCode =
+      error.reply !== undefined
+        ? 'smtp-temporary-error'
+        : error.kind === 'timeout'
+          ? 'smtp-timeout'
+          : 'connection-failed';
+    const detail =
+      error.reply !== undefined
+        ? `${error.step.toUpperCase()}: ${formatReply(error.reply)}`
+        : error.message;
+    return {
+      outcome: this.#deferOrExpire(r, reason, detail),
+      attempt: attempt('defer', reason, error.reply),
+      usable,
+    };
+  }
+
+  #deferOrExpire(r: ClaimedRecipient, reason: RecipientReason, detail: string): Outcome {
     const now = this.#deps.now();
     const next = nextAttempt(
       r.attempts + 1,
@@ -540,20 +585,17 @@ export class DeliveryWorker {
       this.#deps.settings.retryWindowMs,
       this.#deps.random,
     );
-    if (next.retry)
-      return { status: 'deferred', reason, detail, nextAttemptAt: next.at, counted: true };
+    if (next.retry) return attemptOutcome('deferred', { reason, detail, nextAttemptAt: next.at });
     const hours = Math.round(this.#deps.settings.retryWindowMs / 3_600_000);
-    return {
-      status: 'expired',
+    return attemptOutcome('expired', {
       reason,
       detail: `${detail} (gave up after ${hours} h of retries)`,
-      counted: true,
-    };
+    });
   }
 
   /** Hands back claims this worker will not finish (used on shutdown between rounds). */
   async release(ids: string[]): Promise<void> {
-    await releaseLease(this.#deps.store.db, ids, this.owner);
+    await releaseRecipients(this.#deps.store.db, ids, this.owner);
   }
 }
 
@@ -562,21 +604,4 @@ export function verpAddress(
   r: Pick<ClaimedRecipient, 'id' | 'bounceSubdomain' | 'accountDomain'>,
 ): string {
   return `bounce+${r.id}@${r.bounceSubdomain}.${r.accountDomain}`;
-}
-
-/** Plain-language explanation of a recipient's reason, for notifications and status. */
-export function explainReason(
-  reason: string | null,
-): { explanation: string; fix: string } | undefined {
-  if (reason === null) return undefined;
-  return (REASONS as Record<string, { explanation: string; fix: string }>)[reason];
-}
-
-/**
- * The evidence every attempt of one group shares (the domain's assessment, the hosts tried
- * and the session used), serialised once and stored once per session and domain.
- */
-function sharedEvidence(domain: object, hosts: HostEvidence[], reused?: object): SharedEvidence {
-  const json = JSON.stringify({ domain, hosts, ...(reused ? { reusedSession: reused } : {}) });
-  return { id: randomUUIDv7(), json };
 }

@@ -1,15 +1,11 @@
-// Applies one recipient's delivery report to its recipient row: the rule of what a DSN may
-// change. A recipient that is final stays final, with one exception: `delivered` may become
-// `bounced`, because a remote server can accept a message and fail to deliver it later.
+// One recipient's DSN entry, read as a delivery report for the recipient lifecycle: which
+// action is a bounce, which a delay, which bounce is hard, and the detail line. What a
+// report may change is the lifecycle's rule (src/recipients/reports.ts).
 
-import { recordRecipientEvent } from '../notify/events.ts';
-import type { FeedbackDb } from '../store/feedback-db.ts';
-import { FINAL_STATUSES } from '../store/messages.table.ts';
+import { applyReport, type DeliveryReport, type ReportResult } from '../recipients/reports.ts';
+import type { Db } from '../store/database.ts';
 import type { DsnAction } from './delivery-status.ts';
-import { isHardBounce, suppressAddress } from './suppression.ts';
 
-/** Reason code of recipients bounced by a DSN (the remote accepted, then failed). */
-export const DSN_BOUNCE_REASON = 'remote-bounce';
 const MAX_DETAIL_LENGTH = 1000;
 
 export interface BounceEvent {
@@ -24,23 +20,7 @@ export interface BounceEvent {
   at: number;
 }
 
-export type BounceOutcome =
-  /** The recipient became `bounced`. */
-  | 'bounced'
-  /** A delay was reported for a recipient we are still retrying; its detail was updated. */
-  | 'delay_recorded'
-  /** Reported only (delivered/relayed/expanded, or a delay after we handed the message over). */
-  | 'recorded'
-  /** The recipient was already final; nothing changed. */
-  | 'ignored_final'
-  | 'not_found';
-
-export interface BounceResult {
-  outcome: BounceOutcome;
-  accountId: string | null;
-  messageId: string | null;
-  suppressed: boolean;
-}
+export type BounceResult = ReportResult;
 
 /** What a DSN reported, as one line for the recipient's `detail`. */
 export function bounceDetail(
@@ -57,91 +37,42 @@ export function bounceDetail(
     .slice(0, MAX_DETAIL_LENGTH);
 }
 
-export async function applyBounce(db: FeedbackDb, event: BounceEvent): Promise<BounceResult> {
-  return db.transaction().execute(async (trx) => {
-    const row = await trx
-      .selectFrom('recipients')
-      .innerJoin('messages', 'messages.id', 'recipients.message_id')
-      .select([
-        'recipients.id',
-        'recipients.address',
-        'recipients.status',
-        'recipients.message_id',
-        'messages.account_id',
-        'messages.kind',
-      ])
-      .where('recipients.id', '=', event.recipientId)
-      .executeTakeFirst();
-    if (
-      row === undefined ||
-      (event.accountIds !== undefined && !event.accountIds.includes(row.account_id))
-    ) {
-      return { outcome: 'not_found', accountId: null, messageId: null, suppressed: false };
-    }
-    const base = { accountId: row.account_id, messageId: row.message_id };
-    const final = FINAL_STATUSES.includes(row.status);
-    const detail = bounceDetail(event);
+/**
+ * A hard bounce says the address itself is bad (RFC 3463): 5.1.x addressing status
+ * (no such mailbox, no such domain, moved) or 5.2.1 (mailbox disabled). Other permanent
+ * failures, such as 5.7.1 (rejected by policy, often spam filtering) or 5.2.2 (mailbox full),
+ * fail the one message without condemning the address for every later one.
+ */
+export function isHardBounce(status: string | null): boolean {
+  if (status === null) return false;
+  return /^5\.1\.\d{1,3}$/.test(status) || status === '5.2.1';
+}
 
-    switch (event.action) {
-      case 'failed': {
-        if (final && row.status !== 'delivered') {
-          return { ...base, outcome: 'ignored_final', suppressed: false };
-        }
-        await trx
-          .updateTable('recipients')
-          .set({
-            status: 'bounced',
-            reason: DSN_BOUNCE_REASON,
-            detail,
-            // A worker still holding the lease loses it, so it cannot overwrite the bounce.
-            lease_owner: null,
-            lease_until: null,
-            updated_at: event.at,
-            final_at: event.at,
-          })
-          .where('id', '=', row.id)
-          .execute();
-        // Our own notifications go out with the null return path; a report about one (from a
-        // broken MTA) must not suppress the account's own notification address.
-        const suppressed =
-          row.kind === 'message' && isHardBounce(event.status)
-            ? await suppressAddress(trx, {
-                accountId: row.account_id,
-                address: row.address,
-                detail,
-                recipientId: row.id,
-                at: event.at,
-              })
-            : false;
-        await recordRecipientEvent(trx, {
-          accountId: row.account_id,
-          messageId: row.message_id,
-          recipientId: row.id,
-          address: row.address,
-          status: 'bounced',
-          reason: DSN_BOUNCE_REASON,
-          detail,
-          at: event.at,
-        });
-        return { ...base, outcome: 'bounced', suppressed };
-      }
-      case 'delayed': {
-        if (final) return { ...base, outcome: 'recorded', suppressed: false };
-        await trx
-          .updateTable('recipients')
-          .set({ detail, updated_at: event.at })
-          .where('id', '=', row.id)
-          .execute();
-        return { ...base, outcome: 'delay_recorded', suppressed: false };
-      }
-      case 'delivered':
-      case 'relayed':
-      case 'expanded':
-        return { ...base, outcome: 'recorded', suppressed: false };
-      default: {
-        const never: never = event.action;
-        throw new Error(`unknown DSN action ${String(never)}`);
-      }
-    }
+export async function applyBounce(db: Db, event: BounceEvent): Promise<BounceResult> {
+  return applyReport(db, {
+    recipientId: event.recipientId,
+    kind: reportKind(event.action),
+    detail: bounceDetail(event),
+    hardBounce: isHardBounce(event.status),
+    ...(event.accountIds === undefined ? {} : { accountIds: event.accountIds }),
+    at: event.at,
   });
+}
+
+/** What a DSN action means for the recipient's life (src/recipients/transitions.ts). */
+function reportKind(action: DsnAction): DeliveryReport['kind'] {
+  switch (action) {
+    case 'failed':
+      return 'bounce';
+    case 'delayed':
+      return 'delay';
+    case 'delivered':
+    case 'relayed':
+    case 'expanded':
+      return 'other';
+    default: {
+      const never: never = action;
+      throw new Error(`unknown DSN action ${String(never)}`);
+    }
+  }
 }

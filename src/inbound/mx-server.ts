@@ -4,14 +4,19 @@
 
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import {
+  SMTPServer,
+  type SMTPServerDataStream,
+  type SMTPServerOptions,
+  type SMTPServerSession,
+} from 'smtp-server';
+import type { Db } from '../store/database.ts';
 import { accountsForBounceDomain } from '../store/inbound.repository.ts';
 import type { BounceResult } from './apply-bounce.ts';
-import type { InboundConfig } from './config.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type AcceptedRecipient, receiveMessage } from './receive.ts';
 import { makeSelfSignedCertificate } from './self-signed-cert.ts';
+import type { InboundConfig } from './settings.ts';
 import { InboundStoreBudget } from './store-budget.ts';
 
 /** The part of a pino logger the MX uses. */
@@ -22,7 +27,7 @@ export interface MxLogger {
 }
 
 export interface InboundMxDeps {
-  db: FeedbackDb;
+  db: Db;
   /** Seals what is kept of received messages (src/secrets/sealed-content.ts). */
   masterKey: Buffer;
   config: InboundConfig;
@@ -45,7 +50,7 @@ const SMTP_CLOSE_TIMEOUT_MS = 5000;
 /** A full store is said once per interval, not once per message. */
 const FULL_WARNING_INTERVAL_MS = 60_000;
 
-class SmtpError extends Error {
+class MxReply extends Error {
   readonly responseCode: number;
   constructor(code: number, message: string) {
     super(message);
@@ -54,29 +59,15 @@ class SmtpError extends Error {
 }
 
 export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
-  const { config, db } = deps;
+  const { config } = deps;
   const now = deps.now ?? Date.now;
   const logger = deps.logger;
   const tls = loadTls(config, deps.hostname, logger);
   const connections = new RateLimiter(config.connectionsPerMinute, now);
   const messages = new RateLimiter(config.messagesPerMinute, now);
-  const budget = new InboundStoreBudget(db, config.storeBytes, now);
-  let lastFullWarning: number | undefined;
-  const mayKeep = async (bytes: number): Promise<boolean> => {
-    if (await budget.take(bytes)) return true;
-    const t = now();
-    if (lastFullWarning === undefined || t - lastFullWarning >= FULL_WARNING_INTERVAL_MS) {
-      lastFullWarning = t;
-      logger?.warn(
-        { storeBytes: config.storeBytes },
-        'bounce MX: the inbound store is full (SECUREMAIL_MX_STORE_BYTES); received ' +
-          'messages are still processed but their content is not kept',
-      );
-    }
-    return false;
-  };
   // Which accounts each accepted RCPT belongs to, per session.
   const accepted = new Map<string, AcceptedRecipient[]>();
+  const onData = dataHandler(deps, accepted, keepWithinBudget(deps, now), now);
 
   const server = new SMTPServer({
     name: deps.hostname,
@@ -95,7 +86,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
 
     onConnect(session, callback) {
       if (!connections.hit(session.remoteAddress)) {
-        callback(new SmtpError(421, '4.7.0 Too many connections from your address, try later'));
+        callback(new MxReply(421, '4.7.0 Too many connections from your address, try later'));
         return;
       }
       accepted.set(session.id, []);
@@ -108,7 +99,7 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
 
     onMailFrom(_address, session, callback) {
       if (!messages.hit(session.remoteAddress)) {
-        callback(new SmtpError(450, '4.7.1 Too many messages from your address, slow down'));
+        callback(new MxReply(450, '4.7.1 Too many messages from your address, slow down'));
         return;
       }
       // A new transaction on the same connection starts with no recipients.
@@ -116,82 +107,8 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
       callback();
     },
 
-    onRcptTo(address, session, callback) {
-      const list = accepted.get(session.id) ?? [];
-      if (list.length >= config.maxRecipients) {
-        callback(new SmtpError(452, '4.5.3 Too many recipients'));
-        return;
-      }
-      const rcpt = address.address.toLowerCase();
-      const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1);
-      accountsForBounceDomain(db, domain).then(
-        (accounts) => {
-          if (accounts.length === 0) {
-            callback(
-              new SmtpError(550, '5.1.1 Relaying denied: not a bounce domain of this service'),
-            );
-            return;
-          }
-          list.push({ address: rcpt, accountIds: accounts.map((a) => a.id) });
-          accepted.set(session.id, list);
-          callback();
-        },
-        (error: unknown) => {
-          logger?.error({ err: error }, 'bounce MX: account lookup failed');
-          callback(new SmtpError(451, '4.3.0 Temporary failure, try again later'));
-        },
-      );
-    },
-
-    onData(stream, session, callback) {
-      collect(stream, config.keepBytes, config.maxMessageBytes)
-        .then(async ({ raw, size, oversized }) => {
-          const recipients = accepted.get(session.id) ?? [];
-          const results = await receiveMessage(
-            db,
-            {
-              mailFrom:
-                session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address,
-              recipients,
-              remoteAddress: session.remoteAddress,
-              helo: session.hostNameAppearsAs ?? '',
-              raw,
-              size,
-              oversized,
-              receivedAt: now(),
-            },
-            {
-              masterKey: deps.masterKey,
-              keepBytes: config.keepBytes,
-              mayKeep,
-              ...(deps.onBounced ? { onBounced: deps.onBounced } : {}),
-            },
-          );
-          logger?.info(
-            {
-              remote: session.remoteAddress,
-              size,
-              results: results.map((r) => [r.kind, r.outcome]),
-            },
-            'bounce MX: message received',
-          );
-          if (oversized) {
-            callback(
-              new SmtpError(552, `5.3.4 Message too big (limit ${config.maxMessageBytes} bytes)`),
-            );
-            return;
-          }
-          callback(null, `2.0.0 Accepted as ${results[0]?.id ?? 'nothing'}`);
-        })
-        .catch((error: unknown) => {
-          logger?.error(
-            { err: error, session: sessionInfo(session) },
-            'bounce MX: processing failed',
-          );
-          // Temporary: the sender keeps the bounce and tries again, nothing is lost.
-          callback(new SmtpError(451, '4.3.0 Temporary failure, try again later'));
-        });
-    },
+    onRcptTo: rcptHandler(deps, accepted),
+    onData,
   });
   server.on('error', (error) => logger?.warn({ err: error }, 'bounce MX: connection error'));
 
@@ -208,6 +125,123 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
     port,
     certificatePem: tls.certPem,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+type Handlers = Required<Pick<SMTPServerOptions, 'onRcptTo' | 'onData'>>;
+
+/**
+ * Whether `bytes` more of a message may be kept (SECUREMAIL_MX_STORE_BYTES); a full store is
+ * said once per interval, not once per message.
+ */
+function keepWithinBudget(
+  deps: InboundMxDeps,
+  now: () => number,
+): (bytes: number) => Promise<boolean> {
+  const budget = new InboundStoreBudget(deps.db, deps.config.storeBytes, now);
+  let lastFullWarning: number | undefined;
+  return async (bytes) => {
+    if (await budget.take(bytes)) return true;
+    const t = now();
+    if (lastFullWarning === undefined || t - lastFullWarning >= FULL_WARNING_INTERVAL_MS) {
+      lastFullWarning = t;
+      deps.logger?.warn(
+        { storeBytes: deps.config.storeBytes },
+        'bounce MX: the inbound store is full (SECUREMAIL_MX_STORE_BYTES); received ' +
+          'messages are still processed but their content is not kept',
+      );
+    }
+    return false;
+  };
+}
+
+/** RCPT: only bounce domains of known accounts, at most maxRecipients per message. */
+function rcptHandler(
+  deps: InboundMxDeps,
+  accepted: Map<string, AcceptedRecipient[]>,
+): Handlers['onRcptTo'] {
+  const { config, db, logger } = deps;
+  return function onRcptTo(address, session, callback) {
+    const list = accepted.get(session.id) ?? [];
+    if (list.length >= config.maxRecipients) {
+      callback(new MxReply(452, '4.5.3 Too many recipients'));
+      return;
+    }
+    const rcpt = address.address.toLowerCase();
+    const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1);
+    accountsForBounceDomain(db, domain).then(
+      (accounts) => {
+        if (accounts.length === 0) {
+          callback(new MxReply(550, '5.1.1 Relaying denied: not a bounce domain of this service'));
+          return;
+        }
+        list.push({ address: rcpt, accountIds: accounts.map((a) => a.id) });
+        accepted.set(session.id, list);
+        callback();
+      },
+      (error: unknown) => {
+        logger?.error({ err: error }, 'bounce MX: account lookup failed');
+        callback(new MxReply(451, '4.3.0 Temporary failure, try again later'));
+      },
+    );
+  };
+}
+
+/** DATA: read the message (within the size limit), then classify, apply and record it. */
+function dataHandler(
+  deps: InboundMxDeps,
+  accepted: Map<string, AcceptedRecipient[]>,
+  mayKeep: (bytes: number) => Promise<boolean>,
+  now: () => number,
+): Handlers['onData'] {
+  const { config, db, logger } = deps;
+  return function onData(stream, session, callback) {
+    collect(stream, config.keepBytes, config.maxMessageBytes)
+      .then(async ({ raw, size, oversized }) => {
+        const recipients = accepted.get(session.id) ?? [];
+        const results = await receiveMessage(
+          db,
+          {
+            mailFrom: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address,
+            recipients,
+            remoteAddress: session.remoteAddress,
+            helo: session.hostNameAppearsAs ?? '',
+            raw,
+            size,
+            oversized,
+            receivedAt: now(),
+          },
+          {
+            masterKey: deps.masterKey,
+            keepBytes: config.keepBytes,
+            mayKeep,
+            ...(deps.onBounced ? { onBounced: deps.onBounced } : {}),
+          },
+        );
+        logger?.info(
+          {
+            remote: session.remoteAddress,
+            size,
+            results: results.map((r) => [r.kind, r.outcome]),
+          },
+          'bounce MX: message received',
+        );
+        if (oversized) {
+          callback(
+            new MxReply(552, `5.3.4 Message too big (limit ${config.maxMessageBytes} bytes)`),
+          );
+          return;
+        }
+        callback(null, `2.0.0 Accepted as ${results[0]?.id ?? 'nothing'}`);
+      })
+      .catch((error: unknown) => {
+        logger?.error(
+          { err: error, session: sessionInfo(session) },
+          'bounce MX: processing failed',
+        );
+        // Temporary: the sender keeps the bounce and tries again, nothing is lost.
+        callback(new MxReply(451, '4.3.0 Temporary failure, try again later'));
+      });
   };
 }
 

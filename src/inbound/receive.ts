@@ -4,7 +4,7 @@
 
 import { randomUUIDv7 } from 'node:crypto';
 import { sealKeptMessage } from '../secrets/sealed-content.ts';
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import type { Db } from '../store/database.ts';
 import { findBouncedRecipient, insertInboundMessage } from '../store/inbound.repository.ts';
 import type { InboundKind } from '../store/inbound.table.ts';
 import { applyBounce, type BounceResult } from './apply-bounce.ts';
@@ -64,7 +64,7 @@ export function recipientIdFromVerp(address: string): string | undefined {
 
 /** Processes one accepted message, once per accepted recipient address. */
 export async function receiveMessage(
-  db: FeedbackDb,
+  db: Db,
   message: ReceivedMessage,
   options: ReceiveOptions,
 ): Promise<ReceiveResult[]> {
@@ -137,7 +137,7 @@ export async function receiveMessage(
 }
 
 async function attribute(
-  db: FeedbackDb,
+  db: Db,
   rcpt: AcceptedRecipient,
   report: BounceReport,
   at: number,

@@ -5,7 +5,7 @@
 // message is still classified, applied to its recipient and recorded; only its content is
 // not stored.
 
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import type { Db } from '../store/database.ts';
 import { sumKeptBytes } from '../store/inbound.repository.ts';
 
 /**
@@ -17,14 +17,14 @@ export const STORE_BUDGET_REFRESH_MS = 10_000;
 
 export class InboundStoreBudget {
   readonly limit: number;
-  readonly #db: FeedbackDb;
+  readonly #db: Db;
   readonly #now: () => number;
   #used = 0;
   #readAt: number | undefined;
   /** A reading in progress: messages arriving meanwhile wait for it instead of reading too. */
   #reading: Promise<void> | undefined;
 
-  constructor(db: FeedbackDb, limit: number, now: () => number) {
+  constructor(db: Db, limit: number, now: () => number) {
     this.#db = db;
     this.limit = limit;
     this.#now = now;

@@ -6,21 +6,20 @@
 
 import { randomUUIDv7 } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import { acceptNotification } from '../recipients/accept.ts';
 import { seal } from '../secrets/sealed-box.ts';
 import { openNotice, openSubject, sealSubject } from '../secrets/sealed-content.ts';
-import { REASONS } from '../security/reasons.ts';
 import {
   listUnsentNotifications,
   markNotificationSent,
 } from '../store/account-notifications.repository.ts';
 import type { Store } from '../store/database.ts';
-import {
-  type MessagesTable,
-  newRecipientRow,
-  type RecipientsTable,
-  UNDELIVERED_STATUSES,
-} from '../store/messages.table.ts';
+import { findAccountById } from '../store/domain-checks.repository.ts';
+import type { MessagesTable, RecipientsTable } from '../store/messages.table.ts';
+import { findMessageById, listRecipientsIn } from '../store/recipients.repository.ts';
 import type { Account } from '../store/schema.ts';
+import { reasonInfo } from '../vocabulary/reasons.ts';
+import { UNDELIVERED_STATUSES } from '../vocabulary/recipient-statuses.ts';
 
 export interface NotifyDeps {
   store: Store;
@@ -48,26 +47,11 @@ export async function notifyIfUndelivered(
   recipientId?: string,
 ): Promise<boolean> {
   const { db } = deps.store;
-  const message = await db
-    .selectFrom('messages')
-    .selectAll()
-    .where('id', '=', messageId)
-    .executeTakeFirst();
+  const message = await findMessageById(db, messageId);
   if (message === undefined || message.kind !== 'message') return false;
-  let query = db
-    .selectFrom('recipients')
-    .selectAll()
-    .where('message_id', '=', messageId)
-    .where('status', 'in', UNDELIVERED_STATUSES)
-    .orderBy('address');
-  if (recipientId !== undefined) query = query.where('id', '=', recipientId);
-  const affected = await query.execute();
+  const affected = await listRecipientsIn(db, messageId, UNDELIVERED_STATUSES, recipientId);
   if (affected.length === 0) return false;
-  const account = await db
-    .selectFrom('accounts')
-    .selectAll()
-    .where('id', '=', message.account_id)
-    .executeTakeFirst();
+  const account = await findAccountById(db, message.account_id);
   if (account === undefined) return false;
 
   const now = deps.now();
@@ -93,11 +77,7 @@ export async function queueAccountNotices(deps: NotifyDeps, limit = 100): Promis
   const rows = await listUnsentNotifications(db, limit);
   let queued = 0;
   for (const row of rows) {
-    const account = await db
-      .selectFrom('accounts')
-      .selectAll()
-      .where('id', '=', row.account_id)
-      .executeTakeFirst();
+    const account = await findAccountById(db, row.account_id);
     const now = deps.now();
     if (account !== undefined) {
       const headerId = `notice.${row.id}@${deps.hostname}`;
@@ -166,19 +146,8 @@ async function queueNotification(
     created_at: now,
     completed_at: null,
   };
-  const recipient = newRecipientRow(id, to, now);
   // The unique (account, Message-ID) makes a second call a no-op.
-  return deps.store.db.transaction().execute(async (trx) => {
-    const inserted = await trx
-      .insertInto('messages')
-      .values(row)
-      .onConflict((oc) => oc.columns(['account_id', 'message_id_header']).doNothing())
-      .returning('id')
-      .executeTakeFirst();
-    if (inserted === undefined) return false;
-    await trx.insertInto('recipients').values(recipient).execute();
-    return true;
-  });
+  return acceptNotification(deps.store.db, row, to);
 }
 
 async function compose(
@@ -195,10 +164,7 @@ async function compose(
     '',
   ];
   for (const r of affected) {
-    const info =
-      r.reason === null
-        ? undefined
-        : (REASONS as Record<string, { explanation: string; fix: string }>)[r.reason];
+    const info = reasonInfo(r.reason);
     lines.push(`* ${r.address}: ${STATUS_TEXT[r.status] ?? r.status}`);
     if (info !== undefined) {
       lines.push(`  Why: ${info.explanation}`);

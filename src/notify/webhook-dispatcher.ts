@@ -1,13 +1,15 @@
-// Posts queued webhook events (src/notify/events.ts) to their account's endpoint: signed,
+// Posts queued webhook events (src/outbox/webhook-events.ts) to their account's endpoint: signed,
 // one at a time per ordering line (a recipient's events arrive in the order they happened),
 // retried with backoff for `retryHours`, durable because the outbox is the database. An
 // endpoint that fails without a single success for `disableAfterHours` is disabled, its
 // pending events dropped, and the account is told by a notification.
 
 import { randomUUID } from 'node:crypto';
-import type { WebhookConfig } from '../inbound/config.ts';
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import { recordAccountNotice } from '../outbox/account-notices.ts';
+import { type Db, inTransaction } from '../store/database.ts';
+import { findAccountById } from '../store/domain-checks.repository.ts';
 import {
+  disableActiveWebhook,
   dropPendingEvents,
   dueWebhookEvents,
   findWebhook,
@@ -17,7 +19,7 @@ import {
   type Webhook,
   type WebhookEvent,
 } from '../store/webhooks.repository.ts';
-import { recordAccountNotice } from './account-notices.ts';
+import type { WebhookConfig } from './settings.ts';
 import { postWebhook } from './webhook-http.ts';
 import { openWebhookSecret } from './webhook-secrets.ts';
 import { SIGNATURE_HEADER, signatureHeader } from './webhook-signing.ts';
@@ -44,7 +46,7 @@ export interface DispatcherLogger {
 }
 
 export interface WebhookDispatcherDeps {
-  db: FeedbackDb;
+  db: Db;
   masterKey: Buffer;
   config: WebhookConfig;
   /** How webhook host names are resolved; default: the operating system's resolver. */
@@ -187,21 +189,11 @@ async function disableWebhook(
   at: number,
   error: string,
 ): Promise<void> {
-  await deps.db.transaction().execute(async (trx) => {
-    const changed = await trx
-      .updateTable('webhooks')
-      .set({ state: 'disabled', disabled_at: at, updated_at: at })
-      .where('id', '=', webhook.id)
-      .where('state', '=', 'active')
-      .executeTakeFirst();
+  await inTransaction(deps.db, async (trx) => {
     // Another dispatcher got here first.
-    if (Number(changed.numUpdatedRows) === 0) return;
+    if (!(await disableActiveWebhook(trx, webhook.id, at))) return;
     const dropped = await dropPendingEvents(trx, webhook.account_id, at, 'webhook disabled');
-    const account = await trx
-      .selectFrom('accounts')
-      .select(['domain', 'notification_email'])
-      .where('id', '=', webhook.account_id)
-      .executeTakeFirst();
+    const account = await findAccountById(trx, webhook.account_id);
     if (account === undefined) return;
     await recordAccountNotice(trx, deps.masterKey, {
       accountId: webhook.account_id,

@@ -7,7 +7,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseMasterKey } from '../config.ts';
 import type { Store } from '../store/database.ts';
 import {
   ensurePrivateDir,
@@ -16,6 +15,7 @@ import {
   writePrivateFile,
 } from '../store/private-files.ts';
 import { getSetting, putSettingIfAbsent } from '../store/settings.repository.ts';
+import { parseMasterKey } from './settings.ts';
 
 export const MASTER_KEY_FILE = 'master.key';
 const CHECK_SETTING = 'master_key_check';

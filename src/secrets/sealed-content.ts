@@ -11,8 +11,7 @@
 // Reading needs the master key, which only the service layer holds; repositories store and
 // return the sealed text.
 
-import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.ts';
+import type { Db } from '../store/database.ts';
 import type { ClearContentSealer } from '../store/sealed-content.migration.ts';
 import { assertMasterKeyMatches } from './master-key.ts';
 import { openText, sealToText } from './sealed-box.ts';
@@ -84,7 +83,7 @@ export function openKeptMessage(
  */
 export function clearContentSealer(masterKey: Buffer): ClearContentSealer {
   return {
-    checkKey: (db: Kysely<Database>) => assertMasterKeyMatches({ db }, masterKey),
+    checkKey: (db: Db) => assertMasterKeyMatches({ db }, masterKey),
     subject: (messageId, subject) => sealToText(masterKey, 'message-subject', messageId, subject),
     notice: (noticeId, notice) => sealNotice(masterKey, noticeId, notice),
     keptMessage: (inboundId, raw) => sealKeptMessage(masterKey, inboundId, raw),

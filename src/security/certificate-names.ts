@@ -23,8 +23,8 @@
 import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { getPublicSuffix } from 'tldts';
+import type { AuthMethod } from '../vocabulary/policy-levels.ts';
 import { certificateFacts } from './certificate-extensions.ts';
-import type { AuthMethod } from './options.ts';
 
 /** Letters, digits, hyphen; underscore too, since it is seen in real host names and harmless. */
 const LABEL = /^[a-z0-9_-]+$/;

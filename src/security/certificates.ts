@@ -2,8 +2,8 @@
 // plus the operator's extra CAs, expiry, host name).
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
+import type { ReasonCode } from '../vocabulary/reasons.ts';
 import { certificateNamesHost, nameSourcesFor, presentedNames } from './certificate-names.ts';
-import type { ReasonCode } from './reasons.ts';
 
 export interface CertificateSummary {
   sha256: string;

@@ -1,10 +1,13 @@
 // The pre-flight check: the same operation as a delivery, ending with QUIT instead of MAIL
 // FROM. Used by `POST /security/check` and `securemail check`.
+
+import type { AuthMethod } from '../vocabulary/policy-levels.ts';
+import { REASONS, type ReasonCode } from '../vocabulary/reasons.ts';
+import type { Verdict } from '../vocabulary/verdicts.ts';
 import type { CertificateSummary } from './certificates.ts';
-import type { DomainEvidence, HostEvidence, Verdict } from './evidence.ts';
+import type { DomainEvidence, HostEvidence } from './evidence.ts';
 import { openSecureSession } from './open-session.ts';
-import type { AuthMethod, SecurityDeps, SecurityOptions } from './options.ts';
-import { REASONS, type ReasonCode } from './reasons.ts';
+import type { SecurityDeps, SecurityOptions } from './options.ts';
 
 export interface HostReport {
   host: string;

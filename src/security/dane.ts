@@ -1,10 +1,10 @@
 // DANE for SMTP (RFC 7672, RFC 7671): matching the presented certificates against TLSA.
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { TlsaRecord } from '../dns/types.ts';
+import type { ReasonCode } from '../vocabulary/reasons.ts';
 import { certificateFacts } from './certificate-extensions.ts';
 import { certificateNamesHost, nameSourcesFor, presentedNames } from './certificate-names.ts';
 import { isValidAt } from './certificates.ts';
-import type { ReasonCode } from './reasons.ts';
 
 export const TLSA_USAGE_DANE_TA = 2;
 export const TLSA_USAGE_DANE_EE = 3;

@@ -2,14 +2,14 @@
 // attempt. Glossary: a *recipient domain* has *MX hosts*; each host has addresses; one
 // *attempt* is one connection to one address; the *verdict* (deliver/refuse/defer) is for
 // the domain, each host attempt has a *result* (pass/fail) with a *reason*.
+
+import type { AuthMethod, PolicyLevel } from '../vocabulary/policy-levels.ts';
+import type { ReasonCode } from '../vocabulary/reasons.ts';
+import type { Verdict } from '../vocabulary/verdicts.ts';
 import type { CertificateSummary } from './certificates.ts';
 import type { StsMode } from './mta-sts-policy.ts';
-import type { AuthMethod, PolicyLevel } from './options.ts';
-import type { ReasonCode } from './reasons.ts';
 import type { TranscriptEntry } from './smtp-client.ts';
 import type { TlsParameters } from './tls-policy.ts';
-
-export type Verdict = 'deliver' | 'refuse' | 'defer';
 
 export interface HostEvidence {
   recipientDomain: string;

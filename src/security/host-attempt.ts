@@ -3,11 +3,12 @@
 import type { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { TlsaRecord } from '../dns/types.ts';
+import type { AuthMethod } from '../vocabulary/policy-levels.ts';
+import type { ReasonCode } from '../vocabulary/reasons.ts';
 import { judgePkix, peerChain, summarise, trustedCas } from './certificates.ts';
 import { verifyDane } from './dane.ts';
 import type { HostEvidence } from './evidence.ts';
-import { type AuthMethod, addressPolicyOf, type SecurityOptions } from './options.ts';
-import type { ReasonCode } from './reasons.ts';
+import { addressPolicyOf, type SecurityOptions } from './options.ts';
 import { SmtpClient, type SmtpConnectOptions } from './smtp-client.ts';
 import { SmtpError } from './smtp-reply.ts';
 import {

@@ -1,5 +1,18 @@
 // The security engine's public surface. Other modules import from here, not from the parts.
 
+export {
+  type AuthMethod,
+  POLICY_LEVELS,
+  type PolicyLevel,
+} from '../vocabulary/policy-levels.ts';
+export {
+  REASONS,
+  type ReasonClass,
+  type ReasonCode,
+  type ReasonInfo,
+  reasonClass,
+} from '../vocabulary/reasons.ts';
+export type { Verdict } from '../vocabulary/verdicts.ts';
 export type { CertificateSummary } from './certificates.ts';
 export {
   CHECK_CONCURRENCY,
@@ -8,7 +21,7 @@ export {
   domainOf,
   type HostReport,
 } from './check.ts';
-export type { DomainEvidence, HostEvidence, Verdict } from './evidence.ts';
+export type { DomainEvidence, HostEvidence } from './evidence.ts';
 export {
   type CachedStsPolicy,
   createMemoryStsPolicyCache,
@@ -16,33 +29,16 @@ export {
 } from './mta-sts-cache.ts';
 export type { StsMode, StsPolicy } from './mta-sts-policy.ts';
 export {
-  createDatabaseStsPolicyCache,
-  findStsPolicy,
-  type MtaStsPolicyTable,
-  type MtaStsTables,
-  saveStsPolicy,
-} from './mta-sts-store.ts';
-export {
   MAX_ADDRESSES_TRIED,
   openSecureSession,
   type SecureSessionResult,
 } from './open-session.ts';
 export {
-  type AuthMethod,
   DEFAULT_SECURITY_OPTIONS,
-  POLICY_LEVELS,
-  type PolicyLevel,
   type SecurityDeps,
   type SecurityOptions,
   securityOptions,
 } from './options.ts';
-export {
-  REASONS,
-  type ReasonClass,
-  type ReasonCode,
-  type ReasonInfo,
-  reasonClass,
-} from './reasons.ts';
 export { exitCode, formatJson, formatText, type TextOptions } from './report.ts';
 export type { MailOptions, RcptOptions, SmtpClient, TranscriptEntry } from './smtp-client.ts';
 export {

@@ -2,10 +2,10 @@
 // discovery, the HTTPS fetch and the cache.
 import { describeAnswer, type Resolver } from '../dns/types.ts';
 import type { AddressPolicy } from '../net/address-ranges.ts';
+import type { ReasonCode } from '../vocabulary/reasons.ts';
 import type { StsPolicyCache } from './mta-sts-cache.ts';
 import { fetchStsPolicy, type StsFetchError } from './mta-sts-fetch.ts';
 import { parseStsTxt, type StsPolicy } from './mta-sts-policy.ts';
-import type { ReasonCode } from './reasons.ts';
 
 export interface StsDiscovery {
   /** The policy that applies, if any (any mode; only `enforce` authenticates). */

@@ -2,8 +2,8 @@
 // only happens when the path to the host is DNSSEC-secure (RFC 7672 2.2).
 import { normaliseName } from '../dns/names.ts';
 import { type DnsAnswer, describeAnswer, type Resolver, type TlsaRecord } from '../dns/types.ts';
+import type { ReasonCode } from '../vocabulary/reasons.ts';
 import { isUsable } from './dane.ts';
-import type { ReasonCode } from './reasons.ts';
 
 export interface MxHost {
   host: string;

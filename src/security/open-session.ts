@@ -5,23 +5,25 @@
 // connection. Order of checks: SECURITY_POLICY.md.
 import type { X509Certificate } from 'node:crypto';
 import type { TlsaRecord } from '../dns/types.ts';
+import type { AuthMethod, PolicyLevel } from '../vocabulary/policy-levels.ts';
+import { REASONS, type ReasonCode, reasonClass } from '../vocabulary/reasons.ts';
 import { describeTlsa } from './dane.ts';
 import type { DomainEvidence, HostEvidence } from './evidence.ts';
+import type { HostAssessment, JudgedHost } from './host-assessment.ts';
 import { attemptAddress } from './host-attempt.ts';
 import { discoverStsPolicy, type StsDiscovery } from './mta-sts.ts';
 import { policyAllowsHost } from './mta-sts-policy.ts';
 import { type MxHost, resolveAddresses, resolveMx, resolveTlsa } from './mx.ts';
 import {
-  type AuthMethod,
   addressPolicyOf,
-  type PolicyLevel,
   type SecurityDeps,
   type SecurityOptions,
   securityOptions,
 } from './options.ts';
-import { REASONS, type ReasonCode, reasonClass } from './reasons.ts';
-import { type ReuseCheck, sessionSatisfies } from './session-reuse.ts';
+import { type ReuseDecision, sessionSatisfies } from './session-reuse.ts';
 import type { SmtpClient } from './smtp-client.ts';
+
+export type { HostAssessment, JudgedHost } from './host-assessment.ts';
 
 export type SecureSessionResult =
   | {
@@ -64,23 +66,6 @@ export type DomainAssessmentResult =
   | { ok: true; assessment: DomainAssessment }
   | { ok: false; result: SecureSessionResult };
 
-/** What one MX host of an assessed domain requires: its addresses and the method it must pass. */
-export type HostAssessment =
-  | {
-      ok: true;
-      host: MxHost;
-      addresses: string[];
-      method: AuthMethod;
-      /** Usable TLSA records when `method` is `dane`. */
-      tlsa: TlsaRecord[];
-      /** Evidence common to every connection to this host. */
-      base: HostEvidence;
-    }
-  | { ok: false; evidence: HostEvidence };
-
-/** A verified host of an assessed domain (assessHost passed). */
-export type JudgedHost = Extract<HostAssessment, { ok: true }>;
-
 /**
  * Where sessions come from besides new connections: the delivery worker keeps verified
  * sessions open and offers them here, so the order of checks stays in this one loop.
@@ -96,7 +81,7 @@ export interface SessionSource {
     assessment: DomainAssessment,
     host: JudgedHost,
     address: string,
-    satisfies: (client: SmtpClient, chain: readonly X509Certificate[]) => ReuseCheck,
+    satisfies: (client: SmtpClient, chain: readonly X509Certificate[]) => ReuseDecision,
   ): { client: SmtpClient; evidence: HostEvidence } | undefined;
   /** Told about each new verified connection (its certificates, for later reuse). */
   opened?(

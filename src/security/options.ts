@@ -2,15 +2,8 @@
 // (SECUREMAIL_SMTP_PORT, SECUREMAIL_CA_FILE, ...); tests pass ephemeral ports and a test CA.
 import type { Resolver } from '../dns/types.ts';
 import { AddressPolicy } from '../net/address-ranges.ts';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { StsPolicyCache } from './mta-sts-cache.ts';
-
-/** What an account accepts as authentication of the recipient's server. */
-export type PolicyLevel = 'dane-only' | 'authenticated' | 'verified';
-
-/** How a server was (or must be) authenticated. */
-export type AuthMethod = 'dane' | 'mta-sts' | 'pkix';
-
-export const POLICY_LEVELS: readonly PolicyLevel[] = ['dane-only', 'authenticated', 'verified'];
 
 export interface SecurityOptions {
   /** SMTP port to connect to, 25 in production. TLSA is looked up at `_<port>._tcp`. */

@@ -8,19 +8,19 @@ import type { X509Certificate } from 'node:crypto';
 import { certificateNamesHost, nameSourcesFor } from './certificate-names.ts';
 import { isValidAt } from './certificates.ts';
 import { verifyDane } from './dane.ts';
-import type { HostAssessment } from './open-session.ts';
+import type { JudgedHost } from './host-assessment.ts';
 import type { SmtpClient } from './smtp-client.ts';
 
-export type ReuseCheck = { ok: true; detail: string } | { ok: false; detail: string };
+export type ReuseDecision = { ok: true; detail: string } | { ok: false; detail: string };
 
 export function sessionSatisfies(
   session: SmtpClient,
   /** The certificates the session was verified with (connectHost's `chain`). */
   chain: readonly X509Certificate[],
-  host: Extract<HostAssessment, { ok: true }>,
+  host: JudgedHost,
   recipientDomain: string,
   now: Date,
-): ReuseCheck {
+): ReuseDecision {
   const socket = session.tlsSocket;
   if (!session.verified || socket === undefined || socket.destroyed) {
     return { ok: false, detail: 'the session is not open and verified' };

@@ -5,8 +5,8 @@
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
+import type { AuthMethod } from '../vocabulary/policy-levels.ts';
 import { DotStuffer, dotStuff } from './dot-stuffing.ts';
-import type { AuthMethod } from './options.ts';
 import {
   buildReply,
   formatReply,

@@ -1,7 +1,7 @@
 // TLS parameter ratings per the NCSC-NL "IT Security Guidelines for TLS" (2025), appendix B,
 // as internet.nl encodes them. Ratings: good and sufficient are accepted, phase-out is
 // accepted but recorded, insufficient is refused.
-import type { ReasonCode } from './reasons.ts';
+import type { ReasonCode } from '../vocabulary/reasons.ts';
 
 export type Rating = 'good' | 'sufficient' | 'phase-out' | 'insufficient';
 

@@ -2,8 +2,9 @@
 // tenant can never reach another tenant's account, not even by guessing a domain.
 
 import type { Kysely } from 'kysely';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { prepareQuery } from './prepared-query.ts';
-import type { Account, Database, NewAccount, PolicyLevel } from './schema.ts';
+import type { Account, AccountState, Database, NewAccount } from './schema.ts';
 
 type Db = Kysely<Database>;
 
@@ -69,4 +70,24 @@ export async function updateAccount(
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) === 0) return undefined;
   return findAccount(db, clientId, domain);
+}
+
+/**
+ * Moves the account from `from` to `to`. Returns false when its state was no longer `from`:
+ * of two concurrent checks only the first makes the transition (and its notice).
+ */
+export async function changeAccountState(
+  db: Db,
+  accountId: string,
+  from: AccountState,
+  to: AccountState,
+  now: number,
+): Promise<boolean> {
+  const changed = await db
+    .updateTable('accounts')
+    .set({ state: to, updated_at: now })
+    .where('id', '=', accountId)
+    .where('state', '=', from)
+    .executeTakeFirst();
+  return Number(changed.numUpdatedRows) === 1;
 }

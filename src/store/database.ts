@@ -11,11 +11,30 @@ import { openSqlite } from './sqlite-database.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
+/**
+ * A handle on the database, or on a transaction: what every repository function takes. Code
+ * outside src/store passes it on and never builds a query with it.
+ */
+export type Db = Kysely<Database>;
+
+/**
+ * Runs `work` in one transaction on `db` and resolves once it is committed (rolled back when
+ * `work` throws). Code outside the store starts transactions here, never on the handle.
+ */
+export function inTransaction<T>(db: Db, work: (trx: Db) => Promise<T>): Promise<T> {
+  return db.transaction().execute(work);
+}
+
 export interface Capabilities {
   /** `SELECT ... FOR UPDATE SKIP LOCKED` works, so several workers can claim rows safely. */
   skipLocked: boolean;
   /** Several processes may write at once (PostgreSQL); SQLite allows one writer process. */
   multipleWriters: boolean;
+  /**
+   * INSERT inside WITH (data-modifying CTEs), so several inserts are one atomic statement
+   * without BEGIN and COMMIT (PostgreSQL; SQLite allows only SELECT there).
+   */
+  writableCtes: boolean;
 }
 
 export interface Store {
@@ -57,7 +76,7 @@ export function openStore(options: StoreOptions): Store {
   return finish(
     db,
     'sqlite',
-    { skipLocked: false, multipleWriters: false },
+    { skipLocked: false, multipleWriters: false, writableCtes: false },
     `sqlite:${location}`,
     undefined,
   );
@@ -97,7 +116,7 @@ function openPostgres(url: string, options: StoreOptions): Store {
   return finish(
     db,
     'postgres',
-    { skipLocked: true, multipleWriters: true },
+    { skipLocked: true, multipleWriters: true, writableCtes: true },
     `${where.toString()}${schema ? `#${schema}` : ''}`,
     schema,
   );

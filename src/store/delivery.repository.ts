@@ -3,9 +3,12 @@
 // leaves its recipients claimable again when the lease runs out.
 
 import { type Kysely, sql } from 'kysely';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
+import type { RecipientReason } from '../vocabulary/reasons.ts';
+import { type RecipientStatus, UNDELIVERED_STATUSES } from '../vocabulary/recipient-statuses.ts';
+import type { AttemptVerdict } from '../vocabulary/verdicts.ts';
 import type { Capabilities } from './database.ts';
-import { type RecipientStatus, UNDELIVERED_STATUSES } from './messages.table.ts';
-import type { Database, PolicyLevel } from './schema.ts';
+import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
 
@@ -135,8 +138,8 @@ export interface AttemptRecord {
   id: string;
   startedAt: number;
   endedAt: number;
-  verdict: string;
-  reason: string | null;
+  verdict: AttemptVerdict;
+  reason: RecipientReason | null;
   mxHost: string | null;
   reply: string | null;
   /** The attempt's own evidence (a JSON object). */
@@ -162,7 +165,7 @@ export interface SharedEvidence {
 
 export interface Outcome {
   status: RecipientStatus;
-  reason: string | null;
+  reason: RecipientReason | null;
   detail: string | null;
   /** For deferred recipients: when to try again. */
   nextAttemptAt?: number;

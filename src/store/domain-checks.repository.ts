@@ -10,6 +10,15 @@ export async function insertDomainCheck(db: Db, row: DomainCheck): Promise<void>
   await db.insertInto('domain_checks').values(row).execute();
 }
 
+/** The schedule row of an account older than onboarding, unless another process made it first. */
+export async function insertDomainCheckIfMissing(db: Db, row: DomainCheck): Promise<void> {
+  await db
+    .insertInto('domain_checks')
+    .values(row)
+    .onConflict((oc) => oc.column('account_id').doNothing())
+    .execute();
+}
+
 export async function findDomainCheck(db: Db, accountId: string): Promise<DomainCheck | undefined> {
   return db
     .selectFrom('domain_checks')

@@ -2,20 +2,20 @@
 // inspection, the message itself (possibly cut at the keep limit), sealed by the caller.
 
 import type { Insertable, Selectable } from 'kysely';
-import type { FeedbackDb } from './feedback-db.ts';
+import type { Db } from './database.ts';
 import type { InboundKind, InboundMessagesTable } from './inbound.table.ts';
 
 export type InboundMessage = Selectable<InboundMessagesTable>;
 
 export async function insertInboundMessage(
-  db: FeedbackDb,
+  db: Db,
   row: Insertable<InboundMessagesTable>,
 ): Promise<void> {
   await db.insertInto('inbound_messages').values(row).execute();
 }
 
 export async function listInboundMessages(
-  db: FeedbackDb,
+  db: Db,
   filter: {
     accountId?: string;
     recipientId?: string;
@@ -39,15 +39,12 @@ export async function listInboundMessages(
   return query.execute();
 }
 
-export async function findInboundMessage(
-  db: FeedbackDb,
-  id: string,
-): Promise<InboundMessage | undefined> {
+export async function findInboundMessage(db: Db, id: string): Promise<InboundMessage | undefined> {
   return db.selectFrom('inbound_messages').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /** Bytes of received messages kept for inspection, over all rows (read from an index). */
-export async function sumKeptBytes(db: FeedbackDb): Promise<number> {
+export async function sumKeptBytes(db: Db): Promise<number> {
   const row = await db
     .selectFrom('inbound_messages')
     .select((eb) => eb.fn.sum<string | number | null>('raw_bytes').as('total'))
@@ -56,7 +53,7 @@ export async function sumKeptBytes(db: FeedbackDb): Promise<number> {
 }
 
 /** Retention: removes received messages older than `before`. */
-export async function deleteInboundBefore(db: FeedbackDb, before: number): Promise<number> {
+export async function deleteInboundBefore(db: Db, before: number): Promise<number> {
   const result = await db
     .deleteFrom('inbound_messages')
     .where('received_at', '<', before)
@@ -65,10 +62,7 @@ export async function deleteInboundBefore(db: FeedbackDb, before: number): Promi
 }
 
 /** Accounts whose bounce domain (`<bounce_subdomain>.<domain>`) is `domain`. */
-export async function accountsForBounceDomain(
-  db: FeedbackDb,
-  domain: string,
-): Promise<{ id: string }[]> {
+export async function accountsForBounceDomain(db: Db, domain: string): Promise<{ id: string }[]> {
   const dot = domain.indexOf('.');
   if (dot <= 0) return [];
   return db
@@ -81,7 +75,7 @@ export async function accountsForBounceDomain(
 
 /** The recipient a VERP address names, with the account of its message. */
 export async function findBouncedRecipient(
-  db: FeedbackDb,
+  db: Db,
   recipientId: string,
 ): Promise<{ id: string; address: string; accountId: string } | undefined> {
   const row = await db

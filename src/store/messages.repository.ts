@@ -2,11 +2,12 @@
 // updated by the worker and the status routes.
 
 import { type Kysely, sql } from 'kysely';
+import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
+import type { AttemptVerdict } from '../vocabulary/verdicts.ts';
 import {
   type AttemptsTable,
   joinEvidence,
   type MessagesTable,
-  type RecipientStatus,
   type RecipientsTable,
 } from './messages.table.ts';
 import { prepareQuery } from './prepared-query.ts';
@@ -306,7 +307,7 @@ export interface EvidenceRow {
   status: RecipientStatus;
   startedAt: number;
   endedAt: number;
-  verdict: string;
+  verdict: AttemptVerdict;
   reason: string | null;
   mxHost: string | null;
   reply: string | null;

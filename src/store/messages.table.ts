@@ -1,33 +1,7 @@
-import { randomUUIDv7 } from 'node:crypto';
-
 // Row types of the message tables.
 
-export type RecipientStatus =
-  | 'queued'
-  | 'deferred'
-  | 'delivered'
-  | 'refused_insecure'
-  | 'bounced'
-  | 'failed'
-  | 'expired'
-  | 'suppressed';
-
-export const FINAL_STATUSES: readonly RecipientStatus[] = [
-  'delivered',
-  'refused_insecure',
-  'bounced',
-  'failed',
-  'expired',
-  'suppressed',
-];
-
-/** Final states the sender is told about by a notification (suppressed ones were at submission). */
-export const UNDELIVERED_STATUSES = [
-  'refused_insecure',
-  'bounced',
-  'failed',
-  'expired',
-] as const satisfies readonly RecipientStatus[];
+import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
+import type { AttemptVerdict } from '../vocabulary/verdicts.ts';
 
 export interface MessagesTable {
   id: string;
@@ -70,7 +44,7 @@ export interface AttemptsTable {
   recipient_id: string;
   started_at: number;
   ended_at: number;
-  verdict: string;
+  verdict: AttemptVerdict;
   reason: string | null;
   mx_host: string | null;
   reply: string | null;
@@ -110,39 +84,4 @@ export interface MessageTables {
   attempts: AttemptsTable;
   session_evidence: SessionEvidenceTable;
   account_usage: AccountUsageTable;
-}
-
-/**
- * A recipient row as it is accepted: queued and due now, or already final as `suppressed`.
- * Submission, notifications and the benchmark all make their rows here.
- */
-export function newRecipientRow(
-  messageId: string,
-  address: string,
-  now: number,
-  suppressedDetail?: string,
-): RecipientsTable {
-  const suppressed = suppressedDetail !== undefined;
-  return {
-    // Row ids of the busy tables (messages, recipients, attempts, session evidence, webhook
-    // events, inbound messages) are time-ordered UUIDs (RFC 9562 version 7): a new row's key
-    // lands at the right edge of its index instead of on a random page, and so do the
-    // indexes that refer to it (attempts by recipient). Random ids made each outcome commit
-    // rewrite about 48 pages of 4 KB (199 KB for 6 outcomes). 74 bits stay random: a VERP
-    // address (bounce+<recipient id>@...) is as hard to guess as before in practice.
-    id: randomUUIDv7(),
-    message_id: messageId,
-    address,
-    domain: address.slice(address.lastIndexOf('@') + 1).toLowerCase(),
-    status: suppressed ? 'suppressed' : 'queued',
-    attempts: 0,
-    next_attempt_at: now,
-    lease_owner: null,
-    lease_until: null,
-    reason: suppressed ? 'suppressed' : null,
-    detail: suppressedDetail ?? null,
-    created_at: now,
-    updated_at: now,
-    final_at: suppressed ? now : null,
-  };
 }

@@ -2,6 +2,7 @@
 // in SQLite) so both dialects compare and sort them the same way.
 
 import type { Generated, Insertable, Selectable } from 'kysely';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { InboundTables } from './inbound.table.ts';
 import type { MessageTables } from './messages.table.ts';
 
@@ -31,7 +32,6 @@ export interface QuotaUsageTable {
 }
 
 export type AccountState = 'unverified' | 'valid' | 'failed';
-export type PolicyLevel = 'dane-only' | 'authenticated' | 'verified';
 
 export interface AccountsTable {
   id: string;
@@ -53,6 +53,7 @@ export interface SettingsTable {
   value: string;
 }
 
+/** The MTA-STS policy cache (src/store/mta-sts-policies.repository.ts); the one row type. */
 export interface MtaStsPoliciesTable {
   domain: string;
   policy_id: string;
@@ -82,7 +83,7 @@ export interface DkimKeysTable {
 }
 
 /** How the last complete DNS check of a domain ended. */
-export type CheckOutcome = 'valid' | 'invalid' | 'transient';
+export type VerificationOutcome = 'valid' | 'invalid' | 'transient';
 
 export interface DomainChecksTable {
   /** One row per account: the verification schedule and the last results per record. */
@@ -95,7 +96,7 @@ export interface DomainChecksTable {
   window_started_at: number;
   next_check_at: number;
   last_checked_at: number | null;
-  last_outcome: CheckOutcome | null;
+  last_outcome: VerificationOutcome | null;
   last_valid_at: number | null;
 }
 
@@ -135,5 +136,6 @@ export type NewAccount = Insertable<AccountsTable>;
 export type DkimKey = Selectable<DkimKeysTable>;
 export type DomainCheck = Selectable<DomainChecksTable>;
 export type AccountNotification = Selectable<AccountNotificationsTable>;
+export type MtaStsPolicy = Selectable<MtaStsPoliciesTable>;
 // Kept for later tables with generated keys.
 export type { Generated };

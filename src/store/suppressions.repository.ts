@@ -2,7 +2,7 @@
 // added), which new messages skip at submission. Addresses are compared lower-cased.
 
 import type { Selectable } from 'kysely';
-import type { FeedbackDb } from './feedback-db.ts';
+import type { Db } from './database.ts';
 import type { SuppressionReason, SuppressionsTable } from './inbound.table.ts';
 import { prepareQuery } from './prepared-query.ts';
 
@@ -21,7 +21,7 @@ export interface NewSuppression {
 }
 
 /** Adds the address unless it is listed already. Returns true when it was added. */
-export async function insertSuppression(db: FeedbackDb, entry: NewSuppression): Promise<boolean> {
+export async function insertSuppression(db: Db, entry: NewSuppression): Promise<boolean> {
   const result = await db
     .insertInto('suppressions')
     .values({
@@ -38,7 +38,7 @@ export async function insertSuppression(db: FeedbackDb, entry: NewSuppression): 
 }
 
 export async function findSuppression(
-  db: FeedbackDb,
+  db: Db,
   accountId: string,
   address: string,
 ): Promise<Suppression | undefined> {
@@ -52,7 +52,7 @@ export async function findSuppression(
 
 /** One page in address order; `after` is the last address of the previous page. */
 export async function listSuppressions(
-  db: FeedbackDb,
+  db: Db,
   accountId: string,
   options: { limit: number; after?: string | undefined },
 ): Promise<Suppression[]> {
@@ -67,7 +67,7 @@ export async function listSuppressions(
 }
 
 export async function deleteSuppression(
-  db: FeedbackDb,
+  db: Db,
   accountId: string,
   address: string,
 ): Promise<boolean> {
@@ -79,7 +79,7 @@ export async function deleteSuppression(
   return Number(result.numDeletedRows) > 0;
 }
 
-const suppressedQuery = prepareQuery((db: FeedbackDb, p: { accountId: string; address: string }) =>
+const suppressedQuery = prepareQuery((db: Db, p: { accountId: string; address: string }) =>
   db
     .selectFrom('suppressions')
     .select('address')
@@ -89,7 +89,7 @@ const suppressedQuery = prepareQuery((db: FeedbackDb, p: { accountId: string; ad
 
 /** The lower-cased addresses among `addresses` that are on the account's list. */
 export async function suppressedAmong(
-  db: FeedbackDb,
+  db: Db,
   accountId: string,
   addresses: readonly string[],
 ): Promise<Set<string>> {

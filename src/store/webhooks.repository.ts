@@ -1,15 +1,15 @@
 // Webhook endpoints (one per account) and the outbox of events waiting to be posted to
 // them. Events are inserted inside the transaction that changed the state they report
-// (src/notify/events.ts), so an event exists exactly when its change was committed.
+// (src/outbox/webhook-events.ts), so an event exists exactly when its change was committed.
 
 import { type Insertable, type Selectable, sql } from 'kysely';
-import type { FeedbackDb } from './feedback-db.ts';
-import type { WebhookEventsTable, WebhooksTable } from './inbound.table.ts';
+import type { Db } from './database.ts';
+import type { WebhookEventsTable, WebhookState, WebhooksTable } from './inbound.table.ts';
 
 export type Webhook = Selectable<WebhooksTable>;
 export type WebhookEvent = Selectable<WebhookEventsTable>;
 
-export async function findWebhook(db: FeedbackDb, accountId: string): Promise<Webhook | undefined> {
+export async function findWebhook(db: Db, accountId: string): Promise<Webhook | undefined> {
   return db
     .selectFrom('webhooks')
     .selectAll()
@@ -17,19 +17,32 @@ export async function findWebhook(db: FeedbackDb, accountId: string): Promise<We
     .executeTakeFirst();
 }
 
-export async function insertWebhook(db: FeedbackDb, row: Insertable<WebhooksTable>): Promise<void> {
+/** The account's webhook with the account's domain, for the events recorded in a change. */
+export async function findWebhookSubscription(
+  db: Db,
+  accountId: string,
+): Promise<{ domain: string; events: string; state: WebhookState } | undefined> {
+  return db
+    .selectFrom('webhooks')
+    .innerJoin('accounts', 'accounts.id', 'webhooks.account_id')
+    .select(['webhooks.events', 'webhooks.state', 'accounts.domain'])
+    .where('webhooks.account_id', '=', accountId)
+    .executeTakeFirst();
+}
+
+export async function insertWebhook(db: Db, row: Insertable<WebhooksTable>): Promise<void> {
   await db.insertInto('webhooks').values(row).execute();
 }
 
 export async function updateWebhook(
-  db: FeedbackDb,
+  db: Db,
   id: string,
   changes: Partial<Omit<WebhooksTable, 'id' | 'account_id' | 'created_at'>>,
 ): Promise<void> {
   await db.updateTable('webhooks').set(changes).where('id', '=', id).execute();
 }
 
-export async function deleteWebhook(db: FeedbackDb, accountId: string): Promise<boolean> {
+export async function deleteWebhook(db: Db, accountId: string): Promise<boolean> {
   const result = await db
     .deleteFrom('webhooks')
     .where('account_id', '=', accountId)
@@ -37,9 +50,20 @@ export async function deleteWebhook(db: FeedbackDb, accountId: string): Promise<
   return Number(result.numDeletedRows) > 0;
 }
 
+/** Disables an active webhook; false when it was not active (another dispatcher got there first). */
+export async function disableActiveWebhook(db: Db, id: string, at: number): Promise<boolean> {
+  const changed = await db
+    .updateTable('webhooks')
+    .set({ state: 'disabled', disabled_at: at, updated_at: at })
+    .where('id', '=', id)
+    .where('state', '=', 'active')
+    .executeTakeFirst();
+  return Number(changed.numUpdatedRows) === 1;
+}
+
 /** Appends an event at the end of its ordering line. Call inside the state change's transaction. */
 export async function appendWebhookEvent(
-  db: FeedbackDb,
+  db: Db,
   event: Omit<Insertable<WebhookEventsTable>, 'seq'>,
 ): Promise<void> {
   const last = await db
@@ -58,7 +82,7 @@ export async function appendWebhookEvent(
  * still pending. That is what keeps the events of one recipient in order.
  */
 export async function dueWebhookEvents(
-  db: FeedbackDb,
+  db: Db,
   now: number,
   limit: number,
 ): Promise<WebhookEvent[]> {
@@ -87,7 +111,7 @@ export async function dueWebhookEvents(
 
 /** Takes the event for `owner` until `until`, unless another dispatcher holds it. */
 export async function leaseWebhookEvent(
-  db: FeedbackDb,
+  db: Db,
   id: string,
   owner: string,
   now: number,
@@ -104,7 +128,7 @@ export async function leaseWebhookEvent(
 }
 
 export async function finishWebhookEvent(
-  db: FeedbackDb,
+  db: Db,
   id: string,
   owner: string,
   changes: Pick<WebhookEventsTable, 'state' | 'attempts' | 'next_attempt_at' | 'last_error'> & {
@@ -121,7 +145,7 @@ export async function finishWebhookEvent(
 
 /** Drops every pending event of an account (its endpoint was disabled or removed). */
 export async function dropPendingEvents(
-  db: FeedbackDb,
+  db: Db,
   accountId: string,
   now: number,
   why: string,
@@ -141,10 +165,7 @@ export async function dropPendingEvents(
   return Number(result.numUpdatedRows);
 }
 
-export async function listWebhookEvents(
-  db: FeedbackDb,
-  accountId: string,
-): Promise<WebhookEvent[]> {
+export async function listWebhookEvents(db: Db, accountId: string): Promise<WebhookEvent[]> {
   return db
     .selectFrom('webhook_events')
     .selectAll()

@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FINAL_STATUSES } from '../../src/store/messages.table.ts';
+import { FINAL_STATUSES } from '../../src/vocabulary/recipient-statuses.ts';
 import { requestToken } from '../support/app.ts';
 import type { TestSmtpServer } from '../support/smtp-server.ts';
 import {

@@ -2,9 +2,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { applyRetention } from '../../src/delivery/retention.ts';
-import { recordAccountNotice } from '../../src/notify/account-notices.ts';
 import { queueAccountNotices } from '../../src/notify/notifications.ts';
+import { recordAccountNotice } from '../../src/outbox/account-notices.ts';
+import { applyRetention } from '../../src/recipients/retention.ts';
 import { clearCopies } from '../support/at-rest.ts';
 import { dialects, type TestStore } from '../support/db.ts';
 import { mime, SENDER_DOMAIN, startWorld, type World } from './support.ts';

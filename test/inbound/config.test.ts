@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/config.ts';
-import { loadInboundConfig, loadWebhookConfig } from '../../src/inbound/config.ts';
+import { loadInboundConfig } from '../../src/inbound/settings.ts';
+import { loadWebhookConfig } from '../../src/notify/settings.ts';
 
 describe('inbound and webhook configuration', () => {
   it('has defaults', () => {

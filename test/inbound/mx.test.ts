@@ -3,9 +3,9 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
-import { type InboundConfig, loadInboundConfig } from '../../src/inbound/config.ts';
 import { type RunningMx, startInboundMx } from '../../src/inbound/mx-server.ts';
 import { NOT_KEPT_NOTE } from '../../src/inbound/receive.ts';
+import { type InboundConfig, loadInboundConfig } from '../../src/inbound/settings.ts';
 import { STORE_BUDGET_REFRESH_MS } from '../../src/inbound/store-budget.ts';
 import { openKeptMessage } from '../../src/secrets/sealed-content.ts';
 import {

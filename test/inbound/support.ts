@@ -3,14 +3,13 @@
 
 import { randomUUID } from 'node:crypto';
 import { createClient } from '../../src/clients/clients-service.ts';
-import type { Store } from '../../src/store/database.ts';
-import { type FeedbackDb, feedbackDb } from '../../src/store/feedback-db.ts';
-import type { RecipientStatus } from '../../src/store/messages.table.ts';
+import type { Db, Store } from '../../src/store/database.ts';
+import type { RecipientStatus } from '../../src/vocabulary/recipient-statuses.ts';
 import type { DialectCase, TestStore } from '../support/db.ts';
 
 export interface FeedbackStore {
   store: TestStore;
-  db: FeedbackDb;
+  db: Db;
   close(): Promise<void>;
 }
 
@@ -20,7 +19,7 @@ export async function openFeedbackStore(dialect: DialectCase): Promise<FeedbackS
   // schema that another test file drops at that moment failed it ("schema ... does not
   // exist", seen in CI with PostgreSQL).
   const store = await dialect.open();
-  return { store, db: feedbackDb(store.db), close: () => store.close() };
+  return { store, db: store.db, close: () => store.close() };
 }
 
 export interface TestAccount {
@@ -66,7 +65,7 @@ export interface TestRecipient {
 
 /** A message from the account to `addresses`, each recipient in `status`. */
 export async function makeMessage(
-  db: FeedbackDb,
+  db: Db,
   account: TestAccount,
   addresses: string[],
   status: RecipientStatus = 'delivered',
@@ -122,6 +121,6 @@ export async function makeMessage(
   return recipients;
 }
 
-export async function recipientRow(db: FeedbackDb, id: string) {
+export async function recipientRow(db: Db, id: string) {
   return db.selectFrom('recipients').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { applyBounce } from '../../src/inbound/apply-bounce.ts';
-import { loadWebhookConfig } from '../../src/inbound/config.ts';
-import { filterSuppressed, isHardBounce } from '../../src/inbound/suppression.ts';
+import { applyBounce, isHardBounce } from '../../src/inbound/apply-bounce.ts';
+import { loadWebhookConfig } from '../../src/notify/settings.ts';
+import { filterSuppressed } from '../../src/recipients/suppression.ts';
 import { dialects } from '../support/db.ts';
 import { type FeedbackApp, startFeedbackApp, type TestTenant } from '../webhooks/support.ts';
 import {

@@ -6,7 +6,6 @@ import { describe, test } from 'node:test';
 import { isUsable, tlsaMatches, verifyDane } from '../../src/security/dane.ts';
 import { DotStuffer, dotStuff } from '../../src/security/dot-stuffing.ts';
 import { mxMatches, parseStsPolicy, parseStsTxt } from '../../src/security/mta-sts-policy.ts';
-import { REASONS } from '../../src/security/reasons.ts';
 import {
   buildReply,
   parseCapabilities,
@@ -20,6 +19,7 @@ import {
   rateParameters,
   rateVersion,
 } from '../../src/security/tls-policy.ts';
+import { REASONS } from '../../src/vocabulary/reasons.ts';
 import { makeCa, makeLeaf, type TestCert } from '../support/certs.ts';
 import { tlsaData } from './fixture.ts';
 

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { loadWebhookConfig, type WebhookConfig } from '../../src/inbound/config.ts';
-import { recordDomainEvent, recordRecipientEvent } from '../../src/notify/events.ts';
+import { loadWebhookConfig, type WebhookConfig } from '../../src/notify/settings.ts';
 import {
   dispatchWebhooksOnce,
   startWebhookDispatcher,
   type WebhookDispatcherDeps,
 } from '../../src/notify/webhook-dispatcher.ts';
 import { SIGNATURE_HEADER, verifySignature } from '../../src/notify/webhook-signing.ts';
+import { recordDomainEvent, recordRecipientEvent } from '../../src/outbox/webhook-events.ts';
 import { openNotice } from '../../src/secrets/sealed-content.ts';
 import { listWebhookEvents } from '../../src/store/webhooks.repository.ts';
 import {

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.ts';
 import { createClient } from '../../src/clients/clients-service.ts';
 import { loadConfig } from '../../src/config.ts';
-import type { WebhookConfig } from '../../src/inbound/config.ts';
+import type { WebhookConfig } from '../../src/notify/settings.ts';
 import type { HostLookup } from '../../src/notify/webhook-target.ts';
 import type { Store } from '../../src/store/database.ts';
 import { requestToken } from '../support/app.ts';

@@ -1,15 +1,15 @@
 // GET /account/evidence: every delivery attempt of an account in a time range, with its
 // security evidence, as JSON (full records) or CSV (one summary line per attempt) — what a
-// sender hands a data-protection auditor (GDPR art. 5(2) and 32).
+// sender hands a data-protection auditor (GDPR art. 5(2) and 32). The records and both
+// forms are src/evidence/export.ts's; this file is the HTTP side.
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { requireApexDomain } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
-import { summariseEvidence } from '../../messages/evidence-summary.ts';
+import { evidenceCsv, evidenceJsonRecords, listAccountEvidence } from '../../evidence/export.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
-import { type EvidenceRow, listEvidence } from '../../store/messages.repository.ts';
 import { parseQueryTime } from '../query-time.ts';
 import { errorResponses } from '../schemas.ts';
 import { callerId } from './accounts.ts';
@@ -17,30 +17,6 @@ import { callerId } from './accounts.ts';
 /** Rows per export; a larger range is split by the caller (the answer says so). */
 export const MAX_EVIDENCE_ROWS = 50_000;
 const DAY_MS = 86_400_000;
-
-const CSV_COLUMNS = [
-  'attempt_id',
-  'message',
-  'message_id',
-  'recipient',
-  'recipient_status',
-  'started_at',
-  'ended_at',
-  'verdict',
-  'reason',
-  'mx_host',
-  'ip',
-  'authentication',
-  'tls_version',
-  'cipher',
-  'key_exchange',
-  'certificate_sha256',
-  'certificate_issuer',
-  'dnssec_mx',
-  'mta_sts',
-  'reply',
-  'hosts_tried',
-] as const;
 
 const Query = Type.Object(
   {
@@ -94,66 +70,30 @@ export function registerEvidenceRoutes(
           field: 'query.from',
           message: 'query from: must be before to',
         });
-      const rows = await listEvidence(deps.store.db, account.id, from, to, MAX_EVIDENCE_ROWS + 1);
+      const rows = await listAccountEvidence(
+        deps.store.db,
+        account.id,
+        from,
+        to,
+        MAX_EVIDENCE_ROWS + 1,
+      );
       const truncated = rows.length > MAX_EVIDENCE_ROWS;
       const page = rows.slice(0, MAX_EVIDENCE_ROWS);
       reply.header('x-evidence-truncated', String(truncated));
       const name = `evidence-${account.domain}-${new Date(from).toISOString().slice(0, 10)}`;
       if (request.query.format === 'csv') {
-        const lines = [CSV_COLUMNS.join(',')];
-        for (const r of page) {
-          const { summary: e, ...base } = attemptFields(r);
-          const values: Record<(typeof CSV_COLUMNS)[number], string | null> = {
-            ...base,
-            ...e,
-            hosts_tried: e.hosts_tried.join('; '),
-          };
-          lines.push(CSV_COLUMNS.map((c) => csvField(values[c])).join(','));
-        }
         return reply
           .type('text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="${name}.csv"`)
-          .send(`${lines.join('\r\n')}\r\n`);
+          .send(evidenceCsv(page));
       }
       return reply.type('application/json; charset=utf-8').send({
         domain: account.domain,
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
         truncated,
-        attempts: page.map((r) => ({ ...attemptFields(r), evidence: safeParse(r.evidenceJson) })),
+        attempts: evidenceJsonRecords(page),
       });
     },
   );
-}
-
-/** One attempt's fields, shared by the JSON and the CSV form. */
-function attemptFields(r: EvidenceRow) {
-  return {
-    attempt_id: r.attemptId,
-    message: r.messageId,
-    message_id: r.messageIdHeader,
-    recipient: r.recipient,
-    recipient_status: r.status,
-    started_at: new Date(r.startedAt).toISOString(),
-    ended_at: new Date(r.endedAt).toISOString(),
-    verdict: r.verdict,
-    reason: r.reason,
-    reply: r.reply,
-    summary: summariseEvidence(r.evidenceJson),
-  };
-}
-
-/** RFC 4180 quoting; a leading =, +, - or @ is prefixed so a spreadsheet never runs it as a formula. */
-function csvField(value: string | null): string {
-  if (value === null) return '';
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
-function safeParse(json: string): unknown {
-  try {
-    return JSON.parse(json);
-  } catch {
-    return json;
-  }
 }

@@ -4,35 +4,23 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { requireApexDomain } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
-import { summariseEvidence } from '../../messages/evidence-summary.ts';
+import { attemptHistory } from '../../evidence/history.ts';
 import { type SubmitDeps, type SubmitInput, submitMessage } from '../../messages/submit.ts';
 import { openSubject } from '../../secrets/sealed-content.ts';
 import {
   countStatuses,
   findMessage,
-  listAttempts,
   listMessages,
   listRecipients,
 } from '../../store/messages.repository.ts';
-import type { RecipientStatus } from '../../store/messages.table.ts';
+import { RECIPIENT_STATUSES, type RecipientStatus } from '../../vocabulary/recipient-statuses.ts';
 import { parseQueryTime } from '../query-time.ts';
 import { errorResponses } from '../schemas.ts';
 import { callerId } from './accounts.ts';
 
 const SECURITY = [{ oauth2: [] }];
 
-const RecipientStatusSchema = Type.Union(
-  [
-    'queued',
-    'deferred',
-    'delivered',
-    'refused_insecure',
-    'bounced',
-    'failed',
-    'expired',
-    'suppressed',
-  ].map((s) => Type.Literal(s)),
-);
+const RecipientStatusSchema = Type.Union(RECIPIENT_STATUSES.map((s) => Type.Literal(s)));
 
 /**
  * The body of POST /message. `maxItems` is the configured recipient limit, so an oversized
@@ -158,10 +146,23 @@ const ListQuery = Type.Object(
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function registerMessageRoutes(
-  app: FastifyInstance,
-  deps: SubmitDeps & { privateSuffixes: readonly string[] },
-): void {
+type MessageRouteDeps = SubmitDeps & { privateSuffixes: readonly string[] };
+
+interface ListQueryInput {
+  status?: RecipientStatus;
+  since?: string;
+  domain?: string;
+  limit?: string;
+  cursor?: string;
+}
+
+export function registerMessageRoutes(app: FastifyInstance, deps: MessageRouteDeps): void {
+  registerSubmit(app, deps);
+  registerStatus(app, deps);
+  registerList(app, deps);
+}
+
+function registerSubmit(app: FastifyInstance, deps: MessageRouteDeps): void {
   // JSON escaping or base64 makes the body larger than the message it carries.
   const bodyLimit = Math.ceil(deps.limits.maxMessageBytes * 2) + 1024 * 1024;
 
@@ -190,7 +191,9 @@ export function registerMessageRoutes(
       return reply.code(202).send(result.response);
     },
   );
+}
 
+function registerStatus(app: FastifyInstance, deps: MessageRouteDeps): void {
   app.get<{ Params: { id: string } }>(
     '/message/:id',
     {
@@ -202,57 +205,44 @@ export function registerMessageRoutes(
         response: { 200: MessageStatusSchema, ...errorResponses(401, 404, 429) },
       },
     },
-    async (request) => {
-      const message = await findMessage(deps.store.db, callerId(request), request.params.id);
-      if (message === undefined)
-        throw new AppError('message_not_found', { message: `No message ${request.params.id}.` });
-      const recipients = await listRecipients(deps.store.db, message.id);
-      const attempts = await listAttempts(
-        deps.store.db,
-        recipients.map((r) => r.id),
-      );
-      const history = new Map<string, typeof attempts>();
-      for (const a of attempts)
-        history.set(a.recipient_id, [...(history.get(a.recipient_id) ?? []), a]);
-      return {
-        id: message.id,
-        message_id: message.message_id_header,
-        sender: message.sender,
-        subject: openSubject(deps.masterKey, message.id, message.subject_sealed),
-        size: message.size,
-        created_at: new Date(message.created_at).toISOString(),
-        completed_at: iso(message.completed_at),
-        recipients: recipients.map((r) => ({
-          address: r.address,
-          status: r.status,
-          attempts: r.attempts,
-          reason: r.reason,
-          detail: r.detail,
-          next_attempt_at: r.final_at === null ? iso(r.next_attempt_at) : null,
-          updated_at: new Date(r.updated_at).toISOString(),
-          final_at: iso(r.final_at),
-          history: (history.get(r.id) ?? []).map((a) => ({
-            started_at: new Date(a.started_at).toISOString(),
-            ended_at: new Date(a.ended_at).toISOString(),
-            verdict: a.verdict,
-            reason: a.reason,
-            reply: a.reply,
-            evidence: summariseEvidence(a.evidence_json),
-          })),
-        })),
-      };
-    },
+    (request) => messageStatus(deps, callerId(request), request.params.id),
   );
+}
 
-  app.get<{
-    Querystring: {
-      status?: RecipientStatus;
-      since?: string;
-      domain?: string;
-      limit?: string;
-      cursor?: string;
-    };
-  }>(
+/** GET /message/{id}: the message, each recipient's state, and its attempts with evidence. */
+async function messageStatus(deps: MessageRouteDeps, clientId: string, id: string) {
+  const message = await findMessage(deps.store.db, clientId, id);
+  if (message === undefined)
+    throw new AppError('message_not_found', { message: `No message ${id}.` });
+  const recipients = await listRecipients(deps.store.db, message.id);
+  const history = await attemptHistory(
+    deps.store.db,
+    recipients.map((r) => r.id),
+  );
+  return {
+    id: message.id,
+    message_id: message.message_id_header,
+    sender: message.sender,
+    subject: openSubject(deps.masterKey, message.id, message.subject_sealed),
+    size: message.size,
+    created_at: new Date(message.created_at).toISOString(),
+    completed_at: iso(message.completed_at),
+    recipients: recipients.map((r) => ({
+      address: r.address,
+      status: r.status,
+      attempts: r.attempts,
+      reason: r.reason,
+      detail: r.detail,
+      next_attempt_at: r.final_at === null ? iso(r.next_attempt_at) : null,
+      updated_at: new Date(r.updated_at).toISOString(),
+      final_at: iso(r.final_at),
+      history: history.get(r.id) ?? [],
+    })),
+  };
+}
+
+function registerList(app: FastifyInstance, deps: MessageRouteDeps): void {
+  app.get<{ Querystring: ListQueryInput }>(
     '/messages',
     {
       schema: {
@@ -271,50 +261,52 @@ export function registerMessageRoutes(
         },
       },
     },
-    async (request) => {
-      const query = request.query;
-      const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
-      if (limit > MAX_PAGE) {
-        throw new AppError('validation_failed', {
-          field: 'query.limit',
-          message: `query limit: at most ${MAX_PAGE}`,
-        });
-      }
-      const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const domain =
-        query.domain === undefined
-          ? undefined
-          : requireApexDomain(query.domain, 'domain', deps.privateSuffixes);
-      const rows = await listMessages(deps.store.db, {
-        clientId: callerId(request),
-        status: query.status,
-        since: query.since === undefined ? undefined : parseQueryTime(query.since, 'since'),
-        domain,
-        before,
-        limit: limit + 1,
-      });
-      const page = rows.slice(0, limit);
-      const counts = await countStatuses(
-        deps.store.db,
-        page.map((m) => m.id),
-      );
-      const last = page.at(-1);
-      return {
-        messages: page.map((m) => ({
-          id: m.id,
-          message_id: m.message_id_header,
-          sender: m.sender,
-          subject: openSubject(deps.masterKey, m.id, m.subject_sealed),
-          created_at: new Date(m.created_at).toISOString(),
-          completed_at: iso(m.completed_at),
-          recipient_count: m.recipient_count,
-          statuses: counts.get(m.id) ?? {},
-        })),
-        next_cursor:
-          rows.length > limit && last !== undefined ? encodeCursor(last.created_at, last.id) : null,
-      };
-    },
+    (request) => messagePage(deps, callerId(request), request.query),
   );
+}
+
+/** GET /messages: one page of the caller's messages, newest first, with status counts. */
+async function messagePage(deps: MessageRouteDeps, clientId: string, query: ListQueryInput) {
+  const limit = query.limit === undefined ? DEFAULT_PAGE : Number(query.limit);
+  if (limit > MAX_PAGE) {
+    throw new AppError('validation_failed', {
+      field: 'query.limit',
+      message: `query limit: at most ${MAX_PAGE}`,
+    });
+  }
+  const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  const domain =
+    query.domain === undefined
+      ? undefined
+      : requireApexDomain(query.domain, 'domain', deps.privateSuffixes);
+  const rows = await listMessages(deps.store.db, {
+    clientId,
+    status: query.status,
+    since: query.since === undefined ? undefined : parseQueryTime(query.since, 'since'),
+    domain,
+    before,
+    limit: limit + 1,
+  });
+  const page = rows.slice(0, limit);
+  const counts = await countStatuses(
+    deps.store.db,
+    page.map((m) => m.id),
+  );
+  const last = page.at(-1);
+  return {
+    messages: page.map((m) => ({
+      id: m.id,
+      message_id: m.message_id_header,
+      sender: m.sender,
+      subject: openSubject(deps.masterKey, m.id, m.subject_sealed),
+      created_at: new Date(m.created_at).toISOString(),
+      completed_at: iso(m.completed_at),
+      recipient_count: m.recipient_count,
+      statuses: counts.get(m.id) ?? {},
+    })),
+    next_cursor:
+      rows.length > limit && last !== undefined ? encodeCursor(last.created_at, last.id) : null,
+  };
 }
 
 function encodeCursor(createdAt: number, id: string): string {

@@ -11,12 +11,12 @@ import {
   issueToken,
   type SecretVerifier,
 } from '../../clients/clients-service.ts';
-import type { Config } from '../../config.ts';
 import { AppError } from '../../errors.ts';
 import { HashQueue, HashQueueFull } from '../../secrets/hash-queue.ts';
 import { verifySecret } from '../../secrets/secret-hash.ts';
 import type { Store } from '../../store/database.ts';
 import { errorResponses, TokenResponseSchema } from '../schemas.ts';
+import type { AppConfig } from '../settings.ts';
 import { type AttemptOutcome, TokenGuard } from '../token-guard.ts';
 
 export const TOKEN_PATH = '/oauth/client_credential/accesstoken';
@@ -47,7 +47,7 @@ interface TokenRoute {
 
 export interface OauthDeps {
   store: Store;
-  config: Config;
+  config: AppConfig;
   now: () => number;
   /** The scrypt check of a client secret (default verifySecret; tests count the calls). */
   verify?: SecretVerifier;

@@ -8,7 +8,7 @@ import { Type } from 'typebox';
 import { recipientDomain } from '../../accounts/email-address.ts';
 import { AppError } from '../../errors.ts';
 import type { DomainReport } from '../../security/check.ts';
-import type { PolicyLevel } from '../../security/options.ts';
+import type { PolicyLevel } from '../../vocabulary/policy-levels.ts';
 import { errorResponses, PolicyLevelSchema } from '../schemas.ts';
 
 export const MAX_CHECK_INPUTS = 50;

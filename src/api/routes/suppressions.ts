@@ -7,7 +7,6 @@ import { checkAddress } from '../../accounts/email-address.ts';
 import { AppError } from '../../errors.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
-import { feedbackDb } from '../../store/feedback-db.ts';
 import type { Account } from '../../store/schema.ts';
 import {
   deleteSuppression,
@@ -96,7 +95,7 @@ function normalisedAddress(input: string, field: string): string {
 }
 
 export function registerSuppressionRoutes(app: FastifyInstance, deps: SuppressionRouteDeps): void {
-  const db = feedbackDb(deps.store.db);
+  const db = deps.store.db;
 
   app.get<{ Querystring: { domain: string; limit?: string; after?: string } }>(
     '/account/suppressions',

@@ -5,8 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../errors.ts';
-import type { WebhookConfig } from '../../inbound/config.ts';
-import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../notify/events.ts';
+import type { WebhookConfig } from '../../notify/settings.ts';
 import { openWebhookSecret, sealWebhookSecret } from '../../notify/webhook-secrets.ts';
 import { newWebhookSecret } from '../../notify/webhook-signing.ts';
 import {
@@ -15,9 +14,9 @@ import {
   MAX_WEBHOOK_URL_LENGTH,
   systemLookup,
 } from '../../notify/webhook-target.ts';
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../outbox/webhook-events.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
-import type { Store } from '../../store/database.ts';
-import { feedbackDb } from '../../store/feedback-db.ts';
+import { inTransaction, type Store } from '../../store/database.ts';
 import type { Account } from '../../store/schema.ts';
 import {
   deleteWebhook,
@@ -112,26 +111,11 @@ function view(row: Webhook, now: number, secret?: string) {
   };
 }
 
+type DomainQuery = { Querystring: { domain: string } };
+type PutBody = { url: string; events?: WebhookEventType[] };
+
 export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): void {
-  const db = feedbackDb(deps.store.db);
-
-  async function account(clientId: string, domain: string): Promise<Account> {
-    const found = await findAccount(deps.store.db, clientId, domain.toLowerCase());
-    if (found === undefined) throw new AppError('account_not_found', { field: 'query.domain' });
-    return found;
-  }
-
-  async function existing(accountId: string): Promise<Webhook> {
-    const found = await findWebhook(db, accountId);
-    if (found === undefined) {
-      throw new AppError('webhook_not_found', {
-        message: 'This account has no webhook; register one with PUT /account/webhook.',
-      });
-    }
-    return found;
-  }
-
-  app.put<{ Querystring: { domain: string }; Body: { url: string; events?: WebhookEventType[] } }>(
+  app.put<DomainQuery & { Body: PutBody }>(
     '/account/webhook',
     {
       schema: {
@@ -154,55 +138,13 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
       },
     },
     async (request, reply) => {
-      const owner = await account(callerId(request), request.query.domain);
-      const check = await checkWebhookUrl(request.body.url, {
-        allowPrivate: deps.config.allowPrivate,
-        lookup: deps.lookup ?? systemLookup,
-      });
-      if (!check.ok) {
-        throw new AppError('webhook_url_refused', {
-          field: 'url',
-          message: `url: ${check.problem}`,
-        });
-      }
-      const events = JSON.stringify(request.body.events ?? WEBHOOK_EVENT_TYPES);
-      const now = deps.now();
-      const current = await findWebhook(db, owner.id);
-      if (current !== undefined) {
-        await updateWebhook(db, current.id, {
-          url: request.body.url,
-          events,
-          state: 'active',
-          disabled_at: null,
-          failing_since: null,
-          last_error: null,
-          updated_at: now,
-        });
-        return reply.code(200).send(view(await existing(owner.id), now));
-      }
-      const id = randomUUID();
-      const secret = newWebhookSecret();
-      await insertWebhook(db, {
-        id,
-        account_id: owner.id,
-        url: request.body.url,
-        events,
-        secret_sealed: sealWebhookSecret(deps.masterKey, id, 'current', secret),
-        previous_secret_sealed: null,
-        previous_secret_until: null,
-        state: 'active',
-        failing_since: null,
-        last_error: null,
-        last_success_at: null,
-        disabled_at: null,
-        created_at: now,
-        updated_at: now,
-      });
-      return reply.code(201).send(view(await existing(owner.id), now, secret));
+      const owner = await account(deps, callerId(request), request.query.domain);
+      const { created, view } = await putWebhook(deps, owner, request.body);
+      return reply.code(created ? 201 : 200).send(view);
     },
   );
 
-  app.get<{ Querystring: { domain: string } }>(
+  app.get<DomainQuery>(
     '/account/webhook',
     {
       schema: {
@@ -214,12 +156,12 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
       },
     },
     async (request) => {
-      const owner = await account(callerId(request), request.query.domain);
-      return view(await existing(owner.id), deps.now());
+      const owner = await account(deps, callerId(request), request.query.domain);
+      return view(await existing(deps, owner.id), deps.now());
     },
   );
 
-  app.post<{ Querystring: { domain: string } }>(
+  app.post<DomainQuery>(
     '/account/webhook/secret',
     {
       schema: {
@@ -234,27 +176,12 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
       },
     },
     async (request) => {
-      const owner = await account(callerId(request), request.query.domain);
-      const current = await existing(owner.id);
-      const now = deps.now();
-      const secret = newWebhookSecret();
-      const previous = openWebhookSecret(
-        deps.masterKey,
-        current.id,
-        'current',
-        current.secret_sealed,
-      );
-      await updateWebhook(db, current.id, {
-        secret_sealed: sealWebhookSecret(deps.masterKey, current.id, 'current', secret),
-        previous_secret_sealed: sealWebhookSecret(deps.masterKey, current.id, 'previous', previous),
-        previous_secret_until: now + deps.config.secretOverlapHours * HOUR_MS,
-        updated_at: now,
-      });
-      return view(await existing(owner.id), now, secret);
+      const owner = await account(deps, callerId(request), request.query.domain);
+      return rotateSecret(deps, owner);
     },
   );
 
-  app.delete<{ Querystring: { domain: string } }>(
+  app.delete<DomainQuery>(
     '/account/webhook',
     {
       schema: {
@@ -269,13 +196,101 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRouteDe
       },
     },
     async (request, reply) => {
-      const owner = await account(callerId(request), request.query.domain);
-      await existing(owner.id);
-      await db.transaction().execute(async (trx) => {
+      const owner = await account(deps, callerId(request), request.query.domain);
+      await existing(deps, owner.id);
+      await inTransaction(deps.store.db, async (trx) => {
         await dropPendingEvents(trx, owner.id, deps.now(), 'webhook removed');
         await deleteWebhook(trx, owner.id);
       });
       return reply.code(204).send();
     },
   );
+}
+
+async function account(deps: WebhookRouteDeps, clientId: string, domain: string): Promise<Account> {
+  const found = await findAccount(deps.store.db, clientId, domain.toLowerCase());
+  if (found === undefined) throw new AppError('account_not_found', { field: 'query.domain' });
+  return found;
+}
+
+async function existing(deps: WebhookRouteDeps, accountId: string): Promise<Webhook> {
+  const found = await findWebhook(deps.store.db, accountId);
+  if (found === undefined) {
+    throw new AppError('webhook_not_found', {
+      message: 'This account has no webhook; register one with PUT /account/webhook.',
+    });
+  }
+  return found;
+}
+
+/**
+ * PUT /account/webhook: a refused URL is a 400; an existing webhook gets the new URL and
+ * events and is active again (its secret stays); otherwise one is made with a new secret,
+ * shown in this answer only.
+ */
+async function putWebhook(
+  deps: WebhookRouteDeps,
+  owner: Account,
+  body: PutBody,
+): Promise<{ created: boolean; view: ReturnType<typeof view> }> {
+  const db = deps.store.db;
+  const check = await checkWebhookUrl(body.url, {
+    allowPrivate: deps.config.allowPrivate,
+    lookup: deps.lookup ?? systemLookup,
+  });
+  if (!check.ok) {
+    throw new AppError('webhook_url_refused', {
+      field: 'url',
+      message: `url: ${check.problem}`,
+    });
+  }
+  const events = JSON.stringify(body.events ?? WEBHOOK_EVENT_TYPES);
+  const now = deps.now();
+  const current = await findWebhook(db, owner.id);
+  if (current !== undefined) {
+    await updateWebhook(db, current.id, {
+      url: body.url,
+      events,
+      state: 'active',
+      disabled_at: null,
+      failing_since: null,
+      last_error: null,
+      updated_at: now,
+    });
+    return { created: false, view: view(await existing(deps, owner.id), now) };
+  }
+  const id = randomUUID();
+  const secret = newWebhookSecret();
+  await insertWebhook(db, {
+    id,
+    account_id: owner.id,
+    url: body.url,
+    events,
+    secret_sealed: sealWebhookSecret(deps.masterKey, id, 'current', secret),
+    previous_secret_sealed: null,
+    previous_secret_until: null,
+    state: 'active',
+    failing_since: null,
+    last_error: null,
+    last_success_at: null,
+    disabled_at: null,
+    created_at: now,
+    updated_at: now,
+  });
+  return { created: true, view: view(await existing(deps, owner.id), now, secret) };
+}
+
+/** POST /account/webhook/secret: a new secret; the previous one signs on for the overlap. */
+async function rotateSecret(deps: WebhookRouteDeps, owner: Account) {
+  const current = await existing(deps, owner.id);
+  const now = deps.now();
+  const secret = newWebhookSecret();
+  const previous = openWebhookSecret(deps.masterKey, current.id, 'current', current.secret_sealed);
+  await updateWebhook(deps.store.db, current.id, {
+    secret_sealed: sealWebhookSecret(deps.masterKey, current.id, 'current', secret),
+    previous_secret_sealed: sealWebhookSecret(deps.masterKey, current.id, 'previous', previous),
+    previous_secret_until: now + deps.config.secretOverlapHours * HOUR_MS,
+    updated_at: now,
+  });
+  return view(await existing(deps, owner.id), now, secret);
 }

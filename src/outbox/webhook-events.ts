@@ -1,15 +1,17 @@
 // Events for webhooks, recorded as an outbox row inside the transaction that made the
 // change, so an event is never lost when a process dies and never sent for a change that
-// was rolled back. The dispatcher (webhook-dispatcher.ts) posts them later.
+// was rolled back. The recipient lifecycle (src/recipients) and domain verification
+// (src/accounts/verification.ts) append them; the dispatcher
+// (src/notify/webhook-dispatcher.ts) only reads and posts them.
 //
 // Glossary: an *event* is one state change (a recipient became `bounced`, a domain became
 // `valid`); a *webhook* is an account's HTTPS endpoint with the event types it wants; a
 // *delivery* is one POST of an event to a webhook.
 
 import { randomUUIDv7 } from 'node:crypto';
-import type { FeedbackDb } from '../store/feedback-db.ts';
-import type { RecipientStatus } from '../store/messages.table.ts';
-import { appendWebhookEvent } from '../store/webhooks.repository.ts';
+import type { Db } from '../store/database.ts';
+import { appendWebhookEvent, findWebhookSubscription } from '../store/webhooks.repository.ts';
+import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 
 /** Recipient states an account can subscribe to; `queued` is not an event. */
 export const RECIPIENT_EVENT_TYPES = [
@@ -63,10 +65,7 @@ function isRecipientEventType(status: RecipientStatus): status is RecipientEvent
  * Queues the event if the account has an active webhook that wants it. Call with the
  * transaction that changes the recipient. Returns whether an event was queued.
  */
-export async function recordRecipientEvent(
-  trx: FeedbackDb,
-  event: RecipientEvent,
-): Promise<boolean> {
+export async function recordRecipientEvent(trx: Db, event: RecipientEvent): Promise<boolean> {
   return (await recordRecipientEvents(trx, [event])) === 1;
 }
 
@@ -75,7 +74,7 @@ export async function recordRecipientEvent(
  * account's webhook is looked up once, not once per event. Returns how many were queued.
  */
 export async function recordRecipientEvents(
-  trx: FeedbackDb,
+  trx: Db,
   events: readonly RecipientEvent[],
 ): Promise<number> {
   const webhooks = new Map<string, Promise<SubscribedWebhook | undefined>>();
@@ -111,7 +110,7 @@ export async function recordRecipientEvents(
 }
 
 /** Queues a domain state change (`unverified`, `valid`, `failed`) for the account's webhook. */
-export async function recordDomainEvent(trx: FeedbackDb, event: DomainEvent): Promise<boolean> {
+export async function recordDomainEvent(trx: Db, event: DomainEvent): Promise<boolean> {
   const target = await subscribedWebhook(trx, event.accountId, DOMAIN_EVENT_TYPE);
   if (target === undefined) return false;
   const id = randomUUIDv7();
@@ -128,7 +127,7 @@ export async function recordDomainEvent(trx: FeedbackDb, event: DomainEvent): Pr
 
 /** One pending outbox row; events with the same ordering key are delivered in order. */
 async function appendPending(
-  trx: FeedbackDb,
+  trx: Db,
   accountId: string,
   orderingKey: string,
   payload: WebhookPayload,
@@ -157,22 +156,14 @@ interface SubscribedWebhook {
 }
 
 /** The account's webhook when it is active, with the event types it wants. */
-async function activeWebhook(
-  db: FeedbackDb,
-  accountId: string,
-): Promise<SubscribedWebhook | undefined> {
-  const row = await db
-    .selectFrom('webhooks')
-    .innerJoin('accounts', 'accounts.id', 'webhooks.account_id')
-    .select(['webhooks.events', 'webhooks.state', 'accounts.domain'])
-    .where('webhooks.account_id', '=', accountId)
-    .executeTakeFirst();
+async function activeWebhook(db: Db, accountId: string): Promise<SubscribedWebhook | undefined> {
+  const row = await findWebhookSubscription(db, accountId);
   if (row === undefined || row.state !== 'active') return undefined;
   return { domain: row.domain, events: JSON.parse(row.events) as string[] };
 }
 
 async function subscribedWebhook(
-  db: FeedbackDb,
+  db: Db,
   accountId: string,
   type: WebhookEventType,
 ): Promise<{ domain: string } | undefined> {

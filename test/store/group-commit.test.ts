@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createCommits } from '../../src/api/group-commit.ts';
 import { createClient } from '../../src/clients/clients-service.ts';
+import { createCommits } from '../../src/store/group-commit.ts';
 import { dialects } from '../support/db.ts';
 
 for (const dialect of dialects()) {

@@ -1,8 +1,8 @@
-// The stored evidence of an attempt (SECURITY_POLICY.md) is a full record per host tried;
-// status views and exports show this summary of it: where the message went, how that
-// server was authenticated, and over which TLS parameters.
+// The stored evidence of an attempt (record.ts) is a full record per host tried; status
+// views and exports show this summary of it: where the message went, how that server was
+// authenticated, and over which TLS parameters.
 
-import type { DomainEvidence, HostEvidence } from '../security/evidence.ts';
+import type { StoredEvidence } from './record.ts';
 
 export interface EvidenceSummary {
   mx_host: string | null;
@@ -17,12 +17,6 @@ export interface EvidenceSummary {
   mta_sts: string | null;
   /** Every host tried, with its result and reason, e.g. `mx1.example.nl 192.0.2.1 fail starttls-not-supported`. */
   hosts_tried: string[];
-}
-
-interface StoredEvidence {
-  authentication?: string;
-  domain?: DomainEvidence;
-  hosts?: HostEvidence[];
 }
 
 export function summariseEvidence(json: string): EvidenceSummary {

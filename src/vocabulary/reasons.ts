@@ -1,7 +1,9 @@
-// Every reason a recipient domain or one of its mail servers can fail the security policy.
-// TLS-RPT result types (RFC 8460 section 4.3) are used where one fits; the rest are ours.
-// Notification e-mails and the pre-flight report reuse the explanations and hints below,
-// so each is written for the sender and for the recipient's administrator.
+// Every reason a recipient domain or one of its mail servers can fail the security policy,
+// and every other reason a recipient can carry: one list for the engine, the worker, the
+// bounce MX and the notifications. TLS-RPT result types (RFC 8460 section 4.3) are used
+// where one fits; the rest are ours. Notification e-mails and the pre-flight report reuse
+// the explanations and hints below, so each is written for the sender and for the
+// recipient's administrator. docs/security.md has a row per ReasonCode (a test checks).
 
 export type ReasonCode =
   // TLS-RPT result types
@@ -230,4 +232,27 @@ export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = {
 
 export function reasonClass(code: ReasonCode): ReasonClass {
   return REASONS[code].class;
+}
+
+/**
+ * Reasons of our own side that a recipient can carry besides the ReasonCodes. They have no
+ * advice for the recipient's administrator, so no entry in REASONS (a notification gives the
+ * code only) and no row in docs/security.md.
+ */
+export const OWN_REASONS = [
+  /** The security assessment threw; the recipient is retried. */
+  'internal-error',
+  /** The message body could not be read or signed (purged, sealed with another key). */
+  'message-unavailable',
+  /** The address is on the account's suppression list; nothing was sent. */
+  'suppressed',
+] as const;
+
+/** Every reason a recipient (and its attempts) can be given. */
+export type RecipientReason = ReasonCode | (typeof OWN_REASONS)[number];
+
+/** The explanation and fix of a stored reason, when it has them. */
+export function reasonInfo(reason: string | null): ReasonInfo | undefined {
+  if (reason === null || !Object.hasOwn(REASONS, reason)) return undefined;
+  return REASONS[reason as ReasonCode];
 }

@@ -11,9 +11,9 @@
 // every write keeps its own, as before.
 
 import { CompiledQuery, type ControlledTransaction, type Kysely } from 'kysely';
-import type { Store } from '../store/database.ts';
-import { runCompiled } from '../store/prepared-query.ts';
-import type { Database } from '../store/schema.ts';
+import type { Store } from './database.ts';
+import { runCompiled } from './prepared-query.ts';
+import type { Database } from './schema.ts';
 
 /** Work on the handle given, which is a transaction (or the database, for one statement). */
 export type Work<T> = (db: Kysely<Database>) => Promise<T>;

@@ -1,4 +1,5 @@
-// Checks the records an account must publish against DNS, one verdict per record:
+// Looks up the records an account must publish and compares them with what it should have,
+// one result per record (the lookup step of domain verification, verification.ts):
 // `success`, `failed` (with what was found instead and a hint for the usual mistakes), or
 // `transient` (timeout/SERVFAIL: nothing can be concluded, the caller keeps the old state).
 
@@ -14,7 +15,7 @@ import {
   readDmarc,
 } from './record-syntax.ts';
 
-export type CheckResult = RecordResult | { status: 'transient'; detail: string };
+export type RecordLookup = RecordResult | { status: 'transient'; detail: string };
 
 /** Asks each (name, type) once per check, however many records share it. */
 class Lookups {
@@ -38,7 +39,7 @@ function isTransient(answer: DnsAnswer): boolean {
   return answer.outcome === 'servfail' || answer.outcome === 'timeout';
 }
 
-function transient(answer: DnsAnswer): CheckResult {
+function transient(answer: DnsAnswer): RecordLookup {
   return {
     status: 'transient',
     detail: `The lookup of ${answer.name} ${answer.type} failed temporarily (${answer.outcome}); the last result is kept.`,
@@ -94,7 +95,7 @@ async function hints<T extends 'MX' | 'TXT'>(
   return found;
 }
 
-function failed(problem: string, hintList: string[]): CheckResult {
+function failed(problem: string, hintList: string[]): RecordLookup {
   return { status: 'failed', detail: [problem, ...hintList].join(' ') };
 }
 
@@ -102,7 +103,7 @@ async function checkMx(
   lookups: Lookups,
   account: Account,
   record: ExpectedRecord,
-): Promise<CheckResult> {
+): Promise<RecordLookup> {
   const answer = await lookups.get(record.hostname, 'MX');
   if (isTransient(answer)) return transient(answer);
   const ours: Matcher<'MX'> = (records) => records.some((mx) => mx.exchange === record.value);
@@ -124,7 +125,7 @@ async function checkSpf(
   lookups: Lookups,
   account: Account,
   record: ExpectedRecord,
-): Promise<CheckResult> {
+): Promise<RecordLookup> {
   const answer = await lookups.get(record.hostname, 'TXT');
   if (isTransient(answer)) return transient(answer);
   const authorizes: Matcher<'TXT'> = (records) =>
@@ -153,7 +154,7 @@ async function checkDkim(
   lookups: Lookups,
   account: Account,
   record: ExpectedRecord,
-): Promise<CheckResult> {
+): Promise<RecordLookup> {
   const expected = record.dkim;
   if (expected === undefined) throw new Error(`record ${record.key} has no key`);
   const answer = await lookups.get(record.hostname, 'TXT');
@@ -188,7 +189,7 @@ async function checkDmarc(
   lookups: Lookups,
   account: Account,
   record: ExpectedRecord,
-): Promise<CheckResult> {
+): Promise<RecordLookup> {
   const answer = await lookups.get(record.hostname, 'TXT');
   if (isTransient(answer)) return transient(answer);
   const dmarc = answer.records.filter(isDmarcRecord);
@@ -217,7 +218,7 @@ async function checkOwnership(
   lookups: Lookups,
   account: Account,
   record: ExpectedRecord,
-): Promise<CheckResult> {
+): Promise<RecordLookup> {
   const answer = await lookups.get(record.hostname, 'TXT');
   if (isTransient(answer)) return transient(answer);
   // Surrounding quotes are a common paste mistake that some panels keep literally.
@@ -236,14 +237,14 @@ async function checkOwnership(
 }
 
 /** Checks every record against DNS; the map is keyed by `ExpectedRecord.key`. */
-export async function checkRecords(
+export async function lookUpRecords(
   resolver: Resolver,
   account: Account,
   records: readonly ExpectedRecord[],
-): Promise<Map<string, CheckResult>> {
+): Promise<Map<string, RecordLookup>> {
   const lookups = new Lookups(resolver);
   const results = await Promise.all(
-    records.map(async (record): Promise<[string, CheckResult]> => {
+    records.map(async (record): Promise<[string, RecordLookup]> => {
       switch (record.group) {
         case 'mx':
           return [record.key, await checkMx(lookups, account, record)];

@@ -1,25 +1,17 @@
-// Which bounces suppress an address, and the check submission makes against the list.
+// The account's suppression list as the recipient lifecycle uses it: submission accepts a
+// listed address as `suppressed` (no attempt), and a hard bounce reported for an account's
+// message adds its address (reports.ts). Which bounce is hard is the DSN reader's call
+// (src/inbound/apply-bounce.ts).
 
-import type { FeedbackDb } from '../store/feedback-db.ts';
+import type { Db } from '../store/database.ts';
 import { insertSuppression, suppressedAmong } from '../store/suppressions.repository.ts';
-
-/**
- * A hard bounce says the address itself is bad (RFC 3463): 5.1.x addressing status
- * (no such mailbox, no such domain, moved) or 5.2.1 (mailbox disabled). Other permanent
- * failures, such as 5.7.1 (rejected by policy, often spam filtering) or 5.2.2 (mailbox full),
- * fail the one message without condemning the address for every later one.
- */
-export function isHardBounce(status: string | null): boolean {
-  if (status === null) return false;
-  return /^5\.1\.\d{1,3}$/.test(status) || status === '5.2.1';
-}
 
 /**
  * The addresses (as given) that are on the account's suppression list. Submission marks
  * those recipients `suppressed` without an SMTP attempt. Comparison ignores case.
  */
 export async function filterSuppressed(
-  db: FeedbackDb,
+  db: Db,
   accountId: string,
   addresses: string[],
 ): Promise<Set<string>> {
@@ -28,9 +20,9 @@ export async function filterSuppressed(
   return new Set(addresses.filter((a) => listed.has(a.toLowerCase())));
 }
 
-/** Adds a hard-bounced address; the worker can call this for a 5xx at RCPT as well. */
+/** Adds a hard-bounced address. */
 export async function suppressAddress(
-  db: FeedbackDb,
+  db: Db,
   entry: {
     accountId: string;
     address: string;

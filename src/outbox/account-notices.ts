@@ -1,14 +1,13 @@
 // Notices to an account's notification address (its domain became unverified or failed, its
 // webhook was disabled): recorded in the transaction of the change that caused them, then
-// mailed by the worker (queueAccountNotices in notifications.ts). Their subject and body
+// mailed by the worker (queueAccountNotices in src/notify/notifications.ts). Their subject and body
 // name the account's domain, its endpoints and the errors those returned, so they are
 // sealed with the master key like message bodies. Every writer goes through here.
 
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { sealNotice } from '../secrets/sealed-content.ts';
 import { insertNotification } from '../store/account-notifications.repository.ts';
-import type { Database } from '../store/schema.ts';
+import type { Db } from '../store/database.ts';
 
 export interface AccountNotice {
   accountId: string;
@@ -22,7 +21,7 @@ export interface AccountNotice {
 }
 
 export async function recordAccountNotice(
-  db: Kysely<Database>,
+  db: Db,
   masterKey: Buffer,
   notice: AccountNotice,
 ): Promise<void> {

@@ -1,0 +1,108 @@
+// Attempts: a worker claims due recipients under a lease, tries each, and records how the
+// attempt ended, with its evidence and its outbox event, in one transaction. A claim is a
+// lease, not a lock held open: a worker that dies leaves its recipients claimable again when
+// the lease runs out. Only queued and deferred recipients can be claimed (transitions.ts),
+// and an outcome is only written while the worker still holds the lease, so a recipient that
+// became final meanwhile (a bounce report) keeps its state.
+
+import { recordRecipientEvents } from '../outbox/webhook-events.ts';
+import type { Capabilities, Db } from '../store/database.ts';
+import {
+  type ClaimedRecipient,
+  type CompletedMessage,
+  claimDue,
+  completeIfFinalMany,
+  type Outcome,
+  type OutcomeWrite,
+  recordOutcomes,
+  releaseLease,
+} from '../store/delivery.repository.ts';
+import type { RecipientReason } from '../vocabulary/reasons.ts';
+import { type AttemptEvent, attemptStatus } from './transitions.ts';
+
+export type { ClaimedRecipient, CompletedMessage, Outcome, OutcomeWrite };
+
+/** The due recipients, oldest due first, leased to `owner` for `leaseMs` (event `claimed`). */
+export function claimRecipients(
+  store: { db: Db; capabilities: Capabilities },
+  claim: { owner: string; now: number; limit: number; leaseMs: number },
+): Promise<ClaimedRecipient[]> {
+  return claimDue(store.db, store.capabilities, claim.owner, claim.now, claim.limit, claim.leaseMs);
+}
+
+/** Gives claimed recipients back untried (shutdown before they were tried). */
+export function releaseRecipients(db: Db, recipientIds: string[], owner: string): Promise<void> {
+  return releaseLease(db, recipientIds, owner);
+}
+
+/**
+ * How an attempt ended, as the outcome to record: the new state is the table's for the event.
+ * `nextAttemptAt` only for `deferred`; `counted: false` for a recipient that was not tried at
+ * all (the connection dropped first).
+ */
+export function attemptOutcome(
+  event: AttemptEvent,
+  outcome: {
+    reason: RecipientReason | null;
+    detail: string | null;
+    nextAttemptAt?: number;
+    counted?: boolean;
+  },
+): Outcome {
+  return {
+    status: attemptStatus(event),
+    reason: outcome.reason,
+    detail: outcome.detail,
+    ...(outcome.nextAttemptAt === undefined ? {} : { nextAttemptAt: outcome.nextAttemptAt }),
+    counted: outcome.counted ?? true,
+  };
+}
+
+/** A claimed recipient and its outcome, as the worker hands it over. */
+export interface AttemptWrite extends OutcomeWrite {
+  recipient: ClaimedRecipient;
+}
+
+/**
+ * Several recipients' outcomes with their attempts (evidence) and outbox events in ONE
+ * transaction (a group commit; see src/delivery/outcome-writer.ts). Only recipients whose
+ * lease `owner` still holds change. Returns, per write, whether the lease was still held.
+ */
+export function recordAttempts(
+  db: Db,
+  owner: string,
+  now: number,
+  writes: readonly AttemptWrite[],
+): Promise<boolean[]> {
+  const byId = new Map(writes.map((w) => [w.recipientId, w.recipient]));
+  return recordOutcomes(db, owner, now, writes, (trx, kept) =>
+    recordRecipientEvents(
+      trx,
+      kept.map(({ recipientId, outcome }) => {
+        const r = byId.get(recipientId)!;
+        return {
+          accountId: r.accountId,
+          messageId: r.messageId,
+          recipientId,
+          address: r.address,
+          status: outcome.status,
+          reason: outcome.reason,
+          detail: outcome.detail,
+          at: now,
+        };
+      }),
+    ),
+  );
+}
+
+/**
+ * Completes the messages (of a round) whose recipients are all final, in one transaction;
+ * returns each completed message once, with whether a notification is due.
+ */
+export function completeMessages(
+  db: Db,
+  messageIds: readonly string[],
+  now: number,
+): Promise<CompletedMessage[]> {
+  return completeIfFinalMany(db, messageIds, now);
+}
