@@ -3,17 +3,16 @@
 // chunk, a refused recipient inside a pipelined MAIL/RCPT/BDAT flight, and the failure modes
 // the client's tests need (a connection dropped after the content, a server that stalls).
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, test } from 'node:test';
-import tls from 'node:tls';
 import { chainPem, makeCa, makeLeaf, type TestCert } from './certs.ts';
+import { RawSmtpClient } from './raw-smtp-client.ts';
 import { type TestSmtpOptions, TestSmtpServer } from './smtp-server.ts';
 
 const HOST = 'mx.chunk.test';
 let ca: TestCert;
 let leaf: TestCert;
 const servers: TestSmtpServer[] = [];
-const clients: RawClient[] = [];
+const clients: RawSmtpClient[] = [];
 
 before(async () => {
   ca = await makeCa('Test SMTP Server CA');
@@ -34,129 +33,16 @@ async function server(options: TestSmtpOptions = {}): Promise<TestSmtpServer> {
   return s;
 }
 
-/** A bare SMTP client: writes raw bytes and reads whole replies (multi-line ones joined). */
-class RawClient {
-  #socket: net.Socket;
-  #text = '';
-  #closed = false;
-  #waiting: (() => void) | undefined;
-
-  constructor(socket: net.Socket) {
-    this.#socket = socket;
-    this.#listen(socket);
-  }
-
-  #listen(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => {
-      this.#text += chunk.toString('latin1');
-      this.#waiting?.();
-    });
-    socket.on('close', () => {
-      this.#closed = true;
-      this.#waiting?.();
-    });
-    socket.on('error', () => {});
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  write(bytes: string | Buffer): void {
-    this.#socket.write(bytes);
-  }
-
-  /** The next `n` replies, each as its lines joined with `|`; rejects on close or timeout. */
-  async replies(n: number, timeoutMs = 2000): Promise<string[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const done = takeReplies(this.#text, n);
-      if (done !== undefined) {
-        this.#text = done.rest;
-        return done.replies;
-      }
-      if (this.#closed) throw new Error(`closed after ${JSON.stringify(this.#text)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${n} replies in ${JSON.stringify(this.#text)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiting = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#waiting = undefined;
-    }
-  }
-
-  /** Waits until the server closes the connection (or the time is up). */
-  async closedWithin(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (!this.#closed && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    return this.#closed;
-  }
-
-  /** What arrived and was not read as a reply. */
-  get unread(): string {
-    return this.#text;
-  }
-
-  /** STARTTLS and a verified handshake; the EHLO after it, whose reply is returned. */
-  async startTls(): Promise<string> {
-    this.write('STARTTLS\r\n');
-    assert.match((await this.replies(1))[0]!, /^220 /);
-    const plain = this.#socket;
-    plain.removeAllListeners('data');
-    const secure = tls.connect({ socket: plain, servername: HOST, ca: ca.pem });
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secureConnect', resolve);
-      secure.once('error', reject);
-    });
-    this.#socket = secure;
-    this.#listen(secure);
-    this.write('EHLO client.test\r\n');
-    return (await this.replies(1))[0]!;
-  }
-
-  close(): void {
-    this.#socket.destroy();
-  }
-}
-
-function takeReplies(text: string, n: number): { replies: string[]; rest: string } | undefined {
-  const replies: string[] = [];
-  let lines: string[] = [];
-  let at = 0;
-  while (replies.length < n) {
-    const end = text.indexOf('\r\n', at);
-    if (end < 0) return undefined;
-    const line = text.slice(at, end);
-    at = end + 2;
-    lines.push(line);
-    if (line[3] !== '-') {
-      replies.push(lines.join('|'));
-      lines = [];
-    }
-  }
-  return { replies, rest: text.slice(at) };
-}
-
 /** Connected, greeted, EHLO, STARTTLS, EHLO again: returns the client and the TLS EHLO reply. */
-async function connect(s: TestSmtpServer): Promise<{ client: RawClient; ehlo: string }> {
-  const socket = net.connect(s.port, s.host);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  const client = new RawClient(socket);
+async function connect(s: TestSmtpServer): Promise<{ client: RawSmtpClient; ehlo: string }> {
+  const client = await RawSmtpClient.connect(s.port, s.host);
   clients.push(client);
   assert.match((await client.replies(1))[0]!, /^220 /);
   client.write('EHLO client.test\r\n');
   await client.replies(1);
-  const ehlo = await client.startTls();
-  return { client, ehlo };
+  await client.startTls(HOST, ca.pem);
+  client.write('EHLO client.test\r\n');
+  return { client, ehlo: (await client.replies(1))[0]! };
 }
 
 const MAIL = 'MAIL FROM:<sender@b.test>\r\n';
