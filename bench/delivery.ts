@@ -18,7 +18,7 @@ import {
   newRecipientRow,
   type RecipientsTable,
 } from '../src/store/messages.table.ts';
-import { chainPem, makeLeaf } from '../test/support/certs.ts';
+import { chainPem, makeLeaf, type TestCert } from '../test/support/certs.ts';
 import type { SinkStart, SinkStats } from './sink.ts';
 import type { BenchStore, BenchWorld } from './world.ts';
 import { benchMime, SENDER_DOMAIN } from './world.ts';
@@ -40,11 +40,22 @@ export interface Sink {
   close(): void;
 }
 
+/** The sink for the bench world: its certificate from the bench CA, MX records for d0..d99.test. */
 export async function startSink(
   w: BenchWorld,
   settings: SinkSettings = { rttMs: 0, chunking: true },
 ): Promise<Sink> {
   const leaf = await makeLeaf({ names: [SINK_HOST], issuer: w.ca });
+  const sink = await startSinkProcess(leaf, settings);
+  for (let i = 0; i < RECIPIENT_DOMAINS; i++) {
+    w.dns.set(`d${i}.test`, [{ type: 'MX', preference: 10, exchange: SINK_HOST }]);
+  }
+  w.dns.set(SINK_HOST, [{ type: 'A', data: '127.0.0.1' }]);
+  return sink;
+}
+
+/** The sink in a child process of its own (sink.ts), serving `leaf`. */
+export async function startSinkProcess(leaf: TestCert, settings: SinkSettings): Promise<Sink> {
   const child: ChildProcess = fork(new URL('./sink.ts', import.meta.url), [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -54,10 +65,6 @@ export async function startSink(
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.send(start);
   });
-  for (let i = 0; i < RECIPIENT_DOMAINS; i++) {
-    w.dns.set(`d${i}.test`, [{ type: 'MX', preference: 10, exchange: SINK_HOST }]);
-  }
-  w.dns.set(SINK_HOST, [{ type: 'A', data: '127.0.0.1' }]);
   return {
     port,
     settings,
