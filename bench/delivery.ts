@@ -230,6 +230,8 @@ export interface DeliveryResult {
   delivered: number;
   /** Recipients of those messages. */
   recipients: number;
+  /** Messages of those sent with BDAT (CHUNKING) instead of DATA. */
+  chunked: number;
   seconds: number;
   perSecond: number;
   cpuMsPerMessage: number;
@@ -287,6 +289,7 @@ export async function runDelivery(
     queued: expected,
     delivered,
     recipients: after.recipients - before.recipients,
+    chunked: after.chunked - before.chunked,
     seconds,
     perSecond: delivered / seconds,
     cpuMsPerMessage: (used.user + used.system) / 1000 / Math.max(1, delivered),

@@ -35,13 +35,22 @@ export interface SinkStats {
   messages: number;
   /** Recipients of the accepted messages. */
   recipients: number;
+  /** Messages of those that came with BDAT (CHUNKING) rather than DATA. */
+  chunked: number;
   /** Content octets of the accepted messages (DATA still dot-stuffed). */
   bytes: number;
   /** The sink process's own CPU so far (user + system), in microseconds. */
   cpuMicros: number;
 }
 
-const stats: SinkStats = { connections: 0, messages: 0, recipients: 0, bytes: 0, cpuMicros: 0 };
+const stats: SinkStats = {
+  connections: 0,
+  messages: 0,
+  recipients: 0,
+  chunked: 0,
+  bytes: 0,
+  cpuMicros: 0,
+};
 
 function ehloReply(secure: boolean, chunking: boolean): string {
   const caps = ['mx.sink.test', 'PIPELINING', 'SIZE 52428800', 'ENHANCEDSTATUSCODES'];
@@ -137,8 +146,12 @@ function serve(link: Duplex, context: tls.SecureContext, start: SinkStart): void
         return;
       }
       chunked += size;
-      if (last) accepted(chunked);
-      else out += `250 2.0.0 Ok: ${size} octets received\r\n`;
+      if (!last) {
+        out += `250 2.0.0 Ok: ${size} octets received\r\n`;
+        return;
+      }
+      stats.chunked++;
+      accepted(chunked);
     },
   };
   let input = new SmtpInput(handler, { chunking: start.chunking });

@@ -86,7 +86,10 @@ test('WAN mode: every exchange costs one round trip, the TCP and TLS handshakes 
   });
   assert.ok(flight >= RTT - 2 && flight < 1.9 * RTT, `flight answered after ${flight} ms`);
   const s = await stats();
-  assert.deepEqual([s.connections, s.messages, s.recipients, s.bytes], [1, 1, 2, body.length]);
+  assert.deepEqual(
+    [s.connections, s.messages, s.recipients, s.chunked, s.bytes],
+    [1, 1, 2, 1, body.length],
+  );
   assert.ok(s.cpuMicros > 0);
 });
 
@@ -111,5 +114,5 @@ test('loopback mode with CHUNKING off: DATA as before, BDAT unknown, replies at 
   });
   assert.ok(elapsed < RTT, `loopback took ${elapsed} ms`);
   const s = await stats();
-  assert.deepEqual([s.messages, s.recipients, s.bytes], [1, 1, '..dot\r\n'.length]);
+  assert.deepEqual([s.messages, s.recipients, s.chunked, s.bytes], [1, 1, 0, '..dot\r\n'.length]);
 });
