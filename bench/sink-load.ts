@@ -4,6 +4,9 @@
 // as the previous one is answered (MAIL, RCPT and BDAT ... LAST in one flight, or MAIL, RCPT,
 // DATA and then the content), and reports the sink's msg/s and its own CPU per message.
 // The sender here is not SecureMail (no DKIM, no store), so the sink is the only real load.
+// Measured (2 shared cores): at RTT 50 ms, 200 connections, BDAT 3,579 msg/s at 0.085 ms of
+// sink CPU per message (31 % of one core), DATA 1,833 msg/s at 0.146 ms; at RTT 0, 20
+// connections, BDAT 14,720 msg/s at 0.035 ms. Round trips, not the sink, set those rates.
 //
 //   node bench/sink-load.ts      (SINK_LOAD_RTT_MS=50, SINK_LOAD_CONNECTIONS=200,
 //                                 SINK_LOAD_SECONDS=10, SINK_LOAD_MODE=bdat|data)
