@@ -15,38 +15,59 @@ import { seal } from '../src/secrets/sealed-box.ts';
 import { sealSubject } from '../src/secrets/sealed-content.ts';
 import { dueRecipientsQuery } from '../src/store/delivery.repository.ts';
 import type { MessagesTable, RecipientsTable } from '../src/store/messages.table.ts';
-import { chainPem, makeLeaf } from '../test/support/certs.ts';
+import { chainPem, makeLeaf, type TestCert } from '../test/support/certs.ts';
+import type { SinkStart, SinkStats } from './sink.ts';
 import type { BenchStore, BenchWorld } from './world.ts';
 import { benchMime, SENDER_DOMAIN } from './world.ts';
 
 export const SINK_HOST = 'mx.sink.test';
 export const RECIPIENT_DOMAINS = 100;
 
+export interface SinkSettings {
+  /** Round-trip time the sink models (delayed-link.ts); 0: plain loopback. */
+  rttMs: number;
+  /** Offer CHUNKING (RFC 3030), as Postfix 3.4+ does. */
+  chunking: boolean;
+}
+
 export interface Sink {
   port: number;
-  stats(): Promise<{ connections: number; messages: number; bytes: number }>;
+  settings: SinkSettings;
+  stats(): Promise<SinkStats>;
   close(): void;
 }
 
-export async function startSink(w: BenchWorld): Promise<Sink> {
+/** The sink for the bench world: its certificate from the bench CA, MX records for d0..d99.test. */
+export async function startSink(
+  w: BenchWorld,
+  settings: SinkSettings = { rttMs: 0, chunking: true },
+): Promise<Sink> {
   const leaf = await makeLeaf({ names: [SINK_HOST], issuer: w.ca });
-  const child: ChildProcess = fork(new URL('./sink.ts', import.meta.url), [], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.send({ key: leaf.keyPem, cert: chainPem(leaf) });
-  });
+  const sink = await startSinkProcess(leaf, settings);
   for (let i = 0; i < RECIPIENT_DOMAINS; i++) {
     w.dns.set(`d${i}.test`, [{ type: 'MX', preference: 10, exchange: SINK_HOST }]);
   }
   w.dns.set(SINK_HOST, [{ type: 'A', data: '127.0.0.1' }]);
+  return sink;
+}
+
+/** The sink in a child process of its own (sink.ts), serving `leaf`. */
+export async function startSinkProcess(leaf: TestCert, settings: SinkSettings): Promise<Sink> {
+  const child: ChildProcess = fork(new URL('./sink.ts', import.meta.url), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const start: SinkStart = { key: leaf.keyPem, cert: chainPem(leaf), ...settings };
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.send(start);
+  });
   return {
     port,
+    settings,
     stats: () =>
       new Promise((resolve) => {
-        child.once('message', resolve);
+        child.once('message', (m: SinkStats) => resolve(m));
         child.send({ stats: true });
       }),
     close: () => child.kill(),
@@ -202,13 +223,22 @@ export async function claimPlan(w: BenchWorld): Promise<{ plan: string; ms: numb
 export interface DeliveryResult {
   label: string;
   queued: number;
+  /** Messages the sink accepted (one per transaction). */
   delivered: number;
+  /** Recipients of those messages. */
+  recipients: number;
+  /** Messages of those sent with BDAT (CHUNKING) instead of DATA. */
+  chunked: number;
   seconds: number;
   perSecond: number;
   cpuMsPerMessage: number;
+  /** The sink's own CPU per accepted message (it must not be the bottleneck). */
+  sinkCpuMsPerMessage: number;
   connections: number;
   rounds: number;
   timedOut: boolean;
+  /** Highest RSS of this process seen during the run (sampled every 10 ms), in bytes. */
+  peakRss: number;
 }
 
 /**
@@ -225,6 +255,10 @@ export async function runDelivery(
 ): Promise<DeliveryResult> {
   const worker = w.worker(sink.port, env);
   const before = await sink.stats();
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  }, 10);
   const cpu = process.cpuUsage();
   const started = performance.now();
   let handled = 0;
@@ -243,18 +277,24 @@ export async function runDelivery(
   await worker.close();
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
   const after = await sink.stats();
   const delivered = after.messages - before.messages;
   return {
     label,
     queued: expected,
     delivered,
+    recipients: after.recipients - before.recipients,
+    chunked: after.chunked - before.chunked,
     seconds,
     perSecond: delivered / seconds,
     cpuMsPerMessage: (used.user + used.system) / 1000 / Math.max(1, delivered),
+    sinkCpuMsPerMessage: (after.cpuMicros - before.cpuMicros) / 1000 / Math.max(1, delivered),
     connections: after.connections - before.connections,
     rounds,
     timedOut,
+    peakRss,
   };
 }
 

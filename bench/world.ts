@@ -82,7 +82,11 @@ export interface BenchWorld {
   close(): Promise<void>;
 }
 
-export async function startBenchWorld(store: Store): Promise<BenchWorld> {
+/** `settings`: more SECUREMAIL_* settings for the API and the worker (e.g. a higher recipient limit). */
+export async function startBenchWorld(
+  store: Store,
+  settings: Record<string, string> = {},
+): Promise<BenchWorld> {
   const dns = await TestDnsServer.start();
   const ca = await makeCa('SecureMail Bench Root');
   const masterKey = randomBytes(32);
@@ -102,6 +106,7 @@ export async function startBenchWorld(store: Store): Promise<BenchWorld> {
     SECUREMAIL_DNS_SERVERS: dns.server,
     SECUREMAIL_MESSAGES_PER_DAY: '1000000000',
     SECUREMAIL_QUOTA_LIMIT: '1000000000',
+    ...settings,
   };
   const config = loadConfig(env);
   let world: BenchWorld | undefined;
