@@ -4,6 +4,7 @@
 
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { type ConsoleConfig, loadConsoleConfig } from './api/console-config.ts';
 import { ConfigError, type Env, envReader, integerValue } from './config-values.ts';
 import {
   AD_TRUST_MODES,
@@ -88,6 +89,8 @@ export interface Config {
   security: OutboundSecurityConfig;
   inbound: InboundConfig;
   webhooks: WebhookConfig;
+  /** The web console (SECUREMAIL_CONSOLE); see docs/console.md. */
+  console: ConsoleConfig;
   /** The resolvers asked for every DNS lookup (SECUREMAIL_DNS_SERVERS; default: resolv.conf). */
   dnsServers: DnsServer[];
   /** Per query to one resolver. */
@@ -365,6 +368,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     },
     inbound: loadInboundConfig(env),
     webhooks: loadWebhookConfig(env),
+    console: loadConsoleConfig(env),
     dnsServers,
     dnsTimeoutMs: integer(
       'SECUREMAIL_DNS_TIMEOUT_MS',

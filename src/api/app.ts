@@ -26,6 +26,7 @@ import { createCommits } from './group-commit.ts';
 import { requestLogOptions } from './log-redaction.ts';
 import { createRegistry, registerHttpMetrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
+import { registerConsole } from './routes/console.ts';
 import { registerEvidenceRoutes } from './routes/evidence.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
@@ -152,6 +153,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.resolverProbes ? { resolverProbes: deps.resolverProbes } : {}),
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The web console (docs/console.md): static files under /console; SECUREMAIL_CONSOLE=off drops it.
+  if (config.console.enabled) {
+    await registerConsole(app, { apiBase: config.basePath, apiVersion: config.apiVersion });
+  }
   registerOauthRoutes(app, {
     store,
     config,
