@@ -87,7 +87,7 @@ class App extends Component {
           </ul>
         </nav>
         <div class="who">
-          <span class="client" title="Signed in with this client id">${api.clientId}</span>
+          <span class="client" title=${`Signed in as client ${api.clientId}`}><span class="offscreen">Signed in as client </span>${api.clientId.slice(0, 8)}…</span>
           <button type="button" class="button-secondary button-small" onClick=${this.signOut}>Sign out</button>
         </div>
       </header>

@@ -54,6 +54,14 @@ export const METHODS = {
   unknown: 'Not recorded',
 };
 
+/** The DNSSEC status of a DNS answer, as the evidence records it. */
+export const DNSSEC = {
+  secure: 'secure (signed and validated)',
+  insecure: 'insecure (the zone is not signed)',
+  bogus: 'bogus (signatures did not validate)',
+  indeterminate: 'indeterminate',
+};
+
 export const VERDICTS = {
   deliver: { label: 'Delivered', tone: 'good' },
   refuse: { label: 'Refused', tone: 'bad' },

@@ -3,7 +3,7 @@
 // server how it was (or could not be) authenticated. Nothing is sent.
 
 import { Badge, ErrorNotice, Field, PageTitle } from '../components/ui.js';
-import { addressList, fingerprint, METHODS, POLICY_LEVELS } from '../lib/format.js';
+import { addressList, fingerprint, METHODS, POLICY_LEVELS, when } from '../lib/format.js';
 import { Component, html } from '../lib/html.js';
 
 const VERDICT = {
@@ -70,7 +70,7 @@ function DomainResult({ result: r }) {
       html`<div class="table-scroll"><table class="data">
       <caption class="offscreen">Mail servers of ${r.domain}</caption>
       <thead><tr><th scope="col">Mail server</th><th scope="col">Address</th><th scope="col">Result</th>
-        <th scope="col">Method</th><th scope="col">TLS</th><th scope="col">Reason</th></tr></thead>
+        <th scope="col">Judged by</th><th scope="col">TLS</th><th scope="col">Reason</th></tr></thead>
       <tbody>
         ${r.hosts.map(
           (h) => html`<tr data-host=${h.host}>
@@ -87,8 +87,7 @@ function DomainResult({ result: r }) {
     }
     ${
       r.certificate &&
-      html`<p class="hint">Certificate ${r.certificate.subject}, issued by ${r.certificate.issuer}, valid until
-      ${r.certificate.validTo}; SHA-256 <code class="wrap">${fingerprint(r.certificate.sha256)}</code></p>`
+      html`<p class="hint">Certificate ${r.certificate.subject}, issued by ${r.certificate.issuer}, valid until ${when(r.certificate.validTo)}; SHA-256${' '}<code class="fingerprint">${fingerprint(r.certificate.sha256)}</code></p>`
     }
   </article>`;
 }

@@ -141,7 +141,7 @@ export class DomainPage extends Page {
                     <${CopyButton} text=${record.hostname} describe=${`the name of ${label}`} /></td>
                   <td>${record.type}</td>
                   <td>${record.priority !== undefined && html`<span class="hint">Priority ${record.priority}</span> `}
-                    <code class="wrap value">${record.value}</code>
+                    <code class="wrap value" tabindex=${record.value.length > 200 ? '0' : undefined}>${record.value}</code>
                     <${CopyButton} text=${record.value} describe=${`the value of ${label}`} /></td>
                   <td><${Badge} tone=${status.tone}>${status.label}<//>
                     ${record.detail && html`<p class=${`record-detail record-detail-${record.status}`}>${record.detail}</p>`}</td>
@@ -187,17 +187,15 @@ export class DomainPage extends Page {
       <section class="panel panel-danger" aria-labelledby="danger">
         <h2 id="danger">Delete the domain</h2>
         <p>Sending from ${account.domain.name} stops at once. Its keys, suppressions and webhook are
-          deleted, and so are its messages with their delivery evidence:
-          <a href=${href('/messages', { domain: account.domain.name })}>export the evidence</a> first if an
-          auditor may ask for it.</p>
+          deleted, and so are its messages with their delivery evidence:${' '}<a href=${href('/messages', { domain: account.domain.name })}>export the evidence</a>${' '}first if an auditor may ask for it.</p>
         <${ConfirmButton} label="Delete domain" action="Delete" title=${`Delete ${account.domain.name}?`}
           typeToConfirm=${account.domain.name} onConfirm=${this.remove}>
           <p>This cannot be undone: the domain's messages and their evidence are deleted with it. To send
             from this domain again you would add it again and publish new records.</p>
         <//>
       </section>
-      <p><a href=${href('/messages', { domain: account.domain.name })}>Messages from ${account.domain.name}</a> ·
-        <a href=${href('/suppressions', { domain: account.domain.name })}>Suppressions</a> ·
+      <p class="links"><a href=${href('/messages', { domain: account.domain.name })}>Messages from ${account.domain.name}</a>
+        <a href=${href('/suppressions', { domain: account.domain.name })}>Suppressions</a>
         <a href=${href('/webhooks', { domain: account.domain.name })}>Webhook</a></p>`;
   }
 }

@@ -4,7 +4,15 @@
 // attempt on a timeline. What a compliance officer shows an auditor.
 
 import { Badge, Page } from '../components/ui.js';
-import { decodeSubject, fingerprint, METHODS, statusInfo, VERDICTS, when } from '../lib/format.js';
+import {
+  DNSSEC,
+  decodeSubject,
+  fingerprint,
+  METHODS,
+  statusInfo,
+  VERDICTS,
+  when,
+} from '../lib/format.js';
 import { html } from '../lib/html.js';
 import { href } from '../lib/router.js';
 import { StatusCounts } from './messages.js';
@@ -64,8 +72,7 @@ function Recipient({ recipient: r, reasons }) {
     ${
       r.status === 'delivered' &&
       delivered &&
-      html`<p class="outcome">Delivered ${when(delivered.ended_at, true)} to <strong>${delivered.evidence.mx_host}</strong>
-      over ${delivered.evidence.tls_version ?? 'TLS'}, authenticated by <strong>${METHODS[delivered.evidence.authentication] ?? delivered.evidence.authentication ?? 'an unrecorded method'}</strong>.</p>`
+      html`<p class="outcome">Delivered ${when(delivered.ended_at, true)} to <strong>${delivered.evidence.mx_host}</strong>${' '}over ${delivered.evidence.tls_version ?? 'TLS'}, authenticated by <strong>${METHODS[delivered.evidence.authentication] ?? delivered.evidence.authentication ?? 'an unrecorded method'}</strong>.</p>`
     }
     ${
       r.reason &&
@@ -87,8 +94,7 @@ function Recipient({ recipient: r, reasons }) {
         ${r.history.map((a) => {
           const verdict = VERDICTS[a.verdict] ?? { label: a.verdict, tone: 'neutral' };
           return html`<li data-verdict=${a.verdict}>
-            <p><time datetime=${a.started_at}>${when(a.started_at, true)}</time>
-              <${Badge} tone=${verdict.tone}>${verdict.label}<//>
+            <p><time datetime=${a.started_at}>${when(a.started_at, true)}</time>${' '}<${Badge} tone=${verdict.tone}>${verdict.label}<//>
               ${a.reason && html` <code>${a.reason}</code>`}
               ${a.evidence.mx_host && html` via ${a.evidence.mx_host}`}</p>
             ${a.reply && html`<p class="hint">Server reply: <code class="wrap">${a.reply}</code></p>`}
@@ -113,10 +119,11 @@ function Evidence({ evidence: e }) {
     ['Key exchange', e.key_exchange],
     [
       'Certificate fingerprint (SHA-256)',
-      e.certificate_sha256 && html`<code class="wrap">${fingerprint(e.certificate_sha256)}</code>`,
+      e.certificate_sha256 &&
+        html`<code class="fingerprint">${fingerprint(e.certificate_sha256)}</code>`,
     ],
     ['Certificate issuer', e.certificate_issuer],
-    ['DNSSEC of the MX records', e.dnssec_mx],
+    ['DNSSEC of the MX records', e.dnssec_mx && (DNSSEC[e.dnssec_mx] ?? e.dnssec_mx)],
     ['MTA-STS policy', e.mta_sts],
   ].filter(([, v]) => v);
   if (rows.length === 0) return null;

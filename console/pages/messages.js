@@ -72,7 +72,8 @@ export class MessagesPage extends Page {
           </select>
         </div>
       </form>
-      <ul class="status-counts" aria-label="Recipients of the messages in this period, by status">
+      <p class="hint">Recipients of the messages accepted in this period, by their status now:</p>
+      <ul class="status-counts" aria-label="Recipients by status">
         ${STATUSES.filter((s) => byStatus[s.id]).map(
           (
             s,
@@ -156,7 +157,7 @@ class EvidenceExport extends Component {
     return html`<section class="panel" aria-labelledby="export">
       <h2 id="export">Export evidence</h2>
       <p class="hint">Every delivery attempt of a domain in the period, with how the receiving server was
-        reached: MX host, TLS version and cipher, authentication method, certificate, DNSSEC. For an auditor.</p>
+        reached: MX host, TLS version and cipher, authentication method, certificate, DNSSEC. For an auditor. Both days are included.</p>
       ${error && html`<${ErrorNotice} error=${error} />`}
       ${done && html`<${Notice} tone="success">Downloaded ${done}.<//>`}
       <form class="form-grid form-row" onSubmit=${this.download}>
@@ -166,7 +167,7 @@ class EvidenceExport extends Component {
           ${(a) => html`<input ...${a} type="date" value=${from} max=${to}
             onInput=${(e) => this.setState({ from: e.currentTarget.value })} />`}
         <//>
-        <${Field} id="export-to" label="To (UTC day, included)" name="to" error=${error}>
+        <${Field} id="export-to" label="To (UTC day)" name="to" error=${error}>
           ${(a) => html`<input ...${a} type="date" value=${to} min=${from}
             onInput=${(e) => this.setState({ to: e.currentTarget.value })} />`}
         <//>

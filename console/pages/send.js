@@ -74,8 +74,7 @@ export class SendPage extends Page {
     return html`
       ${
         valid.length === 0 &&
-        html`<${Notice} tone="warn">None of your domains is valid yet, so nothing can be sent.
-        <a href=${href('/domains')}>Set up a domain</a> first.<//>`
+        html`<${Notice} tone="warn">None of your domains is valid yet, so nothing can be sent.${' '}<a href=${href('/domains')}>Set up a domain</a> first.<//>`
       }
       ${
         sent &&

@@ -51,8 +51,7 @@ export class SignInPage extends Component {
           ${busy ? 'Signing in…' : 'Sign in'}
         </button>
       </form>
-      <p class="hint">No client yet? An administrator makes one with
-        <code>npx securemail client create --name "Your name"</code>.</p>
+      <p class="hint">No client yet? An administrator makes one with${' '}<code>npx securemail client create --name "Your name"</code>.</p>
     </section>`;
   }
 }

@@ -143,7 +143,7 @@ export class WebhooksPage extends Page {
         webhook &&
         html`<dl class="facts">
         <div><dt>State</dt><dd><${Badge} tone=${state.tone}>${state.label}<//></dd></div>
-        <div><dt>Last success</dt><dd>${when(webhook.last_success_at)}</dd></div>
+        <div><dt>Last successful delivery</dt><dd>${webhook.last_success_at ? when(webhook.last_success_at) : 'None yet'}</dd></div>
         ${webhook.failing_since && html`<div><dt>Failing since</dt><dd>${when(webhook.failing_since)}</dd></div>`}
         ${webhook.last_error && html`<div><dt>Last error</dt><dd>${webhook.last_error}</dd></div>`}
       </dl>`

@@ -205,7 +205,8 @@ describe('the console in a browser', {
       /^([0-9a-f]{4} ){15}[0-9a-f]{4}$/,
     );
     assert.match(await fact(dirk, 'Certificate issuer'), /SecureMail Delivery Test Root/);
-    assert.equal(await fact(dirk, 'DNSSEC of the MX records'), 'secure');
+    assert.equal(await fact(dirk, 'DNSSEC of the MX records'), 'secure (signed and validated)');
+    assert.match(await fact(anna, 'DNSSEC of the MX records'), /^insecure/);
     assert.match(
       await cor.locator('.reason-text').innerText(),
       /does not offer encryption \(STARTTLS\)/,
