@@ -23,9 +23,9 @@ test('every environment variable the code reads is documented with its default',
   }
   const docs = [
     readFileSync(path.join(root, 'README.md'), 'utf8'),
-    ...readdirSync(path.join(root, 'docs')).map((f) =>
-      readFileSync(path.join(root, 'docs', f), 'utf8'),
-    ),
+    ...readdirSync(path.join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => readFileSync(path.join(root, 'docs', f), 'utf8')),
   ].join('\n');
   assert.ok(used.size > 40, `found only ${used.size} variables: the scan is broken`);
   // A row starts with the variable, or names it after a slash (`A` / `B`).

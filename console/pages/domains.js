@@ -52,7 +52,7 @@ export class DomainsPage extends Page {
       ${
         accounts.length === 0
           ? html`<p class="empty">No domains yet. Add the domain you send mail from below.</p>`
-          : html`<table class="data">
+          : html`<div class="table-scroll"><table class="data">
             <caption class="offscreen">Your domains</caption>
             <thead><tr>
               <th scope="col">Domain</th><th scope="col">State</th><th scope="col">Policy level</th>
@@ -69,7 +69,7 @@ export class DomainsPage extends Page {
                 </tr>`,
               )}
             </tbody>
-          </table>`
+          </table></div>`
       }
       <section class="panel" aria-labelledby="add-domain">
         <h2 id="add-domain">Add a domain</h2>
