@@ -70,7 +70,13 @@ export class SendPage extends Page {
 
   body({ valid }) {
     const { form, files, busy, formError, sent } = this.state;
-    const error = formError && { ...formError, field: fieldOf(formError.field) };
+    // The message of an Error is not enumerable: copied by name, not spread.
+    const error = formError && {
+      name: formError.name,
+      status: formError.status,
+      message: formError.message,
+      field: fieldOf(formError.field),
+    };
     return html`
       ${
         valid.length === 0 &&

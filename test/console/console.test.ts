@@ -176,9 +176,17 @@ describe('the console in a browser', {
     await open('/send', 'Send a message');
     await assertLabelled();
     await page.getByLabel('From', { exact: true }).fill(`news@${DOMAIN}`);
-    await page
-      .getByLabel('To', { exact: true })
-      .fill('anna@secure.test, dirk@dane.test\ncor@plain.test');
+    // A wrong address first: the API's error is shown under the field it names.
+    const to = page.getByLabel('To', { exact: true });
+    await to.fill('anna@secure.test, not-an-address');
+    await page.getByLabel('Subject').fill('x');
+    await page.getByLabel('Message', { exact: true }).fill('x');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const toError = page.locator('#send-to-error');
+    await toError.waitFor();
+    assert.match(await toError.innerText(), /^recipients\.1: .*not-an-address/);
+    assert.equal(await to.getAttribute('aria-invalid'), 'true');
+    await to.fill('anna@secure.test, dirk@dane.test\ncor@plain.test');
     await page.getByLabel('Subject').fill('Your order 1042 – shipped');
     await page.getByLabel('Message', { exact: true }).fill('Hello,\n\nyour order is on its way.\n');
     await page.getByRole('button', { name: 'Send' }).click();
@@ -346,11 +354,12 @@ describe('the console in a browser', {
       requests.filter((url) => url.includes(token) || /access_token|client_secret/.test(url)),
       [],
     );
-    // Expected error answers: the wrong secret of the first test, and the webhook page asking
-    // for a webhook before there was one (the browser logs both).
+    // Expected error answers: the wrong secret of the first test, the webhook page asking for a
+    // webhook before there was one, and the wrong address sent on purpose (the browser logs them).
     const expected = [
       /^401 .*\/oauth\/client_credential\/accesstoken/,
       /^404 .*\/account\/webhook\?/,
+      /^400 .*\/message$/,
     ];
     const answers = b.problems.filter((p) => /^\d{3} /.test(p));
     assert.deepEqual(
