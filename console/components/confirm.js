@@ -5,8 +5,11 @@
 
 import { Component, createRef, html } from '../lib/html.js';
 
+let instances = 0;
+
 export class ConfirmButton extends Component {
   dialog = createRef();
+  id = `confirm-${++instances}`;
   state = { typed: '', busy: false };
 
   open = () => {
@@ -34,15 +37,15 @@ export class ConfirmButton extends Component {
     const ready = typeToConfirm === undefined || typed.trim() === typeToConfirm;
     return html`<span>
       <button type="button" class=${`button-${tone}`} onClick=${this.open}>${label}</button>
-      <dialog ref=${this.dialog} aria-labelledby="confirm-title">
+      <dialog ref=${this.dialog} aria-labelledby=${`${this.id}-title`}>
         <form method="dialog" onSubmit=${this.confirm}>
-          <h2 id="confirm-title">${title}</h2>
+          <h2 id=${`${this.id}-title`}>${title}</h2>
           ${children}
           ${
             typeToConfirm !== undefined &&
             html`<div class="field">
-            <label for="confirm-text">Type <strong>${typeToConfirm}</strong> to confirm</label>
-            <input id="confirm-text" autocomplete="off" value=${typed}
+            <label for=${`${this.id}-text`}>Type <strong>${typeToConfirm}</strong> to confirm</label>
+            <input id=${`${this.id}-text`} autocomplete="off" value=${typed}
               onInput=${(e) => this.setState({ typed: e.currentTarget.value })} />
           </div>`
           }

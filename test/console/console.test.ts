@@ -312,6 +312,34 @@ describe('the console in a browser', {
     await shot('webhooks');
   });
 
+  test('DKIM rotation lists the new keys; deleting a domain needs its name typed', async () => {
+    await open(`/domains/${DOMAIN}`, DOMAIN);
+    const rows = page.locator('table.records tbody tr');
+    await rows.first().waitFor();
+    await page.getByRole('button', { name: 'Rotate DKIM keys' }).click();
+    const rotate = page.getByRole('dialog', { name: 'Rotate the DKIM keys?' });
+    await rotate.getByRole('button', { name: 'Rotate DKIM keys' }).click();
+    await page.getByText(/New DKIM keys are made/).waitFor();
+    assert.equal(await rows.count(), 9, 'two new DKIM records to publish');
+    assert.equal(await page.locator('tr[data-status="pending"]').count(), 2);
+    assert.match(await page.locator('.status-line').innerText(), /Valid: ready to send/);
+
+    await open('/domains', 'Domains');
+    await page.getByLabel('Domain', { exact: true }).fill('weg.nl');
+    await page.getByLabel('Notification e-mail').fill('ops@notify.test');
+    await page.getByRole('button', { name: 'Add domain' }).click();
+    await page.getByRole('heading', { level: 1, name: 'weg.nl' }).waitFor();
+    await page.getByRole('button', { name: 'Delete domain' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete weg.nl?' });
+    const confirm = dialog.getByRole('button', { name: 'Delete', exact: true });
+    assert.equal(await confirm.isDisabled(), true, 'not before the name is typed');
+    await dialog.getByLabel('Type weg.nl to confirm').fill('weg.nl');
+    await confirm.click();
+    await page.getByRole('heading', { level: 1, name: 'Domains' }).waitFor();
+    await page.locator(`tr[data-domain="${DOMAIN}"]`).waitFor();
+    assert.equal(await page.locator('tr[data-domain="weg.nl"]').count(), 0);
+  });
+
   test('readable on a phone', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     try {
