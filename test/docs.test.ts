@@ -33,7 +33,9 @@ interface Row {
 function documentedRows(): Row[] {
   const files = [
     path.join(root, 'README.md'),
-    ...readdirSync(path.join(root, 'docs')).map((f) => path.join(root, 'docs', f)),
+    ...readdirSync(path.join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => path.join(root, 'docs', f)),
   ];
   const rows: Row[] = [];
   for (const file of files) {

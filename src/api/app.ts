@@ -26,13 +26,18 @@ import { type Commits, createCommits } from '../store/group-commit.ts';
 import { RouteTable, registerErrorHandling } from './error-handler.ts';
 import { requestLogOptions } from './log-redaction.ts';
 import { createRegistry, registerHttpMetrics } from './metrics.ts';
+import { registerAccountListRoutes } from './routes/account-list.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
+import { registerConsole } from './routes/console.ts';
 import { registerEvidenceRoutes } from './routes/evidence.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
 import { registerOauthRoutes, TOKEN_PATH } from './routes/oauth.ts';
+import { registerOverviewRoutes } from './routes/overview.ts';
+import { registerReasonRoutes } from './routes/reasons.ts';
 import { registerSecurityRoutes } from './routes/security.ts';
 import { registerSuppressionRoutes } from './routes/suppressions.ts';
+import { registerWebhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
 import { registerWebhookRoutes } from './routes/webhooks.ts';
 import { ErrorBodySchema } from './schemas.ts';
 import { registerStandardHeaders } from './standard-headers.ts';
@@ -107,6 +112,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.resolverProbes ? { resolverProbes: deps.resolverProbes } : {}),
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The web console (docs/console.md): static files under /console; SECUREMAIL_CONSOLE=off drops it.
+  if (config.console.enabled) {
+    await registerConsole(app, { apiBase: config.basePath, apiVersion: config.apiVersion });
+  }
   registerOauthRoutes(app, {
     store,
     config,
@@ -230,4 +239,14 @@ function registerApiRoutes(
     check: (domains, policyLevel) =>
       checkRecipients(domains, { ...security, policyLevel }, { resolver, stsCache }),
   });
+  // Read-only views the console is built on (docs/console.md), public API like the rest.
+  registerAccountListRoutes(api, { store });
+  registerOverviewRoutes(api, {
+    store,
+    now,
+    retryWindowMs: config.delivery.retryWindowMs,
+    privateSuffixes: config.privateSuffixes,
+  });
+  registerReasonRoutes(api);
+  registerWebhookDeliveryRoutes(api, { store });
 }

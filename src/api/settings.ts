@@ -91,6 +91,15 @@ export const API_SETTINGS = {
     default: '1',
     doc: 'Sent as the `api-version` header and in the OpenAPI document.',
   }),
+  // The web console (docs/console.md); off where only the API should be reachable (a
+  // machine-to-machine deployment, a hardened API host).
+  console: {
+    enabled: custom('SECUREMAIL_CONSOLE', {
+      doc: 'Serve the web console under `/console`',
+      shownDefault: '`on`',
+      parse: consoleSwitch,
+    }),
+  },
   publicUrl: custom('SECUREMAIL_PUBLIC_URL', {
     doc: 'Public base URL',
     shownDefault: 'unset',
@@ -120,6 +129,8 @@ export interface ApiSettings {
   apiVersion: string;
   /** Public URL of the service, used in docs (Swagger's token URL). */
   publicUrl: string | undefined;
+  /** The web console (SECUREMAIL_CONSOLE); see docs/console.md. */
+  console: { enabled: boolean };
 }
 
 /** Everything buildApp() reads of the configuration. */
@@ -130,6 +141,8 @@ export interface AppConfig extends ApiSettings, AccountSettings, DnsSettings {
   webhooks: WebhookConfig;
   security: OutboundSecurityConfig;
   verification: VerificationSchedule;
+  /** The retry window, for the overview's "still being retried" (GET /stats). */
+  delivery: { retryWindowMs: number };
 }
 
 function basePath(text: string | undefined): string {
@@ -149,4 +162,15 @@ function publicUrl(text: string | undefined): string | undefined {
   } catch {
     throw new ConfigError('SECUREMAIL_PUBLIC_URL', `must be an http(s) URL, got "${text}"`);
   }
+}
+
+const CONSOLE_ON = ['on', 'true', '1', 'yes'];
+const CONSOLE_OFF = ['off', 'false', '0', 'no'];
+
+function consoleSwitch(text: string | undefined): boolean {
+  if (text === undefined) return true;
+  const lower = text.toLowerCase();
+  if (CONSOLE_ON.includes(lower)) return true;
+  if (CONSOLE_OFF.includes(lower)) return false;
+  throw new ConfigError('SECUREMAIL_CONSOLE', `must be on or off, got "${text}"`);
 }

@@ -5,6 +5,7 @@ import { Type } from 'typebox';
 import { requireApexDomain } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
 import { attemptHistory } from '../../evidence/history.ts';
+import { rawSubmission, type StructuredMessage } from '../../messages/compose.ts';
 import { type SubmitDeps, type SubmitInput, submitMessage } from '../../messages/submit.ts';
 import { openSubject } from '../../secrets/sealed-content.ts';
 import {
@@ -17,6 +18,7 @@ import { RECIPIENT_STATUSES, type RecipientStatus } from '../../vocabulary/recip
 import { parseQueryTime } from '../query-time.ts';
 import { errorResponses } from '../schemas.ts';
 import { callerId } from './accounts.ts';
+import { structuredMessageFields } from './structured-message.ts';
 
 const SECURITY = [{ oauth2: [] }];
 
@@ -46,6 +48,8 @@ const submitBody = (maxRecipients: number) =>
       message_base64: Type.Optional(
         Type.String({ description: 'Alternative to message: the MIME message in base64.' }),
       ),
+      // Or the message in parts, composed by the service (src/messages/compose.ts).
+      ...structuredMessageFields,
     },
     { additionalProperties: false },
   );
@@ -166,7 +170,7 @@ function registerSubmit(app: FastifyInstance, deps: MessageRouteDeps): void {
   // JSON escaping or base64 makes the body larger than the message it carries.
   const bodyLimit = Math.ceil(deps.limits.maxMessageBytes * 2) + 1024 * 1024;
 
-  app.post<{ Body: SubmitInput }>(
+  app.post<{ Body: SubmitInput & StructuredMessage }>(
     '/message',
     {
       bodyLimit,
@@ -176,7 +180,9 @@ function registerSubmit(app: FastifyInstance, deps: MessageRouteDeps): void {
         description:
           '202 once the message and every recipient are stored. Each recipient is delivered only over an encrypted, ' +
           'authenticated connection; insecure recipients are refused and the account is notified. A repeated ' +
-          'Message-ID with the same content answers the first response again (header idempotent-replay: true).',
+          'Message-ID with the same content answers the first response again (header idempotent-replay: true). ' +
+          'Send the message as MIME (`message` or `message_base64`), or in parts (`subject`, `text`, `html`, ' +
+          '`attachments`, `headers`) for the service to compose.',
         security: SECURITY,
         body: submitBody(deps.limits.maxRecipients),
         response: {
@@ -186,7 +192,8 @@ function registerSubmit(app: FastifyInstance, deps: MessageRouteDeps): void {
       },
     },
     async (request, reply) => {
-      const result = await submitMessage(deps, callerId(request), request.body);
+      const input = await rawSubmission(request.body, deps.now());
+      const result = await submitMessage(deps, callerId(request), input);
       if (result.replay) reply.header('idempotent-replay', 'true');
       return reply.code(202).send(result.response);
     },
