@@ -1,5 +1,6 @@
 // The settings of the process itself: the platform's host name (EHLO, Message-IDs, the
-// default MX host names), how much it logs, and how long a graceful stop may take.
+// default MX host names), how much it logs and in which form, and how long a graceful stop
+// may take.
 
 import { custom, hostName, integer, oneOf } from './settings.ts';
 
@@ -14,6 +15,10 @@ const LOG_LEVELS: readonly LogLevel[] = [
   'silent',
 ];
 
+/** JSON for machines (the default), or one readable line per event (src/cli/pretty-log.ts). */
+export type LogFormat = 'json' | 'pretty';
+const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
+
 export const SERVICE_SETTINGS = {
   hostname: custom('SECUREMAIL_HOSTNAME', {
     doc: "The platform's host name",
@@ -23,6 +28,10 @@ export const SERVICE_SETTINGS = {
   logLevel: oneOf('SECUREMAIL_LOG_LEVEL', LOG_LEVELS, {
     default: 'info',
     doc: '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.',
+  }),
+  logFormat: oneOf('SECUREMAIL_LOG_FORMAT', LOG_FORMATS, {
+    default: 'json',
+    doc: '`json` (one JSON object per line, for log collectors) or `pretty`',
   }),
   shutdownTimeoutMs: integer('SECUREMAIL_SHUTDOWN_TIMEOUT_MS', {
     default: 10_000,
@@ -36,6 +45,7 @@ export interface ServiceSettings {
   /** Host name used in EHLO and shown as the platform name. */
   hostname: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   /** Grace period for in-flight work on SIGTERM before the process exits anyway. */
   shutdownTimeoutMs: number;
 }

@@ -1,41 +1,43 @@
-// `securemail <command>`: serve, migrate, client, check, inbound. Returns the process exit code.
+// `securemail <command>`: serve, migrate, doctor, client, accounts, messages, queue,
+// suppressions, check, inbound. Returns the process exit code.
 
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ALL_ROLES, type Config, ConfigError, loadConfig, type Role } from '../config.ts';
 import { openReadyStore, startService } from '../service.ts';
+import { runAccountsCommand } from './accounts-command.ts';
 import { parseOrThrow, UsageError } from './args.ts';
 import { runCheckCommand } from './check-command.ts';
 import { runClientCommand } from './client-command.ts';
+import { runDoctorCommand } from './doctor-command.ts';
 import { runInboundCommand } from './inbound-command.ts';
+import { createLogger } from './logger.ts';
+import { runMessagesCommand } from './messages-command.ts';
+import { runQueueCommand } from './queue-command.ts';
+import { runSuppressionsCommand } from './suppressions-command.ts';
+import { asksForHelp, type CommandName, commandHelp, isCommand, overview } from './usage.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-const USAGE = `Usage: securemail <command> [options]
-
-Commands:
-  serve [--roles api,worker,mx]   start the service (default: all roles)
-  migrate                         bring the database schema up to date
-  client create --name NAME [--quota N] [--json]
-                                  make an OAuth client; prints client_id and client_secret
-  client list [--json]            list clients
-  client rotate CLIENT_ID [--json]
-                                  new secret; revokes the client's tokens
-  client delete CLIENT_ID [--force]
-                                  delete a client and its tokens (--force: also its accounts)
-  check <domain|address>... [--json] [--policy dane-only|authenticated|verified]
-                                  can these recipients be reached securely? (sends nothing;
-                                  exit 0 all deliverable, 1 any refused, 2 deferred/errors)
-  inbound list [--kind KIND] [--limit N] [--json]
-                                  what the bounce MX received, newest first
-  inbound show ID [--json]        one received message, with its content if kept
-
-Configuration comes from the environment; see README.md.`;
 
 export async function runCli(argv: string[], env: Env): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    console.log(USAGE);
+    // `securemail help check` is `securemail check --help`.
+    const topic = rest[0];
+    if (command === 'help' && topic !== undefined && isCommand(topic)) {
+      console.log(commandHelp(topic));
+      return 0;
+    }
+    console.log(overview());
     return command === undefined ? 2 : 0;
+  }
+  if (!isCommand(command)) {
+    console.error(`securemail: unknown command "${command}"\n\n${overview()}`);
+    return 2;
+  }
+  // Help before anything is read or checked: a bad setting must not hide it.
+  if (asksForHelp(rest)) {
+    console.log(commandHelp(command));
+    return 0;
   }
   let config: Config;
   try {
@@ -47,40 +49,71 @@ export async function runCli(argv: string[], env: Env): Promise<number> {
     }
     throw error;
   }
-  // The service logs JSON to stdout; one-shot commands log to stderr so that their own
-  // output (e.g. `client create --json`) stays machine-readable.
-  const logger = pino(
-    { level: config.logLevel, base: { service: 'securemail' } },
-    pino.destination(command === 'serve' ? 1 : 2),
-  );
+  const fd = command === 'serve' ? 1 : 2;
+  const logger = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    fd,
+    colour: (fd === 1 ? process.stdout : process.stderr).isTTY === true && !noColor(env),
+  });
   try {
-    switch (command) {
-      case 'serve':
-        return await serve(rest, config, logger);
-      case 'migrate': {
-        const { store } = await openReadyStore(config, logger);
-        await store.close();
-        console.log(`database is up to date (${store.description})`);
-        return 0;
-      }
-      case 'client':
-        return await runClientCommand(rest, config, logger);
-      case 'check':
-        return await runCheckCommand(rest, config, env);
-      case 'inbound':
-        return await runInboundCommand(rest, config, logger);
-      default:
-        console.error(`securemail: unknown command "${command}"\n\n${USAGE}`);
-        return 2;
-    }
+    return await run(command, rest, config, logger, env);
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`securemail: ${error.message}`);
+      // A usage line says how already; other mistakes point to the command's help.
+      const hint = error.message.startsWith('usage:') ? '' : `\n(securemail ${command} --help)`;
+      console.error(`securemail: ${error.message}${hint}`);
       return 2;
     }
     logger.fatal({ err: error }, error instanceof Error ? error.message : 'failed');
     return 1;
   }
+}
+
+async function run(
+  command: CommandName,
+  args: string[],
+  config: Config,
+  logger: Logger,
+  env: Env,
+): Promise<number> {
+  switch (command) {
+    case 'serve':
+      return serve(args, config, logger);
+    case 'migrate': {
+      parseOrThrow(args, {});
+      const { store } = await openReadyStore(config, logger);
+      await store.close();
+      console.log(`database is up to date (${store.description})`);
+      return 0;
+    }
+    case 'doctor':
+      return runDoctorCommand(args, config);
+    case 'client':
+      return runClientCommand(args, config, logger);
+    case 'accounts':
+      return runAccountsCommand(args, config, logger);
+    case 'messages':
+      return runMessagesCommand(args, config, logger);
+    case 'queue':
+      return runQueueCommand(args, config, logger);
+    case 'suppressions':
+      return runSuppressionsCommand(args, config, logger);
+    case 'check':
+      return runCheckCommand(args, config, env);
+    case 'inbound':
+      return runInboundCommand(args, config, logger);
+    default: {
+      const never: never = command;
+      throw new UsageError(`unknown command ${String(never)}`);
+    }
+  }
+}
+
+/** https://no-color.org: set and not empty means no colour. */
+function noColor(env: Env): boolean {
+  const value = env.NO_COLOR;
+  return value !== undefined && value !== '';
 }
 
 async function serve(args: string[], config: Config, logger: Logger): Promise<number> {

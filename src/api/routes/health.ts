@@ -10,6 +10,13 @@ import { errorResponses } from '../schemas.ts';
 
 const Status = Type.Object({ status: Type.String() });
 
+/**
+ * Probes and scrapes come every few seconds from load balancers and Prometheus: logged at
+ * info they drowned everything else (two lines per request). Their requests are logged only
+ * at warn and above, so a failing probe still shows.
+ */
+const QUIET = { logLevel: 'warn' } as const;
+
 const Readiness = Type.Object({
   status: Type.String(),
   dns: Type.Object({
@@ -43,6 +50,7 @@ export function registerHealthRoutes(
   app.get(
     '/healthz',
     {
+      ...QUIET,
       schema: { tags: ['Operations'], summary: 'The process is alive', response: { 200: Status } },
     },
     async () => ({ status: 'ok' }),
@@ -51,6 +59,7 @@ export function registerHealthRoutes(
   app.get(
     '/readyz',
     {
+      ...QUIET,
       schema: {
         tags: ['Operations'],
         summary: 'The service can serve requests (database reachable)',
@@ -93,7 +102,10 @@ export function registerHealthRoutes(
 
   app.get(
     '/metrics',
-    { schema: { tags: ['Operations'], summary: 'Prometheus metrics', produces: ['text/plain'] } },
+    {
+      ...QUIET,
+      schema: { tags: ['Operations'], summary: 'Prometheus metrics', produces: ['text/plain'] },
+    },
     async (_request, reply) => {
       const text = await deps.registry.metrics();
       return reply.type(deps.registry.contentType).send(text);
