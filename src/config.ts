@@ -15,6 +15,7 @@ import { DELIVERY_SETTINGS, type DeliverySettings } from './delivery/settings.ts
 import { DNS_SETTINGS, type DnsSettings } from './dns/settings.ts';
 import { INBOUND_SETTINGS, type InboundConfig, loadInboundConfig } from './inbound/settings.ts';
 import { SENDING_SETTINGS, type SendingConfig } from './messages/settings.ts';
+import { METRICS_SETTINGS, type MetricsSettings } from './metrics/settings.ts';
 import { loadWebhookConfig, WEBHOOK_SETTINGS, type WebhookConfig } from './notify/settings.ts';
 import { RETENTION_SETTINGS, type RetentionSettings } from './recipients/settings.ts';
 import { SECRETS_SETTINGS, type SecretsSettings } from './secrets/settings.ts';
@@ -34,7 +35,8 @@ export interface Config
     ApiSettings,
     AccountSettings,
     DnsSettings,
-    SecretsSettings {
+    SecretsSettings,
+    MetricsSettings {
   sending: SendingConfig;
   delivery: DeliverySettings & RetentionSettings;
   security: OutboundSecurityConfig;
@@ -58,6 +60,7 @@ export const SETTING_DECLARATIONS: readonly Declarations[] = [
   WEBHOOK_SETTINGS,
   VERIFICATION_SETTINGS,
   SECRETS_SETTINGS,
+  METRICS_SETTINGS,
 ];
 
 /** Reads and validates the whole configuration. Throws `ConfigError` on the first bad value. */
@@ -83,6 +86,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     webhooks: loadWebhookConfig(env),
     verification: checkVerificationSchedule(readSettings(VERIFICATION_SETTINGS, env, context)),
     ...readSettings(SECRETS_SETTINGS, env, context),
+    ...readSettings(METRICS_SETTINGS, env, context),
   };
   return deepFreeze(config);
 }

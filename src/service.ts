@@ -11,6 +11,14 @@ import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
 import { type DnsClient, daneAvailable, probeResolvers, type ResolverProbe } from './dns/index.ts';
 import { configuredResolver } from './dns/settings.ts';
 import { type RunningMx, startInboundMx } from './inbound/mx-server.ts';
+import { type RunningMetricsServer, startMetricsServer } from './metrics/metrics-server.ts';
+import { registerQueueMetrics } from './metrics/queue-metrics.ts';
+import { createRegistry, type Registry } from './metrics/registry.ts';
+import {
+  createServiceMetrics,
+  registerRoles,
+  type ServiceMetrics,
+} from './metrics/service-metrics.ts';
 import { notifyIfUndelivered, queueAccountNotices } from './notify/notifications.ts';
 import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
@@ -40,6 +48,10 @@ export interface RunningService {
   app: FastifyInstance | undefined;
   /** The address the API listens on, e.g. http://127.0.0.1:8080. */
   url: string | undefined;
+  /** Every role's metrics: served at the API's /metrics and on SECUREMAIL_METRICS_PORT. */
+  registry: Registry;
+  /** The port of the separate metrics listener, when SECUREMAIL_METRICS_PORT is set. */
+  metricsPort: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -87,20 +99,36 @@ export async function startService(
   const { store, masterKey } = await openReadyStore(config, logger);
   logger.info({ database: store.description, roles }, 'starting');
   logSettingsOfNote(config, logger);
+  // One registry for every role of this process (docs/operations.md, "Metrics").
+  const registry = createRegistry();
+  const metrics = createServiceMetrics(registry);
+  registerRoles(registry, roles);
+  registerQueueMetrics(registry, { db: store.db });
   const shared: Shared = {
     config,
     logger,
     store,
     masterKey,
+    registry,
+    metrics,
     // Domain verification asks DNS without a cache: an owner who just published a record is
     // never answered from a stale negative entry.
-    verificationResolver: configuredResolver(config, { cache: false }),
+    verificationResolver: configuredResolver(config, {
+      cache: false,
+      onFailure: metrics.dnsFailure,
+    }),
     extraCa: readCaFile(config.security.caFile),
     // Delivery asks DNS through a cache that honours TTLs: thousands of recipients of one
     // domain need its MX, TLSA and MTA-STS answers once.
-    deliveryResolver: configuredResolver(config),
+    deliveryResolver: configuredResolver(config, { onFailure: metrics.dnsFailure }),
     timers: [],
   };
+  const metricsServer = await startMetricsListener(shared).catch(async (error: unknown) => {
+    await shared.deliveryResolver.close();
+    await shared.verificationResolver.close();
+    await store.close();
+    throw error;
+  });
   const resolverWatch = watchResolvers(config, logger);
   shared.timers.push(resolverWatch.timer);
 
@@ -115,6 +143,7 @@ export async function startService(
   const stop = () => {
     stopping ??= (async () => {
       for (const t of shared.timers) clearInterval(t);
+      await metricsServer?.close();
       // Fastify's close stops accepting connections and waits for requests in flight.
       if (api !== undefined) await api.app.close();
       // The verifier finishes the check in progress; its schedule is in the database.
@@ -129,7 +158,29 @@ export async function startService(
     })();
     return stopping;
   };
-  return { store, app: api?.app, url: api?.url, stop };
+  return {
+    store,
+    app: api?.app,
+    url: api?.url,
+    registry,
+    metricsPort: metricsServer?.port,
+    stop,
+  };
+}
+
+/**
+ * SECUREMAIL_METRICS_PORT: /metrics on a listener of its own, for processes without the api
+ * role. A port it cannot bind stops the start: an operator who set it expects to be scraped.
+ */
+async function startMetricsListener(shared: Shared): Promise<RunningMetricsServer | undefined> {
+  const { config, logger } = shared;
+  if (config.metricsPort === 0) return undefined;
+  const server = await startMetricsServer(shared.registry, {
+    host: config.metricsHost,
+    port: config.metricsPort,
+  });
+  logger.info({ url: `http://${config.metricsHost}:${server.port}/metrics` }, 'metrics listening');
+  return server;
 }
 
 /** What every role is started with; roles add the timers they set. */
@@ -138,6 +189,8 @@ interface Shared {
   logger: Logger;
   store: Store;
   masterKey: Buffer;
+  registry: Registry;
+  metrics: ServiceMetrics;
   verificationResolver: DnsClient;
   deliveryResolver: DnsClient;
   extraCa: string[];
@@ -176,6 +229,7 @@ async function startApiRole(
     extraCa: shared.extraCa,
     onMessageAccepted,
     resolverProbes,
+    registry: shared.registry,
   });
   const url = await app.listen({ host: config.httpHost, port: config.httpPort });
   logger.info({ url, docs: `${url}/docs` }, 'API listening');
@@ -213,6 +267,7 @@ function startWorkerRole(shared: Shared): WorkerRole {
     resolver: shared.verificationResolver,
     masterKey,
     logger: logger.child({ component: 'domain-verifier' }),
+    onChecked: shared.metrics.domainVerified,
   });
   logger.info(
     { pollSeconds: config.verification.pollSeconds },
@@ -228,6 +283,7 @@ function startWorkerRole(shared: Shared): WorkerRole {
     resolver: shared.deliveryResolver,
     extraCa: shared.extraCa,
     logger: logger.child({ component: 'delivery' }),
+    observeAttempts: shared.metrics.attemptsRecorded,
   });
   logger.info({ concurrency: config.delivery.concurrency }, 'worker role: delivery started');
   const dispatcher = startWebhookDispatcher({
@@ -236,6 +292,7 @@ function startWorkerRole(shared: Shared): WorkerRole {
     config: config.webhooks,
     lookup: resolverLookup(shared.deliveryResolver),
     logger: logger.child({ component: 'webhooks' }),
+    onDispatched: shared.metrics.webhooksDispatched,
   });
   return { verifier, worker, dispatcher };
 }
@@ -281,6 +338,7 @@ async function startMxRole(shared: Shared): Promise<RunningMx | undefined> {
       config: config.inbound,
       hostname: config.hostname,
       logger: logger.child({ component: 'mx' }),
+      onReceived: shared.metrics.bounceMxReceived,
       onBounced: async (result) => {
         // A bounce can be the last recipient of a message to become final.
         const messageId = result.messageId;

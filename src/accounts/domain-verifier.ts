@@ -8,6 +8,7 @@ import {
   findAccountById,
   listDueChecks,
 } from '../store/domain-checks.repository.ts';
+import type { VerificationOutcome } from '../store/schema.ts';
 import { type VerificationDeps, verifyAccount } from './verification.ts';
 
 /** Checks one worker runs per batch; the next batch follows at once while work is due. */
@@ -18,13 +19,18 @@ export const VERIFY_BATCH = 20;
  */
 export const CLAIM_LEASE_MS = 10 * 60_000;
 
+export interface VerifierDeps extends VerificationDeps {
+  /** Told how each scheduled check ended, `error` when it threw (metrics). */
+  onChecked?: ((outcome: VerificationOutcome | 'error') => void) | undefined;
+}
+
 export interface DueRun {
   checked: number;
   errors: number;
 }
 
 /** Runs every check due now. Returns how many ran; errors are logged and counted, not thrown. */
-export async function runDueVerifications(deps: VerificationDeps): Promise<DueRun> {
+export async function runDueVerifications(deps: VerifierDeps): Promise<DueRun> {
   const run: DueRun = { checked: 0, errors: 0 };
   for (;;) {
     const now = deps.now();
@@ -42,10 +48,12 @@ export async function runDueVerifications(deps: VerificationDeps): Promise<DueRu
       const account = await findAccountById(deps.store.db, row.account_id);
       if (account === undefined) continue;
       try {
-        await verifyAccount(deps, account, 'schedule');
+        const result = await verifyAccount(deps, account, 'schedule');
         run.checked++;
+        deps.onChecked?.(result.outcome);
       } catch (error) {
         run.errors++;
+        deps.onChecked?.('error');
         deps.logger?.error(
           { err: error, domain: account.domain },
           'domain check failed; retried after the lease',
@@ -63,7 +71,7 @@ export interface DomainVerifier {
   runOnce(): Promise<DueRun>;
 }
 
-export function startDomainVerifier(deps: VerificationDeps): DomainVerifier {
+export function startDomainVerifier(deps: VerifierDeps): DomainVerifier {
   const intervalMs = deps.config.verification.pollSeconds * 1000;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<DueRun> | undefined;

@@ -1,14 +1,9 @@
-// Prometheus metrics of the HTTP API. Each app has its own registry so that several apps in
-// one process (tests) do not share counters.
+// Prometheus metrics of the HTTP API, on the process's registry (src/metrics/registry.ts;
+// an app made without one gets its own, so that several apps in one test process do not
+// share counters).
 
 import type { FastifyInstance } from 'fastify';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
-
-export function createRegistry(): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'securemail_' });
-  return registry;
-}
+import { Counter, Histogram, type Registry } from 'prom-client';
 
 export function registerHttpMetrics(app: FastifyInstance, registry: Registry): void {
   const requests = new Counter({

@@ -57,7 +57,7 @@ export async function runCli(argv: string[], env: Env): Promise<number> {
     colour: (fd === 1 ? process.stdout : process.stderr).isTTY === true && !noColor(env),
   });
   try {
-    return await run(command, rest, config, logger, env);
+    return await run(command, rest, { config, logger, env });
   } catch (error) {
     if (error instanceof UsageError) {
       // A usage line says how already; other mistakes point to the command's help.
@@ -73,9 +73,7 @@ export async function runCli(argv: string[], env: Env): Promise<number> {
 async function run(
   command: CommandName,
   args: string[],
-  config: Config,
-  logger: Logger,
-  env: Env,
+  { config, logger, env }: { config: Config; logger: Logger; env: Env },
 ): Promise<number> {
   switch (command) {
     case 'serve':
@@ -88,7 +86,9 @@ async function run(
       return 0;
     }
     case 'doctor':
-      return runDoctorCommand(args, config);
+      return runDoctorCommand(args, config, {
+        colour: process.stdout.isTTY === true && !noColor(env),
+      });
     case 'client':
       return runClientCommand(args, config, logger);
     case 'accounts':

@@ -4,7 +4,12 @@
 // connection, and a crash still re-sends at most the one message in flight on each.
 
 import type { Logger } from 'pino';
-import { type ClaimedRecipient, type Outcome, recordAttempts } from '../recipients/attempts.ts';
+import {
+  type AttemptObserver,
+  type ClaimedRecipient,
+  type Outcome,
+  recordAttempts,
+} from '../recipients/attempts.ts';
 import type { Store } from '../store/database.ts';
 import type { AttemptRecord } from '../store/delivery.repository.ts';
 import { isFinal } from '../vocabulary/recipient-statuses.ts';
@@ -28,6 +33,8 @@ export interface OutcomeWriterDeps {
   owner: string;
   now: () => number;
   logger: Logger;
+  /** Told of the attempts of each commit (metrics). */
+  observe?: AttemptObserver | undefined;
 }
 
 export class OutcomeWriter {
@@ -105,6 +112,7 @@ export class OutcomeWriter {
         outcome,
         attempt,
       })),
+      this.#deps.observe,
     );
   }
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { dkimSigningKeys } from '../accounts/sending-domain.ts';
 import type { Resolver } from '../dns/types.ts';
 import { notifyIfUndelivered } from '../notify/notifications.ts';
+import type { AttemptObserver } from '../recipients/attempts.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
 import { type OutboundSecurityConfig, outboundOptions } from '../security/settings.ts';
 import type { Store } from '../store/database.ts';
@@ -33,6 +34,8 @@ export interface StartDeliveryDeps {
   now?: () => number;
   /** Starts the polling loop (default); tests drive runOnce() themselves. */
   autoStart?: boolean;
+  /** Told of the attempts of each commit (metrics). */
+  observeAttempts?: AttemptObserver;
 }
 
 /** Pause between rounds while the queue is empty; a submission in this process wakes it early. */
@@ -69,6 +72,7 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
     },
     logger: deps.logger,
     now,
+    observeAttempts: deps.observeAttempts,
   });
 }
 

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Resolver } from '../dns/types.ts';
 import { attemptRecord, sessionEvidence } from '../evidence/record.ts';
 import {
+  type AttemptObserver,
   attemptOutcome,
   type ClaimedRecipient,
   claimRecipients,
@@ -84,6 +85,8 @@ export interface WorkerDeps {
   random?: () => number;
   /** Identifies this worker's claims. */
   owner?: string;
+  /** Told of the attempts of each commit (metrics); see src/recipients/attempts.ts. */
+  observeAttempts?: AttemptObserver | undefined;
 }
 
 /**
@@ -145,6 +148,7 @@ export class DeliveryWorker {
       owner: this.owner,
       now: deps.now,
       logger: deps.logger,
+      observe: deps.observeAttempts,
     });
   }
 

@@ -62,6 +62,11 @@ export interface ResolverOptions {
   now?: () => number;
   /** Most CNAME hops followed before the answer counts as servfail. */
   maxCnameChain?: number;
+  /**
+   * Told of each question that ended without a usable answer (SERVFAIL, REFUSED, a broken
+   * answer, or no answer in time), once per lookup however many callers shared it (metrics).
+   */
+  onFailure?: (outcome: 'servfail' | 'timeout', type: RecordType) => void;
 }
 
 export interface DnsClient extends Resolver {
@@ -241,6 +246,8 @@ export function createResolver(options: ResolverOptions): DnsClient {
 
   async function resolveAndCache(key: string, name: string, type: RecordType): Promise<Resolved> {
     const resolved = await resolve(name, type);
+    const outcome = resolved.answer.outcome;
+    if (outcome === 'servfail' || outcome === 'timeout') options.onFailure?.(outcome, type);
     settings.cache?.set(key, resolved.answer, resolved.cacheTtl);
     return resolved;
   }

@@ -3,7 +3,12 @@
 // a client from them, so all of them believe DNSSEC alike.
 
 import { ConfigError, custom, integer, oneOf } from '../settings.ts';
-import { createResolver, DEFAULT_TIMEOUT_MS, type DnsClient } from './client.ts';
+import {
+  createResolver,
+  DEFAULT_TIMEOUT_MS,
+  type DnsClient,
+  type ResolverOptions,
+} from './client.ts';
 import { defaultServers } from './resolv-conf.ts';
 import { parseServerList } from './server-list.ts';
 import { AD_TRUST_MODES, type AdTrust, type DnsServer } from './types.ts';
@@ -47,7 +52,7 @@ export interface DnsSettings {
  */
 export function configuredResolver(
   settings: DnsSettings,
-  options: { cache?: boolean } = {},
+  options: Pick<ResolverOptions, 'cache' | 'onFailure'> = {},
 ): DnsClient {
   return createResolver({
     servers: settings.dnsServers,

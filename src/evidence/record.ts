@@ -40,7 +40,9 @@ export function sessionEvidence(
   reused?: object,
 ): SharedEvidence {
   const json = JSON.stringify({ domain, hosts, ...(reused ? { reusedSession: reused } : {}) });
-  return { id: randomUUIDv7(), json };
+  // The host used is the last one that passed (as summary.ts reads it).
+  const tlsVersion = hosts.findLast((h) => h.result === 'pass')?.tls?.version;
+  return { id: randomUUIDv7(), json, tlsVersion };
 }
 
 export interface AttemptFacts {
@@ -74,5 +76,6 @@ export function attemptRecord(facts: AttemptFacts): AttemptRecord {
         : // Written by hand: this runs once per message sent.
           `{"recipient":${JSON.stringify(facts.recipient)},"authentication":${JSON.stringify(facts.authentication)}}`,
     sharedEvidence: facts.session,
+    authentication: facts.authentication,
   };
 }

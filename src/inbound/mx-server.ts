@@ -12,6 +12,7 @@ import {
 } from 'smtp-server';
 import type { Db } from '../store/database.ts';
 import { accountsForBounceDomain } from '../store/inbound.repository.ts';
+import type { InboundKind } from '../store/inbound.table.ts';
 import type { BounceResult } from './apply-bounce.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type AcceptedRecipient, receiveMessage } from './receive.ts';
@@ -37,6 +38,8 @@ export interface InboundMxDeps {
   now?: () => number;
   /** Called after a DSN made a recipient `bounced` (complete the message, notify). */
   onBounced?: (result: BounceResult & { recipientId: string }) => Promise<void>;
+  /** Told how each accepted message was classified, per recipient address (metrics). */
+  onReceived?: ((kinds: readonly InboundKind[]) => void) | undefined;
 }
 
 export interface RunningMx {
@@ -218,6 +221,7 @@ function dataHandler(
             ...(deps.onBounced ? { onBounced: deps.onBounced } : {}),
           },
         );
+        deps.onReceived?.(results.map((r) => r.kind));
         logger?.info(
           {
             remote: session.remoteAddress,

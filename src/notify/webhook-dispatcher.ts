@@ -58,6 +58,8 @@ export interface WebhookDispatcherDeps {
   logger?: DispatcherLogger;
   /** Names this dispatcher's leases; default: random. */
   owner?: string;
+  /** Told how the events of each pass went (metrics). */
+  onDispatched?: ((summary: DispatchSummary) => void) | undefined;
 }
 
 export interface DispatchSummary {
@@ -83,6 +85,7 @@ export async function dispatchWebhooksOnce(deps: WebhookDispatcherDeps): Promise
     }
   };
   await Promise.all(Array.from({ length: Math.min(deps.config.concurrency, due.length) }, worker));
+  deps.onDispatched?.(summary);
   return summary;
 }
 

@@ -17,7 +17,9 @@ import {
   recordOutcomes,
   releaseLease,
 } from '../store/delivery.repository.ts';
+import type { AuthMethod } from '../vocabulary/policy-levels.ts';
 import type { RecipientReason } from '../vocabulary/reasons.ts';
+import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 import { type AttemptEvent, attemptStatus } from './transitions.ts';
 
 export type { ClaimedRecipient, CompletedMessage, Outcome, OutcomeWrite };
@@ -63,19 +65,39 @@ export interface AttemptWrite extends OutcomeWrite {
   recipient: ClaimedRecipient;
 }
 
+/** One attempt as it was committed, in the words metrics count it by. */
+export interface RecordedAttempt {
+  /** The recipient's new status. */
+  status: RecipientStatus;
+  reason: RecipientReason | null;
+  /** When the recipient's message was accepted. */
+  acceptedAt: number;
+  /** How the server was authenticated, when a message was sent. */
+  authentication: AuthMethod | null;
+  /** The TLS version of the session used, when there was one. */
+  tlsVersion: string | null;
+}
+
+/**
+ * Told of the attempts of each commit, after it (src/metrics counts them). Recipients that
+ * were not tried (`counted: false`) and outcomes whose lease was lost are not attempts here.
+ */
+export type AttemptObserver = (recorded: readonly RecordedAttempt[], at: number) => void;
+
 /**
  * Several recipients' outcomes with their attempts (evidence) and outbox events in ONE
  * transaction (a group commit; see src/delivery/outcome-writer.ts). Only recipients whose
  * lease `owner` still holds change. Returns, per write, whether the lease was still held.
  */
-export function recordAttempts(
+export async function recordAttempts(
   db: Db,
   owner: string,
   now: number,
   writes: readonly AttemptWrite[],
+  observe?: AttemptObserver,
 ): Promise<boolean[]> {
   const byId = new Map(writes.map((w) => [w.recipientId, w.recipient]));
-  return recordOutcomes(db, owner, now, writes, (trx, kept) =>
+  const kept = await recordOutcomes(db, owner, now, writes, (trx, kept) =>
     recordRecipientEvents(
       trx,
       kept.map(({ recipientId, outcome }) => {
@@ -93,6 +115,21 @@ export function recordAttempts(
       }),
     ),
   );
+  if (observe !== undefined) {
+    const recorded: RecordedAttempt[] = [];
+    writes.forEach((w, i) => {
+      if (!kept[i] || !w.outcome.counted) return;
+      recorded.push({
+        status: w.outcome.status,
+        reason: w.outcome.reason,
+        acceptedAt: w.recipient.acceptedAt,
+        authentication: w.attempt?.authentication ?? null,
+        tlsVersion: w.attempt?.sharedEvidence?.tlsVersion ?? null,
+      });
+    });
+    if (recorded.length > 0) observe(recorded, now);
+  }
+  return kept;
 }
 
 /**

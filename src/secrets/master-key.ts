@@ -48,6 +48,35 @@ export function loadMasterKey(
   return { key, source: 'generated', file };
 }
 
+/**
+ * The master key as the service would load it, without making or changing anything
+ * (`securemail doctor`): from SECUREMAIL_MASTER_KEY, or from `<dataDir>/master.key` when
+ * that exists; `undefined` when neither (the first start generates one). A file that does
+ * not hold a key throws a ConfigError naming it.
+ */
+export function readMasterKey(
+  configured: string | undefined,
+  dataDir: string,
+): LoadedKey | undefined {
+  if (configured !== undefined)
+    return { key: parseMasterKey(configured, 'SECUREMAIL_MASTER_KEY'), source: 'environment' };
+  const file = path.join(dataDir, MASTER_KEY_FILE);
+  if (!existsSync(file)) return undefined;
+  return { key: parseMasterKey(readFileSync(file, 'utf8'), file), source: 'file', file };
+}
+
+/** Whether `key` is the one the database was set up with; read-only. */
+export async function masterKeyState(
+  store: Pick<Store, 'db'>,
+  key: Buffer,
+): Promise<'matches' | 'differs' | 'not-recorded'> {
+  const stored = await getSetting(store.db, CHECK_SETTING);
+  if (stored === undefined) return 'not-recorded';
+  const a = Buffer.from(stored, 'utf8');
+  const b = Buffer.from(checkValue(key), 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b) ? 'matches' : 'differs';
+}
+
 function checkValue(key: Buffer): string {
   return createHmac('sha256', key).update('securemail master key check v1').digest('base64');
 }

@@ -47,6 +47,11 @@ export interface Store {
   schema: string | undefined;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
+  /**
+   * The database server's clock (epoch ms) where it is another machine's (PostgreSQL), to
+   * compare with this one; undefined for SQLite, which runs on this process's clock.
+   */
+  serverTime(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -60,6 +65,11 @@ export interface StoreOptions {
   poolSize?: number;
   /** Told when the SQLite directory or files were open to group or others (private-files.ts). */
   warn?: PermissionWarning;
+  /**
+   * Look, never touch (`securemail doctor`): SQLite opens an existing file read-only and
+   * leaves file modes alone; PostgreSQL sessions are read-only transactions.
+   */
+  readOnly?: boolean;
 }
 
 const INT8_OID = 20;
@@ -71,6 +81,7 @@ export function openStore(options: StoreOptions): Store {
   const { kysely } = openSqlite({
     location,
     ...(options.warn === undefined ? {} : { warn: options.warn }),
+    ...(options.readOnly === true ? { readOnly: true } : {}),
   });
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: kysely }) });
   return finish(
@@ -97,13 +108,14 @@ function openPostgres(url: string, options: StoreOptions): Store {
           ? (v: string) => Number.parseInt(v, 10)
           : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
-    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+    ...(sessionOptions(schema, options.readOnly === true) ?? {}),
   });
   const db = new Kysely<Database>({
     dialect: new StorePostgresDialect({
       pool,
       onCreateConnection: async (connection) => {
-        if (schema !== undefined) {
+        // A read-only session cannot make it; it looks only at what exists.
+        if (schema !== undefined && options.readOnly !== true) {
           await connection.executeQuery(
             sql`create schema if not exists ${sql.id(schema)}`.compile(db),
           );
@@ -120,6 +132,18 @@ function openPostgres(url: string, options: StoreOptions): Store {
     `${where.toString()}${schema ? `#${schema}` : ''}`,
     schema,
   );
+}
+
+/** libpq `options`: the schema to work in, and read-only transactions when asked for. */
+function sessionOptions(
+  schema: string | undefined,
+  readOnly: boolean,
+): { options: string } | undefined {
+  const parts = [
+    ...(schema === undefined ? [] : [`-c search_path=${schema}`]),
+    ...(readOnly ? ['-c default_transaction_read_only=on'] : []),
+  ];
+  return parts.length === 0 ? undefined : { options: parts.join(' ') };
 }
 
 function finish(
@@ -142,6 +166,13 @@ function finish(
       } catch {
         return false;
       }
+    },
+    async serverTime() {
+      if (dialect === 'sqlite') return undefined;
+      const { rows } = await sql<{
+        ms: string | number;
+      }>`select floor(extract(epoch from clock_timestamp()) * 1000) as ms`.execute(db);
+      return Number(rows[0]?.ms);
     },
     close: () => db.destroy(),
   };

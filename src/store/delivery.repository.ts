@@ -3,7 +3,7 @@
 // leaves its recipients claimable again when the lease runs out.
 
 import { type Kysely, sql } from 'kysely';
-import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
+import type { AuthMethod, PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { RecipientReason } from '../vocabulary/reasons.ts';
 import { type RecipientStatus, UNDELIVERED_STATUSES } from '../vocabulary/recipient-statuses.ts';
 import type { AttemptVerdict } from '../vocabulary/verdicts.ts';
@@ -146,6 +146,11 @@ export interface AttemptRecord {
   evidenceJson: string;
   /** The evidence it shares with the other attempts of its session (stored once). */
   sharedEvidence?: SharedEvidence | undefined;
+  /**
+   * How the server was authenticated, when a message was sent: also in `evidenceJson`, here
+   * for counting (metrics) without parsing it. Not a column.
+   */
+  authentication?: AuthMethod | undefined;
 }
 
 export interface SharedEvidence {
@@ -161,6 +166,11 @@ export interface SharedEvidence {
    * sending the 2 KB again (recordOutcomes).
    */
   stored?: boolean;
+  /**
+   * The TLS version of the session's server: also in `json`, here for counting (metrics)
+   * without parsing it. Not a column.
+   */
+  tlsVersion?: string | undefined;
 }
 
 export interface Outcome {

@@ -208,3 +208,33 @@ export async function migrateToLatest<T>(
     applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
   };
 }
+
+export interface MigrationStatus {
+  applied: string[];
+  /** Known to this version, not yet run on the database. */
+  pending: string[];
+  /** Run on the database, unknown to this version: a newer version migrated it. */
+  unknown: string[];
+}
+
+/** Which migrations the database has had; reads only (`securemail doctor`). */
+export async function migrationStatus<T>(db: Kysely<T>, schema?: string): Promise<MigrationStatus> {
+  const migrator = new Migrator({
+    db: db as unknown as AnyDb,
+    provider: provider(undefined),
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
+  const known = await migrator.getMigrations();
+  const applied = known.filter((m) => m.executedAt !== undefined).map((m) => m.name);
+  const pending = known.filter((m) => m.executedAt === undefined).map((m) => m.name);
+  let unknown: string[] = [];
+  // Only a database with migrations has the table (search_path names the schema in tests).
+  if (applied.length > 0) {
+    const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(
+      db as unknown as AnyDb,
+    );
+    const names = new Set(known.map((m) => m.name));
+    unknown = rows.rows.map((r) => r.name).filter((n) => !names.has(n));
+  }
+  return { applied, pending, unknown };
+}

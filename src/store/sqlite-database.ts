@@ -21,6 +21,8 @@ export interface SqliteOptions {
   busyTimeoutMs?: number;
   /** Told when an existing directory or file was open to group or others. */
   warn?: PermissionWarning;
+  /** Open an existing file read-only, changing nothing (not even file modes). */
+  readOnly?: boolean;
 }
 
 /** The files SQLite keeps next to the database: WAL, its shared memory, rollback journal. */
@@ -45,6 +47,14 @@ function preparePrivateFiles(location: string, warn: PermissionWarning | undefin
 
 /** Opens the file with the settings the service relies on: WAL, durable commits, foreign keys. */
 export function openSqlite(options: SqliteOptions): { kysely: SqliteDatabase; raw: DatabaseSync } {
+  if (options.readOnly === true) {
+    // Fails when the file does not exist: nothing is created.
+    const raw = new DatabaseSync(options.location, {
+      readOnly: true,
+      timeout: options.busyTimeoutMs ?? 5000,
+    });
+    return { kysely: bridge(raw), raw };
+  }
   preparePrivateFiles(options.location, options.warn);
   const raw = new DatabaseSync(options.location, { timeout: options.busyTimeoutMs ?? 5000 });
   raw.exec('PRAGMA journal_mode = WAL');
