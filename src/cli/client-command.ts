@@ -12,6 +12,7 @@ import { openReadyStore } from '../service.ts';
 import { countAccounts } from '../store/clients.repository.ts';
 import type { Store } from '../store/database.ts';
 import { parseOrThrow, UsageError } from './args.ts';
+import { iso, printJson } from './output.ts';
 
 export async function runClientCommand(
   args: string[],
@@ -67,7 +68,17 @@ async function run(
     case 'list': {
       const clients = await listClients(store);
       if (values.json) {
-        console.log(JSON.stringify(clients, null, 2));
+        // The keys every command's JSON has: snake_case, times ISO 8601.
+        printJson(
+          clients.map((c) => ({
+            client_id: c.clientId,
+            name: c.name,
+            accounts: c.accounts,
+            quota_limit: c.quotaLimit,
+            created_at: iso(c.createdAt),
+            secret_rotated_at: iso(c.secretRotatedAt),
+          })),
+        );
       } else if (clients.length === 0) {
         console.log('no clients; make one with: securemail client create --name NAME');
       } else {

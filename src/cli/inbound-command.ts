@@ -5,9 +5,14 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { openKeptMessage } from '../secrets/sealed-content.ts';
 import { openReadyStore } from '../service.ts';
-import { findInboundMessage, listInboundMessages } from '../store/inbound.repository.ts';
+import {
+  findInboundMessage,
+  type InboundMessage,
+  listInboundMessages,
+} from '../store/inbound.repository.ts';
 import type { InboundKind } from '../store/inbound.table.ts';
 import { parseOrThrow, UsageError } from './args.ts';
+import { iso, printJson } from './output.ts';
 
 const KINDS: readonly InboundKind[] = [
   'dsn',
@@ -49,12 +54,9 @@ export async function runInboundCommand(
         return 1;
       }
       // Kept content is sealed at rest; an operator with the master key reads it here.
-      const { raw_sealed: _sealed, ...meta } = row;
       const kept = openKeptMessage(masterKey, row);
       if (values.json === true) {
-        console.log(
-          JSON.stringify({ ...meta, raw: kept === null ? null : kept.toString('base64') }, null, 2),
-        );
+        printJson({ ...inboundJson(row), raw: kept === null ? null : kept.toString('base64') });
         return 0;
       }
       console.log(`id:        ${row.id}\nreceived:  ${new Date(row.received_at).toISOString()}`);
@@ -75,13 +77,7 @@ export async function runInboundCommand(
       newestFirst: true,
     });
     if (values.json === true) {
-      console.log(
-        JSON.stringify(
-          rows.map(({ raw_sealed: _sealed, ...meta }) => meta),
-          null,
-          2,
-        ),
-      );
+      printJson(rows.map(inboundJson));
       return 0;
     }
     if (rows.length === 0) console.log('nothing received');
@@ -94,4 +90,10 @@ export async function runInboundCommand(
   } finally {
     await store.close();
   }
+}
+
+/** A received message's facts as every command's JSON has them: times ISO, the sealed copy left out. */
+function inboundJson(row: InboundMessage) {
+  const { raw_sealed: _sealed, received_at, raw_truncated, ...meta } = row;
+  return { ...meta, received_at: iso(received_at), raw_truncated: raw_truncated === 1 };
 }

@@ -126,6 +126,8 @@ export function createServiceMetrics(registry: Registry): ServiceMetrics {
   for (const kind of INBOUND_KINDS) inbound.inc({ kind }, 0);
 
   return {
+    // 0.6 us of CPU per delivered attempt (500,000 in a loop), against about 640 us per
+    // message the worker spends: metrics cost the delivery path about 0.1%.
     attemptsRecorded(recorded, at) {
       for (const r of recorded) {
         attempts.inc({

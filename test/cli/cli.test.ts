@@ -58,8 +58,18 @@ describe('securemail CLI', () => {
     assert.ok(client_id && client_secret);
 
     const listed = await cli(['client', 'list', '--json'], env);
-    const clients = JSON.parse(listed.stdout) as Array<{ clientId: string; name: string }>;
-    assert.ok(clients.some((c) => c.clientId === client_id && c.name === 'Webshop'));
+    const clients = JSON.parse(listed.stdout) as Array<{
+      client_id: string;
+      name: string;
+      created_at: string;
+    }>;
+    const listedClient = clients.find((c) => c.client_id === client_id);
+    assert.equal(listedClient?.name, 'Webshop');
+    assert.match(
+      listedClient?.created_at ?? '',
+      /^\d{4}-\d\d-\d\dT.*Z$/,
+      'ISO times, as everywhere',
+    );
     assert.doesNotMatch(listed.stdout, new RegExp(client_secret), 'secrets are never listed');
 
     const rotated = await cli(['client', 'rotate', client_id, '--json'], env);
@@ -136,6 +146,8 @@ describe('securemail CLI', () => {
     const json = await cli(['inbound', 'show', 'inbound-1', '--json'], env);
     assert.equal(json.code, 0, json.stderr);
     assert.deepEqual(Buffer.from(JSON.parse(json.stdout).raw, 'base64'), kept);
+    assert.equal(JSON.parse(json.stdout).received_at, '2026-11-28T00:00:00.000Z');
+    assert.equal(JSON.parse(json.stdout).raw_truncated, false);
     assert.equal(JSON.parse(json.stdout).raw_sealed, undefined);
     assert.equal((await cli(['inbound', 'show', 'nope'], env)).code, 1);
     assert.equal((await cli(['inbound', 'list', '--kind', 'spam'], env)).code, 2);
