@@ -43,7 +43,12 @@ export async function runDoctor(config: Config, deps: DoctorDeps = {}): Promise<
   findings.push(
     await checkMxPort(config.inbound.host, config.inbound.port, config.inbound.enabled),
   );
-  findings.push(checkDataDir(config.dataDir, config.databaseUrl === undefined));
+  findings.push(
+    checkDataDir(config.dataDir, {
+      sqlite: config.databaseUrl === undefined,
+      keyFile: config.masterKey === undefined,
+    }),
+  );
   findings.push(checkMasterKey(config.masterKey, config.dataDir));
   findings.push(
     ...checkMxTls(

@@ -28,11 +28,20 @@ function statOf(file: string): ReturnType<typeof statSync> | undefined {
 }
 
 /** The data directory: private to this user, and writable by it. */
-export function checkDataDir(dataDir: string, usesSqlite: boolean): Finding {
+export function checkDataDir(
+  dataDir: string,
+  uses: { sqlite: boolean; keyFile: boolean },
+): Finding {
   const check = 'data-dir';
   const stat = statOf(dataDir);
-  if (stat === undefined)
-    return info(check, `${dataDir} does not exist yet; the first start makes it (mode 700)`);
+  if (stat === undefined) {
+    return uses.sqlite || uses.keyFile
+      ? info(check, `${dataDir} does not exist yet; the first start makes it (mode 700)`)
+      : info(
+          check,
+          `${dataDir} is not used: the database is PostgreSQL and the master key comes from SECUREMAIL_MASTER_KEY`,
+        );
+  }
   if (!stat.isDirectory())
     return fail(check, `${dataDir} is not a directory`, 'set SECUREMAIL_DATA_DIR to a directory');
   const uid = process.getuid?.();
@@ -55,7 +64,7 @@ export function checkDataDir(dataDir: string, usesSqlite: boolean): Finding {
       `chmod 700 ${dataDir}`,
     );
   }
-  const open = usesSqlite
+  const open = uses.sqlite
     ? ['securemail.db', 'securemail.db-wal', 'securemail.db-shm']
         .map((name) => path.join(dataDir, name))
         .filter((file) => {
