@@ -11,7 +11,12 @@ import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
 import { type DnsClient, daneAvailable, probeResolvers, type ResolverProbe } from './dns/index.ts';
 import { configuredResolver } from './dns/settings.ts';
 import { type RunningMx, startInboundMx } from './inbound/mx-server.ts';
-import { notifyIfUndelivered, queueAccountNotices } from './notify/notifications.ts';
+import {
+  type DigestDeps,
+  queueAccountNotices,
+  sendDueNotices,
+  startNoticeDigest,
+} from './notify/notifications.ts';
 import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
 import { completeAfterReport } from './recipients/reports.ts';
@@ -122,6 +127,7 @@ export async function startService(
       await mx?.close();
       // The worker finishes the recipients of its current round; the rest stay queued.
       await background?.worker.stop();
+      await background?.notices.stop();
       await background?.dispatcher.stop();
       await shared.deliveryResolver.close();
       await shared.verificationResolver.close();
@@ -197,7 +203,22 @@ async function startApiRole(
 interface WorkerRole {
   verifier: DomainVerifier;
   worker: DeliveryWorker;
+  notices: { stop(): Promise<void> };
   dispatcher: { stop(): Promise<void> };
+}
+
+/** What the notices about undelivered recipients are sent with. */
+function digestDeps(shared: Shared): DigestDeps {
+  const { config, store, masterKey, logger } = shared;
+  return {
+    store,
+    masterKey,
+    hostname: config.hostname,
+    now: Date.now,
+    digestMs: config.notices.digestMs,
+    retryWindowMs: config.delivery.retryWindowMs,
+    logger: logger.child({ component: 'notices' }),
+  };
 }
 
 /**
@@ -230,6 +251,7 @@ function startWorkerRole(shared: Shared): WorkerRole {
     logger: logger.child({ component: 'delivery' }),
   });
   logger.info({ concurrency: config.delivery.concurrency }, 'worker role: delivery started');
+  const notices = startNoticeDigest(digestDeps(shared));
   const dispatcher = startWebhookDispatcher({
     db: store.db,
     masterKey,
@@ -237,7 +259,7 @@ function startWorkerRole(shared: Shared): WorkerRole {
     lookup: resolverLookup(shared.deliveryResolver),
     logger: logger.child({ component: 'webhooks' }),
   });
-  return { verifier, worker, dispatcher };
+  return { verifier, worker, notices, dispatcher };
 }
 
 /** Each minute: account notices become mail; each hour: retention of messages and bounces. */
@@ -285,16 +307,11 @@ async function startMxRole(shared: Shared): Promise<RunningMx | undefined> {
         // A bounce can be the last recipient of a message to become final.
         const messageId = result.messageId;
         if (messageId === null || result.outcome !== 'bounced') return;
-        const notify = { store, masterKey, hostname: config.hostname, now: Date.now };
-        // The bounce completed the message: one notice for all its undelivered recipients.
-        // Otherwise, if the message was already complete (the remote server accepted it
-        // and reported the failure later), this recipient gets a notice of its own.
+        // The report waits for the message's notice (src/outbox/recipient-notices.ts): at
+        // once when it completed the message, else when the digest window closes (a late
+        // bounce of a complete message gets a notice of its own that way).
         const completion = await completeAfterReport(store.db, messageId, Date.now());
-        if (completion === 'completed') {
-          await notifyIfUndelivered(notify, messageId);
-        } else if (completion === 'complete-before') {
-          await notifyIfUndelivered(notify, messageId, result.recipientId);
-        }
+        if (completion === 'completed') await sendDueNotices(digestDeps(shared), [messageId]);
       },
     });
     logger.info({ host: config.inbound.host, port: mx.port }, 'mx role: bounce MX listening');

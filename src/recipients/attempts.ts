@@ -5,6 +5,7 @@
 // and an outcome is only written while the worker still holds the lease, so a recipient that
 // became final meanwhile (a bounce report) keeps its state.
 
+import { recordEndedRecipients } from '../outbox/recipient-notices.ts';
 import { recordRecipientEvents } from '../outbox/webhook-events.ts';
 import type { Capabilities, Db } from '../store/database.ts';
 import {
@@ -75,8 +76,8 @@ export function recordAttempts(
   writes: readonly AttemptWrite[],
 ): Promise<boolean[]> {
   const byId = new Map(writes.map((w) => [w.recipientId, w.recipient]));
-  return recordOutcomes(db, owner, now, writes, (trx, kept) =>
-    recordRecipientEvents(
+  return recordOutcomes(db, owner, now, writes, async (trx, kept) => {
+    await recordRecipientEvents(
       trx,
       kept.map(({ recipientId, outcome }) => {
         const r = byId.get(recipientId)!;
@@ -91,13 +92,28 @@ export function recordAttempts(
           at: now,
         };
       }),
-    ),
-  );
+    );
+    // Undelivered ones wait for the sender's notice (the digest, src/outbox/recipient-notices.ts).
+    await recordEndedRecipients(
+      trx,
+      kept.map(({ recipientId, outcome }) => {
+        const r = byId.get(recipientId)!;
+        return {
+          recipientId,
+          messageId: r.messageId,
+          messageKind: r.messageKind,
+          status: outcome.status,
+          at: now,
+        };
+      }),
+    );
+  });
 }
 
 /**
  * Completes the messages (of a round) whose recipients are all final, in one transaction;
- * returns each completed message once, with whether a notification is due.
+ * returns each completed message once, with whether a recipient ended undelivered (its
+ * notice is then due at once, see src/outbox/recipient-notices.ts).
  */
 export function completeMessages(
   db: Db,
