@@ -52,10 +52,16 @@ export interface ExpectedRecord {
 
 /** The stored result of checking one record. */
 export interface RecordResult {
-  status: 'success' | 'failed';
+  /** `unknown`: every check so far failed to look the record up (see lookupProblem). */
+  status: 'success' | 'failed' | 'unknown';
   detail?: string;
   /** The record found, when it replaces the suggested value (an existing DMARC record). */
   found?: string;
+  /**
+   * The last check could not look the record up (a DNS failure), in words; `status` and
+   * `detail` are then those of the check before, which are kept.
+   */
+  lookupProblem?: string;
 }
 
 export type StoredResults = Record<string, RecordResult>;
@@ -147,16 +153,34 @@ export function expectedRecords(
   return records;
 }
 
+export const NOT_CHECKED = 'not checked yet';
+
+/**
+ * What a record's status needs saying: why it is not (yet) found, or that the last lookup
+ * failed (which resolver, which query, what happened) and which earlier result still stands.
+ */
+export function resultDetail(result: RecordResult | undefined): string | undefined {
+  if (result === undefined) return NOT_CHECKED;
+  if (result.lookupProblem === undefined || result.status === 'unknown') {
+    return result.lookupProblem ?? result.detail;
+  }
+  const before =
+    result.status === 'success'
+      ? 'found'
+      : `not found${result.detail === undefined ? '' : `: ${result.detail.replace(/\.$/, '')}`}`;
+  return `${result.lookupProblem} The check before: ${before}.`;
+}
+
 function recordView(record: ExpectedRecord, result: RecordResult | undefined): DnsRecordView {
   const view: DnsRecordView = {
     hostname: record.hostname,
     type: record.type,
     value: result?.found ?? record.value,
-    status: result?.status ?? 'pending',
+    status: result === undefined || result.status === 'unknown' ? 'pending' : result.status,
   };
   if (record.priority !== undefined) view.priority = record.priority;
-  if (result === undefined) view.detail = 'not checked yet';
-  else if (result.detail !== undefined) view.detail = result.detail;
+  const detail = resultDetail(result);
+  if (detail !== undefined) view.detail = detail;
   if (record.dkim?.pending) {
     const note = 'New key of a rotation: publish it; signing switches to it once it verifies.';
     view.detail = view.detail === undefined ? note : `${note} ${view.detail}`;
@@ -187,14 +211,25 @@ export function recordsView(
   };
 }
 
-/** The required records that did not pass (or were never checked), for 412 answers and notices. */
+/**
+ * The required records that did not pass, for 412 answers and notices: `failed` when a
+ * check found them missing or wrong, `unknown` when they were never checked or could not be
+ * looked up (then the detail says what DNS did).
+ */
 export function missingRecords(
   expected: readonly ExpectedRecord[],
   results: StoredResults,
-): Array<ExpectedRecord & { detail: string }> {
+): Array<ExpectedRecord & { detail: string; status: 'failed' | 'unknown' }> {
   return expected
     .filter((r) => r.required && results[r.key]?.status !== 'success')
-    .map((r) => ({ ...r, detail: results[r.key]?.detail ?? 'not checked yet' }));
+    .map((r) => {
+      const result = results[r.key];
+      return {
+        ...r,
+        status: result?.status === 'failed' ? 'failed' : 'unknown',
+        detail: resultDetail(result) ?? 'not found',
+      };
+    });
 }
 
 export function parseStoredResults(json: string | undefined): StoredResults {
