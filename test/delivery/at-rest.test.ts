@@ -62,7 +62,10 @@ for (const dialect of dialects()) {
       const notify = w.servers.find((s) => s.host === '127.0.0.3')!;
       const mail = notify.messages.at(-1)?.data.toString() ?? '';
       const unfolded = mail.replace(/\r\n[ \t]+/g, ' ');
-      assert.match(unfolded, new RegExp(`^Subject: Not delivered to 1 of 2 recipients: ${SUBJECT}`, 'm'));
+      assert.match(
+        unfolded,
+        new RegExp(`^Subject: Not delivered to 1 of 2 recipients: ${SUBJECT}`, 'm'),
+      );
       const notification = await store.db
         .selectFrom('messages')
         .selectAll()

@@ -94,7 +94,6 @@ for (const dialect of dialects()) {
       assert.equal(await sendDueNotices(deps()), 0, 'once');
 
       const first = await readLatestNotice();
-      if (process.env.SHOW_NOTICE) console.log(first.text);
       assert.equal(notify.messages.length, before + 1);
       assert.equal(first.subject, 'Not delivered to 2 of 4 recipients: Your order');
       assert.match(first.text, /could not be delivered to 2 of its 4 recipients/);
