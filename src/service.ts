@@ -4,6 +4,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { platformWarnings, spfValue } from './accounts/dns-records.ts';
 import { type DomainVerifier, startDomainVerifier } from './accounts/domain-verifier.ts';
 import { buildApp } from './api/app.ts';
 import type { Config, Role } from './config.ts';
@@ -150,8 +151,29 @@ interface Shared {
   timers: NodeJS.Timeout[];
 }
 
-/** Settings that open the service beyond its defaults are said at start. */
+/**
+ * Settings that open the service beyond its defaults, and defaults that cannot work on the
+ * internet, are said at start.
+ */
 function logSettingsOfNote(config: Config, logger: Logger): void {
+  const names = platformWarnings(config);
+  const problems = [names.hostname, names.mx, names.spf].filter((w) => w !== undefined);
+  if (problems.length > 0) {
+    logger.warn(
+      {
+        hostname: config.hostname,
+        mxHosts: config.mxHosts,
+        spfInclude: config.spfInclude ?? null,
+        spfIps: config.spfIps,
+        problems,
+      },
+      `not set up for the internet: accounts would be told to publish MX ${config.mxHosts.join(
+        ' and ',
+      )} and "${spfValue(config)}", which cannot work. Set SECUREMAIL_HOSTNAME, ` +
+        'SECUREMAIL_MX_HOSTS and SECUREMAIL_SPF_INCLUDE or SECUREMAIL_SPF_IPS before onboarding ' +
+        'domains (README, "Before a real deployment")',
+    );
+  }
   if (config.security.allowNetworks.length > 0) {
     logger.warn(
       { allowNetworks: config.security.allowNetworks },

@@ -214,7 +214,7 @@ async function checkDmarc(
     records.some(isDmarcRecord),
   );
   return failed(
-    `No DMARC record at ${record.hostname}. Publishing the suggested one is recommended; it is not required for the domain to become valid.`,
+    `No DMARC record at ${record.hostname}. Publishing one is recommended; it is not required for the domain to become valid.${record.advice === undefined ? '' : ` ${record.advice}`}`,
     hintList,
   );
 }
