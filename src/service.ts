@@ -11,7 +11,7 @@ import type { Config, Role } from './config.ts';
 import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
 import { type DnsClient, daneAvailable, probeResolvers, type ResolverProbe } from './dns/index.ts';
 import { configuredResolver } from './dns/settings.ts';
-import { type RunningMx, startInboundMx } from './inbound/mx-server.ts';
+import { listenProblem, type RunningMx, startInboundMx } from './inbound/mx-server.ts';
 import {
   type DigestDeps,
   queueAccountNotices,
@@ -339,11 +339,12 @@ async function startMxRole(shared: Shared): Promise<RunningMx | undefined> {
     logger.info({ host: config.inbound.host, port: mx.port }, 'mx role: bounce MX listening');
     return mx;
   } catch (error) {
-    // Sending goes on without the bounce MX; bounces then wait in the senders' queues.
+    // Sending goes on without the bounce MX; bounces then wait in the senders' queues. Said
+    // once, with what really happened (a taken port is not a missing permission).
+    const { host, port } = config.inbound;
     logger.error(
-      { err: error, host: config.inbound.host, port: config.inbound.port },
-      'mx role: the bounce MX cannot listen (port 25 needs root or CAP_NET_BIND_SERVICE; ' +
-        'set SECUREMAIL_MX_PORT, or 0 to switch it off); the other roles keep running',
+      { code: (error as NodeJS.ErrnoException).code ?? null, host, port },
+      `mx role: the bounce MX cannot listen: ${listenProblem(error, host, port)}. The other roles keep running`,
     );
     return undefined;
   }
