@@ -296,6 +296,11 @@ export function recordsView(
   };
 }
 
+/** A record as a list names it: the MX records of one name differ only by their value. */
+export function recordLabel(record: ExpectedRecord): string {
+  return `${record.type} ${record.hostname}${record.type === 'MX' ? ` ${record.value}` : ''}`;
+}
+
 /**
  * The required records that did not pass, for 412 answers and notices: `failed` when a
  * check found them missing or wrong, `unknown` when they were never checked or could not be

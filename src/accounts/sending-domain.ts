@@ -15,6 +15,7 @@ import {
   missingRecords,
   parseStoredResults,
   type RecordsConfig,
+  recordLabel,
 } from './dns-records.ts';
 
 export interface SendingDeps {
@@ -49,7 +50,7 @@ export async function requireSendableDomain(
   const list = (status: 'failed' | 'unknown') =>
     missing
       .filter((r) => r.status === status)
-      .map((r) => `${r.type} ${r.hostname} (${withoutStop(r.detail)})`)
+      .map((r) => `${recordLabel(r)} (${withoutStop(r.detail)})`)
       .join('; ');
   const wrong = list('failed');
   const unknown = list('unknown');

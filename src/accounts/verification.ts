@@ -38,6 +38,7 @@ import {
   missingRecords,
   parseStoredResults,
   type RecordsConfig,
+  recordLabel,
   type StoredResults,
 } from './dns-records.ts';
 import { lookUpRecords, type RecordLookup } from './record-lookup.ts';
@@ -315,7 +316,7 @@ function noticeFor(
   config: { verification: VerificationSchedule },
 ): { kind: string; subject: string; body: string } | undefined {
   const missing = missingRecords(expected, results)
-    .map((r) => `- ${r.type} ${r.hostname}: ${r.detail}`)
+    .map((r) => `- ${recordLabel(r)}: ${r.detail}`)
     .join('\n');
   if (state === 'unverified') {
     return {

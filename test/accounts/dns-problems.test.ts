@@ -95,7 +95,7 @@ for (const dialect of dialects()) {
       );
       assert.ok(
         message.includes(
-          `MX bounce.refused.nl (Could not look up MX bounce.refused.nl: 127.0.0.1:${port} refused the connection (nothing listens there)`,
+          `MX bounce.refused.nl mx1.platform.test (Could not look up MX bounce.refused.nl: 127.0.0.1:${port} refused the connection (nothing listens there)`,
         ),
         message,
       );

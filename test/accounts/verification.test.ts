@@ -364,7 +364,9 @@ for (const dialect of dialects()) {
           assert.equal(error.status, 412);
           assert.match(error.message, new RegExp(`^The domain ${domain} is unverified, not valid`));
           assert.ok(
-            error.message.includes(`MX bounce.${domain} (bounce.${domain} does not exist in DNS)`),
+            error.message.includes(
+              `MX bounce.${domain} mx1.platform.test (bounce.${domain} does not exist in DNS); MX bounce.${domain} mx2.platform.test (`,
+            ),
           );
           assert.ok(
             error.message.includes(
