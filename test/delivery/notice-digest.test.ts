@@ -7,7 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
-import { type DigestDeps, sendDueNotices } from '../../src/notify/notifications.ts';
+import {
+  type DigestDeps,
+  sendDueNotices,
+  startNoticeDigest,
+} from '../../src/notify/notifications.ts';
 import { applyReport, completeAfterReport } from '../../src/recipients/reports.ts';
 import type { Store } from '../../src/store/database.ts';
 import { countPendingNotices } from '../../src/store/notices.repository.ts';
@@ -198,6 +202,24 @@ for (const dialect of dialects()) {
         notice.html,
         /<title>Not delivered: Order &lt;1042&gt; &amp; &quot;more&quot;<\/title>/,
       );
+    });
+
+    test('the worker role sends due notices by itself, on a timer', async () => {
+      w.dns.fail('later.test', 'servfail', 'MX');
+      const id = await send(['j@plain.test', 'k@later.test']);
+      await w.drain();
+      assert.equal((await noticesAbout(id)).length, 0);
+      // A window of 0: due at once; the timer looks every second then.
+      const digest = startNoticeDigest({ ...deps(), digestMs: 0 });
+      try {
+        for (let i = 0; i < 50 && (await noticesAbout(id)).length === 0; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      } finally {
+        await digest.stop();
+      }
+      assert.equal((await noticesAbout(id)).length, 1);
+      w.dns.clearFailures();
     });
 
     test('several workers send a due notice once, and a restarted one finds it in the database', async () => {
