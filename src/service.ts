@@ -245,7 +245,8 @@ function digestDeps(shared: Shared): DigestDeps {
 
 /**
  * The worker role: domain verification, account notices and retention (maintenance),
- * delivery, and the webhook dispatcher.
+ * delivery, the notices about undelivered recipients (the digest), and the webhook
+ * dispatcher.
  */
 function startWorkerRole(shared: Shared): WorkerRole {
   const { config, store, masterKey, logger } = shared;
