@@ -16,7 +16,13 @@ import { DNS_SETTINGS, type DnsSettings } from './dns/settings.ts';
 import { INBOUND_SETTINGS, type InboundConfig, loadInboundConfig } from './inbound/settings.ts';
 import { SENDING_SETTINGS, type SendingConfig } from './messages/settings.ts';
 import { METRICS_SETTINGS, type MetricsSettings } from './metrics/settings.ts';
-import { loadWebhookConfig, WEBHOOK_SETTINGS, type WebhookConfig } from './notify/settings.ts';
+import {
+  loadWebhookConfig,
+  NOTICE_SETTINGS,
+  type NoticeSettings,
+  WEBHOOK_SETTINGS,
+  type WebhookConfig,
+} from './notify/settings.ts';
 import { RETENTION_SETTINGS, type RetentionSettings } from './recipients/settings.ts';
 import { SECRETS_SETTINGS, type SecretsSettings } from './secrets/settings.ts';
 import { type OutboundSecurityConfig, SECURITY_SETTINGS } from './security/settings.ts';
@@ -42,6 +48,7 @@ export interface Config
   security: OutboundSecurityConfig;
   inbound: InboundConfig;
   webhooks: WebhookConfig;
+  notices: NoticeSettings;
   verification: VerificationSchedule;
 }
 
@@ -58,6 +65,7 @@ export const SETTING_DECLARATIONS: readonly Declarations[] = [
   RETENTION_SETTINGS,
   INBOUND_SETTINGS,
   WEBHOOK_SETTINGS,
+  NOTICE_SETTINGS,
   VERIFICATION_SETTINGS,
   SECRETS_SETTINGS,
   METRICS_SETTINGS,
@@ -84,6 +92,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     },
     inbound: loadInboundConfig(env, context),
     webhooks: loadWebhookConfig(env),
+    notices: readSettings(NOTICE_SETTINGS, env, context),
     verification: checkVerificationSchedule(readSettings(VERIFICATION_SETTINGS, env, context)),
     ...readSettings(SECRETS_SETTINGS, env, context),
     ...readSettings(METRICS_SETTINGS, env, context),

@@ -4,13 +4,14 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { platformWarnings, spfValue } from './accounts/dns-records.ts';
 import { type DomainVerifier, startDomainVerifier } from './accounts/domain-verifier.ts';
 import { buildApp } from './api/app.ts';
 import type { Config, Role } from './config.ts';
 import { type DeliveryWorker, startDeliveryWorker } from './delivery/start.ts';
 import { type DnsClient, daneAvailable, probeResolvers, type ResolverProbe } from './dns/index.ts';
 import { configuredResolver } from './dns/settings.ts';
-import { type RunningMx, startInboundMx } from './inbound/mx-server.ts';
+import { listenProblem, type RunningMx, startInboundMx } from './inbound/mx-server.ts';
 import { type RunningMetricsServer, startMetricsServer } from './metrics/metrics-server.ts';
 import { registerQueueMetrics } from './metrics/queue-metrics.ts';
 import { createRegistry, type Registry } from './metrics/registry.ts';
@@ -19,7 +20,12 @@ import {
   registerRoles,
   type ServiceMetrics,
 } from './metrics/service-metrics.ts';
-import { notifyIfUndelivered, queueAccountNotices } from './notify/notifications.ts';
+import {
+  type DigestDeps,
+  queueAccountNotices,
+  sendDueNotices,
+  startNoticeDigest,
+} from './notify/notifications.ts';
 import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
 import { completeAfterReport } from './recipients/reports.ts';
@@ -151,6 +157,7 @@ export async function startService(
       await mx?.close();
       // The worker finishes the recipients of its current round; the rest stay queued.
       await background?.worker.stop();
+      await background?.notices.stop();
       await background?.dispatcher.stop();
       await shared.deliveryResolver.close();
       await shared.verificationResolver.close();
@@ -197,8 +204,29 @@ interface Shared {
   timers: NodeJS.Timeout[];
 }
 
-/** Settings that open the service beyond its defaults are said at start. */
+/**
+ * Settings that open the service beyond its defaults, and defaults that cannot work on the
+ * internet, are said at start.
+ */
 function logSettingsOfNote(config: Config, logger: Logger): void {
+  const names = platformWarnings(config);
+  const problems = [names.hostname, names.mx, names.spf].filter((w) => w !== undefined);
+  if (problems.length > 0) {
+    logger.warn(
+      {
+        hostname: config.hostname,
+        mxHosts: config.mxHosts,
+        spfInclude: config.spfInclude ?? null,
+        spfIps: config.spfIps,
+        problems,
+      },
+      `not set up for the internet: accounts would be told to publish MX ${config.mxHosts.join(
+        ' and ',
+      )} and "${spfValue(config)}", which cannot work. Set SECUREMAIL_HOSTNAME, ` +
+        'SECUREMAIL_MX_HOSTS and SECUREMAIL_SPF_INCLUDE or SECUREMAIL_SPF_IPS before onboarding ' +
+        'domains (README, "Before a real deployment")',
+    );
+  }
   if (config.security.allowNetworks.length > 0) {
     logger.warn(
       { allowNetworks: config.security.allowNetworks },
@@ -251,12 +279,28 @@ async function startApiRole(
 interface WorkerRole {
   verifier: DomainVerifier;
   worker: DeliveryWorker;
+  notices: { stop(): Promise<void> };
   dispatcher: { stop(): Promise<void> };
+}
+
+/** What the notices about undelivered recipients are sent with. */
+function digestDeps(shared: Shared): DigestDeps {
+  const { config, store, masterKey, logger } = shared;
+  return {
+    store,
+    masterKey,
+    hostname: config.hostname,
+    now: Date.now,
+    digestMs: config.notices.digestMs,
+    retryWindowMs: config.delivery.retryWindowMs,
+    logger: logger.child({ component: 'notices' }),
+  };
 }
 
 /**
  * The worker role: domain verification, account notices and retention (maintenance),
- * delivery, and the webhook dispatcher.
+ * delivery, the notices about undelivered recipients (the digest), and the webhook
+ * dispatcher.
  */
 function startWorkerRole(shared: Shared): WorkerRole {
   const { config, store, masterKey, logger } = shared;
@@ -286,6 +330,7 @@ function startWorkerRole(shared: Shared): WorkerRole {
     observeAttempts: shared.metrics.attemptsRecorded,
   });
   logger.info({ concurrency: config.delivery.concurrency }, 'worker role: delivery started');
+  const notices = startNoticeDigest(digestDeps(shared));
   const dispatcher = startWebhookDispatcher({
     db: store.db,
     masterKey,
@@ -294,7 +339,7 @@ function startWorkerRole(shared: Shared): WorkerRole {
     logger: logger.child({ component: 'webhooks' }),
     onDispatched: shared.metrics.webhooksDispatched,
   });
-  return { verifier, worker, dispatcher };
+  return { verifier, worker, notices, dispatcher };
 }
 
 /** Each minute: account notices become mail; each hour: retention of messages and bounces. */
@@ -343,26 +388,22 @@ async function startMxRole(shared: Shared): Promise<RunningMx | undefined> {
         // A bounce can be the last recipient of a message to become final.
         const messageId = result.messageId;
         if (messageId === null || result.outcome !== 'bounced') return;
-        const notify = { store, masterKey, hostname: config.hostname, now: Date.now };
-        // The bounce completed the message: one notice for all its undelivered recipients.
-        // Otherwise, if the message was already complete (the remote server accepted it
-        // and reported the failure later), this recipient gets a notice of its own.
+        // The report waits for the message's notice (src/outbox/recipient-notices.ts): at
+        // once when it completed the message, else when the digest window closes (a late
+        // bounce of a complete message gets a notice of its own that way).
         const completion = await completeAfterReport(store.db, messageId, Date.now());
-        if (completion === 'completed') {
-          await notifyIfUndelivered(notify, messageId);
-        } else if (completion === 'complete-before') {
-          await notifyIfUndelivered(notify, messageId, result.recipientId);
-        }
+        if (completion === 'completed') await sendDueNotices(digestDeps(shared), [messageId]);
       },
     });
     logger.info({ host: config.inbound.host, port: mx.port }, 'mx role: bounce MX listening');
     return mx;
   } catch (error) {
-    // Sending goes on without the bounce MX; bounces then wait in the senders' queues.
+    // Sending goes on without the bounce MX; bounces then wait in the senders' queues. Said
+    // once, with what really happened (a taken port is not a missing permission).
+    const { host, port } = config.inbound;
     logger.error(
-      { err: error, host: config.inbound.host, port: config.inbound.port },
-      'mx role: the bounce MX cannot listen (port 25 needs root or CAP_NET_BIND_SERVICE; ' +
-        'set SECUREMAIL_MX_PORT, or 0 to switch it off); the other roles keep running',
+      { code: (error as NodeJS.ErrnoException).code ?? null, host, port },
+      `mx role: the bounce MX cannot listen: ${listenProblem(error, host, port)}. The other roles keep running`,
     );
     return undefined;
   }

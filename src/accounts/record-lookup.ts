@@ -1,9 +1,10 @@
 // Looks up the records an account must publish and compares them with what it should have,
 // one result per record (the lookup step of domain verification, verification.ts):
 // `success`, `failed` (with what was found instead and a hint for the usual mistakes), or
-// `transient` (timeout/SERVFAIL: nothing can be concluded, the caller keeps the old state).
+// `transient` (timeout/SERVFAIL: nothing can be concluded, the caller keeps the old state and
+// shows what the resolver did).
 
-import type { DnsAnswer, RecordType, Resolver } from '../dns/index.ts';
+import { type DnsAnswer, describeFailure, type RecordType, type Resolver } from '../dns/index.ts';
 import type { Account } from '../store/schema.ts';
 import type { ExpectedRecord, RecordResult } from './dns-records.ts';
 import {
@@ -39,10 +40,14 @@ function isTransient(answer: DnsAnswer): boolean {
   return answer.outcome === 'servfail' || answer.outcome === 'timeout';
 }
 
+/**
+ * A lookup that failed says nothing about the record: which resolver was asked what, and what
+ * it did, so that a broken resolver (or a broken zone) never reads like a missing record.
+ */
 function transient(answer: DnsAnswer): RecordLookup {
   return {
     status: 'transient',
-    detail: `The lookup of ${answer.name} ${answer.type} failed temporarily (${answer.outcome}); the last result is kept.`,
+    detail: `Could not look up ${describeFailure(answer)}. This says nothing about the record: the DNS lookup itself failed (the resolver, or the name servers or DNSSEC signatures of the domain).`,
   };
 }
 
@@ -209,7 +214,7 @@ async function checkDmarc(
     records.some(isDmarcRecord),
   );
   return failed(
-    `No DMARC record at ${record.hostname}. Publishing the suggested one is recommended; it is not required for the domain to become valid.`,
+    `No DMARC record at ${record.hostname}. Publishing one is recommended; it is not required for the domain to become valid.${record.advice === undefined ? '' : ` ${record.advice}`}`,
     hintList,
   );
 }

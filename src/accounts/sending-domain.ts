@@ -15,6 +15,7 @@ import {
   missingRecords,
   parseStoredResults,
   type RecordsConfig,
+  recordLabel,
 } from './dns-records.ts';
 
 export interface SendingDeps {
@@ -44,12 +45,25 @@ export async function requireSendableDomain(
     expectedRecords(account, deps.config, keys),
     parseStoredResults(check?.results),
   );
-  const list = missing.map((r) => `${r.type} ${r.hostname} (${r.detail})`).join('; ');
+  // Records a check found missing or wrong, apart from those nobody could look up (never
+  // checked, or DNS failed: then publishing is not what helps).
+  const list = (status: 'failed' | 'unknown') =>
+    missing
+      .filter((r) => r.status === status)
+      .map((r) => `${recordLabel(r)} (${withoutStop(r.detail)})`)
+      .join('; ');
+  const wrong = list('failed');
+  const unknown = list('unknown');
   throw new AppError('domain_not_valid', {
     field: 'sender',
-    message:
-      `The domain ${domain} is ${account.state}, not valid: publish the DNS records of GET /account` +
-      `${list === '' ? '' : `. Missing or wrong: ${list}`}.`,
+    message: [
+      `The domain ${domain} is ${account.state}, not valid.`,
+      wrong === '' ? '' : `Missing or wrong: ${wrong}.`,
+      unknown === '' ? '' : `Not checked or not looked up: ${unknown}.`,
+      `Publish the DNS records of GET /account?domain=${domain}, then check them with POST /account/verify?domain=${domain}.`,
+    ]
+      .filter((part) => part !== '')
+      .join(' '),
   });
 }
 
@@ -60,4 +74,8 @@ export async function dkimSigningKeys(
 ): Promise<DkimSigningKey[]> {
   const keys = await listDkimKeys(deps.store.db, account.id, ['active']);
   return keys.map((key) => unsealDkimKey(deps.masterKey, account.domain, key));
+}
+
+function withoutStop(text: string): string {
+  return text.replace(/\.$/, '');
 }

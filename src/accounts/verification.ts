@@ -38,6 +38,7 @@ import {
   missingRecords,
   parseStoredResults,
   type RecordsConfig,
+  recordLabel,
   type StoredResults,
 } from './dns-records.ts';
 import { lookUpRecords, type RecordLookup } from './record-lookup.ts';
@@ -198,9 +199,21 @@ export async function verifyAccount(
     await updateDomainCheck(trx, account.id, updatedCheck);
   });
 
-  deps.logger?.info(
-    { domain: account.domain, trigger, outcome, from: previousState, to: finalState, rotated },
-    'domain checked',
+  // Failed lookups are said in the log too, with the resolver and what it did.
+  const dnsProblems = [...fresh.values()].flatMap((r) =>
+    r.status === 'transient' ? [r.detail] : [],
+  );
+  deps.logger?.[dnsProblems.length > 0 ? 'warn' : 'info'](
+    {
+      domain: account.domain,
+      trigger,
+      outcome,
+      from: previousState,
+      to: finalState,
+      rotated,
+      ...(dnsProblems.length > 0 ? { dnsProblems: [...new Set(dnsProblems)] } : {}),
+    },
+    dnsProblems.length > 0 ? 'domain checked; some DNS lookups failed' : 'domain checked',
   );
   const finalAccount: Account =
     finalState === previousState ? account : { ...account, state: finalState, updated_at: now };
@@ -215,8 +228,10 @@ export async function verifyAccount(
 }
 
 /**
- * The stored result per expected record: the fresh one, or the stored one where the lookup
- * failed temporarily; results of records that no longer exist (retired keys) are dropped.
+ * The stored result per expected record: the fresh one, or where the lookup failed
+ * temporarily the stored one with the failure noted (`unknown` when there was none, so that
+ * no checked record still reads "not checked yet"); results of records that no longer exist
+ * (retired keys) are dropped.
  */
 function mergeResults(
   expected: readonly ExpectedRecord[],
@@ -226,9 +241,13 @@ function mergeResults(
   const results: StoredResults = {};
   for (const record of expected) {
     const result = fresh.get(record.key);
-    if (result === undefined || result.status === 'transient') {
+    if (result === undefined) {
       const kept = stored[record.key];
       if (kept !== undefined) results[record.key] = kept;
+    } else if (result.status === 'transient') {
+      // Nothing learned about the record: the earlier result stands, with what DNS did now.
+      const { lookupProblem: _, ...kept } = stored[record.key] ?? { status: 'unknown' as const };
+      results[record.key] = { ...kept, lookupProblem: result.detail };
     } else {
       results[record.key] = result;
     }
@@ -297,7 +316,7 @@ function noticeFor(
   config: { verification: VerificationSchedule },
 ): { kind: string; subject: string; body: string } | undefined {
   const missing = missingRecords(expected, results)
-    .map((r) => `- ${r.type} ${r.hostname}: ${r.detail}`)
+    .map((r) => `- ${recordLabel(r)}: ${r.detail}`)
     .join('\n');
   if (state === 'unverified') {
     return {

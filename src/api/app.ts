@@ -21,6 +21,7 @@ import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
 import { outboundOptions } from '../security/settings.ts';
 import type { Store } from '../store/database.ts';
 import { authenticateAndCount } from './authenticate.ts';
+import { acceptOnlyJson, registerBodyParsers } from './body-parsers.ts';
 import type { AppConfig } from './settings.ts';
 import './caller.ts';
 import { type Commits, createCommits } from '../store/group-commit.ts';
@@ -102,6 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerStandardHeaders(app, config, now);
   registerErrorHandling(app, routes);
   registerHttpMetrics(app, registry);
+  registerBodyParsers(app);
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
 
   await registerDocs(app, config);
@@ -201,6 +203,7 @@ function registerApiRoutes(
   },
 ): void {
   const { config, store, now, masterKey, resolver, commits } = deps;
+  acceptOnlyJson(api);
   api.addHook('onRequest', authenticateAndCount({ store, config, now, commits }));
   registerAccountRoutes(api, {
     store,

@@ -14,7 +14,15 @@ const UNIT_MS: Record<Exclude<QuotaTimeUnit, 'month'>, number> = {
   minute: 60_000,
   hour: 3_600_000,
   day: 86_400_000,
+  week: 7 * 86_400_000,
 };
+
+/**
+ * Where windows are counted from: weeks start on Monday 00:00 UTC (ISO 8601), so they are
+ * counted from Monday 5 January 1970; the epoch itself was a Thursday. Smaller units divide
+ * a day, so the epoch serves them.
+ */
+const ORIGIN_MS: Partial<Record<QuotaTimeUnit, number>> = { week: 4 * 86_400_000 };
 
 export function quotaWindow(now: number, interval: number, unit: QuotaTimeUnit): QuotaWindow {
   if (unit === 'month') {
@@ -25,6 +33,7 @@ export function quotaWindow(now: number, interval: number, unit: QuotaTimeUnit):
     return { start: Date.UTC(1970, first, 1), end: Date.UTC(1970, first + interval, 1) };
   }
   const size = interval * UNIT_MS[unit];
-  const start = now - (now % size);
+  const origin = ORIGIN_MS[unit] ?? 0;
+  const start = now - ((((now - origin) % size) + size) % size);
   return { start, end: start + size };
 }

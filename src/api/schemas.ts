@@ -40,6 +40,12 @@ export const DnsRecordSchema = Type.Object({
   status: RecordStatusSchema,
   detail: Type.Optional(Type.String()),
   priority: Type.Optional(Type.Integer()),
+  warning: Type.Optional(
+    Type.String({
+      description:
+        'Present when the value cannot work as this service is configured (e.g. mx1.localhost): do not publish it yet.',
+    }),
+  ),
 });
 
 export const PolicyLevelSchema = Type.Union(

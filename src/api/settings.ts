@@ -9,8 +9,15 @@ import type { WebhookConfig } from '../notify/settings.ts';
 import type { OutboundSecurityConfig } from '../security/settings.ts';
 import { ConfigError, custom, integer, map, oneOf, text } from '../settings.ts';
 
-export type QuotaTimeUnit = 'second' | 'minute' | 'hour' | 'day' | 'month';
-const QUOTA_TIME_UNITS: readonly QuotaTimeUnit[] = ['second', 'minute', 'hour', 'day', 'month'];
+export type QuotaTimeUnit = 'second' | 'minute' | 'hour' | 'day' | 'week' | 'month';
+const QUOTA_TIME_UNITS: readonly QuotaTimeUnit[] = [
+  'second',
+  'minute',
+  'hour',
+  'day',
+  'week',
+  'month',
+];
 
 export const API_SETTINGS = {
   httpHost: text('SECUREMAIL_HTTP_HOST', {
@@ -43,7 +50,7 @@ export const API_SETTINGS = {
     }),
     timeUnit: oneOf('SECUREMAIL_QUOTA_TIME_UNIT', QUOTA_TIME_UNITS, {
       default: 'minute',
-      doc: '`second`, `minute`, `hour`, `day` or `month`',
+      doc: '`second`, `minute`, `hour`, `day`, `week` or `month`',
     }),
   },
   tokenTtlSeconds: integer('SECUREMAIL_TOKEN_TTL', {

@@ -46,7 +46,12 @@ export function registerStandardHeaders(
       'access-control-expose-headers': EXPOSED,
       'x-request-id': request.id,
     });
-    if (config.corsOrigin !== '*') reply.header('vary', 'Origin');
+    // A named origin may send credentials (the KPN header list has allow-credentials);
+    // browsers never allow them with `*`, so then the header is left out.
+    if (config.corsOrigin !== '*') {
+      reply.header('vary', 'Origin');
+      reply.header('access-control-allow-credentials', 'true');
+    }
   };
 
   app.addHook('onRequest', async (request, reply) => {

@@ -2,6 +2,12 @@
 // judges recipients exactly as the delivery worker does (same options, same engine) but
 // needs no database and no running service: MTA-STS policies are cached in memory for the
 // one run, and nothing is written to the data directory.
+//
+// A check of many domains, or of one behind a slow resolver, takes a while: the text report
+// prints each domain as soon as it is known ("[2/5]" in front when there are several, since
+// they finish in any order), and a DNS question unanswered after WAIT_NOTICE_MS is named on
+// stderr, always (stdout stays the report alone, for scripts). --json prints the whole array
+// at the end, in the order the domains were named.
 
 import { recipientDomain } from '../accounts/email-address.ts';
 import { type Config, ConfigError } from '../config.ts';
@@ -11,11 +17,15 @@ import {
   createMemoryStsPolicyCache,
   exitCode,
   formatJson,
-  formatText,
+  formatReport,
 } from '../security/index.ts';
 import { outboundOptions, readCaFile } from '../security/settings.ts';
 import { isPolicyLevel, POLICY_LEVELS, type PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { parseOrThrow, UsageError } from './args.ts';
+import { watchResolver } from './resolver-watch.ts';
+
+/** After this long without an answer, a DNS question is named on stderr. */
+export const WAIT_NOTICE_MS = 2000;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -23,6 +33,8 @@ export interface CheckOutput {
   /** Whether stdout is a terminal: colour is only used there. */
   isTty: boolean;
   write(text: string): void;
+  /** Progress lines ("waiting for ..."), stderr by default. */
+  progress?: (line: string) => void;
 }
 
 export async function runCheckCommand(
@@ -58,20 +70,28 @@ export async function runCheckCommand(
   }
 
   const resolver = configuredResolver(config);
+  const progress = output.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const watch = watchResolver(resolver, progress, { afterMs: WAIT_NOTICE_MS });
+  const json = values.json === true;
+  const text = { colour: output.isTty && !noColor(env) };
   try {
     const reports = await checkRecipients(
       positionals,
       { ...outboundOptions(config, extraCa), policyLevel },
-      { resolver, stsCache: createMemoryStsPolicyCache() },
+      { resolver: watch.resolver, stsCache: createMemoryStsPolicyCache() },
+      (report, index, total) => {
+        if (json) return;
+        output.write(formatReport(report, text, total > 1 ? `[${index + 1}/${total}] ` : ''));
+      },
     );
-    if (values.json === true) output.write(formatJson(reports));
-    else output.write(formatText(reports, { colour: output.isTty && !noColor(env) }));
+    if (json) output.write(formatJson(reports));
     return exitCode(reports);
   } catch (error) {
     // Exit code 1 means "refused"; a check that could not run is not an answer, so 2.
     console.error(`securemail: check failed: ${error instanceof Error ? error.message : error}`);
     return 2;
   } finally {
+    watch.stop();
     await resolver.close();
   }
 }

@@ -5,7 +5,8 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { dkimSigningKeys } from '../accounts/sending-domain.ts';
 import type { Resolver } from '../dns/types.ts';
-import { notifyIfUndelivered } from '../notify/notifications.ts';
+import { sendDueNotices } from '../notify/notifications.ts';
+import type { NoticeSettings } from '../notify/settings.ts';
 import type { AttemptObserver } from '../recipients/attempts.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
 import { type OutboundSecurityConfig, outboundOptions } from '../security/settings.ts';
@@ -20,6 +21,7 @@ export { DeliveryWorker };
 export interface DeliveryWorkerConfig {
   delivery: DeliverySettings;
   security: OutboundSecurityConfig;
+  notices: NoticeSettings;
   /** Our EHLO name and the host part of notification Message-IDs. */
   hostname: string;
 }
@@ -67,8 +69,20 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
       if (account === undefined) return [];
       return dkimSigningKeys({ store, masterKey }, account);
     },
+    // A message that became complete with undelivered recipients: its notice is due at once.
     onMessageUndelivered: async (messageId) => {
-      await notifyIfUndelivered({ store, masterKey, hostname: config.hostname, now }, messageId);
+      await sendDueNotices(
+        {
+          store,
+          masterKey,
+          hostname: config.hostname,
+          now,
+          digestMs: config.notices.digestMs,
+          retryWindowMs: config.delivery.retryWindowMs,
+          logger: deps.logger,
+        },
+        [messageId],
+      );
     },
     logger: deps.logger,
     now,

@@ -21,6 +21,7 @@ export {
   type DnsOutcome,
   type DnsServer,
   describeAnswer,
+  describeFailure,
   type MxRecord,
   type RecordData,
   type RecordType,

@@ -96,13 +96,32 @@ export function serverAddress(server: DnsServer): string {
 export type AdTrust = 'auto' | 'always' | 'never';
 export const AD_TRUST_MODES: readonly AdTrust[] = ['auto', 'always', 'never'];
 
-/** `secure` / `insecure` / the failure outcome, the wording used in evidence and record status. */
+/**
+ * `secure` / `insecure` / `nxdomain` / `nodata`, or for a failed lookup what happened in words
+ * (`SERVFAIL from 127.0.0.1:53 (DNSSEC Bogus: ...)`, `127.0.0.1:53 refused the connection
+ * (nothing listens there)`): the wording used in evidence. A refused connection is not a
+ * "timeout", whatever the outcome's class.
+ */
 export function describeAnswer(answer: DnsAnswer): string {
   if (answer.outcome === 'servfail' || answer.outcome === 'timeout') {
-    return answer.problem ? `${answer.outcome} (${answer.problem})` : answer.outcome;
+    return answer.problem ?? answer.outcome;
   }
   if (answer.outcome === 'nxdomain' || answer.outcome === 'nodata') return answer.outcome;
   return answer.secure ? 'secure' : 'insecure';
+}
+
+/**
+ * A failed lookup as one line that says which query was asked, of which resolver, and what
+ * happened: `MX example.nl: no answer from 127.0.0.1:53 within 2000 ms (2 tries)`. Reports,
+ * record statuses, error answers and logs use it, so a broken resolver never reads like a
+ * missing record.
+ */
+export function describeFailure(answer: DnsAnswer): string {
+  const fallback =
+    answer.outcome === 'timeout'
+      ? `no answer${answer.server ? ` from ${answer.server}` : ''} in time`
+      : `the resolver${answer.server ? ` ${answer.server}` : ''} could not answer (SERVFAIL)`;
+  return `${answer.type} ${answer.name}: ${answer.problem ?? fallback}`;
 }
 
 /** A resolver to send queries to: an IP address (never a name) and a port. */

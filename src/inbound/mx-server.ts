@@ -113,12 +113,18 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
     onRcptTo: rcptHandler(deps, accepted),
     onData,
   });
-  server.on('error', (error) => logger?.warn({ err: error }, 'bounce MX: connection error'));
+  // A failure to listen is the caller's to report (once, with listenProblem's words); only
+  // errors after that are connection errors.
+  let listening = false;
+  server.on('error', (error) => {
+    if (listening) logger?.warn({ err: error }, 'bounce MX: connection error');
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
     server.listen(config.port, config.host, () => {
       server.server.off('error', reject);
+      listening = true;
       resolve();
     });
   });
@@ -296,4 +302,24 @@ function loadTls(
 
 function pemOrFile(value: string): string {
   return value.startsWith('-----BEGIN') ? value : readFileSync(value, 'utf8');
+}
+
+/**
+ * Why the bounce MX could not listen, in words an operator can act on: the port is taken
+ * (by whom it may be), the process may not bind it, or the address is not this machine's.
+ */
+export function listenProblem(error: unknown, host: string, port: number): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const otherwise = 'set SECUREMAIL_MX_PORT to another port, or 0 to switch the bounce MX off';
+  switch (code) {
+    case 'EADDRINUSE':
+      return `${where} is already in use by another process (another securemail, or a mail server such as Postfix on this machine): stop it, or ${otherwise}`;
+    case 'EACCES':
+      return `no permission to listen on ${where}: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (e.g. AmbientCapabilities=CAP_NET_BIND_SERVICE in a systemd unit); or ${otherwise}`;
+    case 'EADDRNOTAVAIL':
+      return `${host} is not an address of this machine: set SECUREMAIL_MX_HOST to one of its addresses (or 0.0.0.0), or ${otherwise}`;
+    default:
+      return `cannot listen on ${where} (${error instanceof Error ? error.message : String(error)}); ${otherwise}`;
+  }
 }

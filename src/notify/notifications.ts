@@ -1,11 +1,20 @@
-// Telling the sender: when a message's last recipient becomes final and any of them was not
-// delivered, the account's notification address gets ONE e-mail listing those recipients,
-// why, and what their administrator could fix. The notification is itself a queued message,
-// delivered by the worker through the same secure path, with the null return path so it can
-// never start a bounce loop.
+// Telling the sender. Recipients of a message that end undelivered are reported to the
+// account's notification address in one notice per message per digest window (the rule is
+// in src/outbox/recipient-notices.ts; the words in undelivered-notice.ts), and the account
+// notices of domain onboarding are mailed as they are recorded. A notification is itself a
+// queued message, delivered by the worker through the same secure path, with the null
+// return path so it can never start a bounce loop.
 
 import { randomUUIDv7 } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import type { Logger } from 'pino';
+import { summariseEvidence } from '../evidence/summary.ts';
+import {
+  type DueNotice,
+  dueNotices,
+  type TakenNotice,
+  takeNotice,
+} from '../outbox/recipient-notices.ts';
 import { acceptNotification } from '../recipients/accept.ts';
 import { seal } from '../secrets/sealed-box.ts';
 import { openNotice, openSubject, sealSubject } from '../secrets/sealed-content.ts';
@@ -13,13 +22,19 @@ import {
   listUnsentNotifications,
   markNotificationSent,
 } from '../store/account-notifications.repository.ts';
-import type { Store } from '../store/database.ts';
+import type { Db, Store } from '../store/database.ts';
 import { findAccountById } from '../store/domain-checks.repository.ts';
+import { listAttempts, listRecipients } from '../store/messages.repository.ts';
 import type { MessagesTable, RecipientsTable } from '../store/messages.table.ts';
-import { findMessageById, listRecipientsIn } from '../store/recipients.repository.ts';
+import { findMessageById } from '../store/recipients.repository.ts';
 import type { Account } from '../store/schema.ts';
-import { reasonInfo } from '../vocabulary/reasons.ts';
-import { UNDELIVERED_STATUSES } from '../vocabulary/recipient-statuses.ts';
+import { OPEN_STATUSES, type RecipientStatus } from '../vocabulary/recipient-statuses.ts';
+import {
+  composeNotice,
+  type NoticeFacts,
+  type ReportedGroup,
+  type TryingGroup,
+} from './undelivered-notice.ts';
 
 export interface NotifyDeps {
   store: Store;
@@ -29,43 +44,162 @@ export interface NotifyDeps {
   now: () => number;
 }
 
-const STATUS_TEXT: Record<string, string> = {
-  refused_insecure: 'not sent: the receiving mail server is not secure enough',
-  bounced: 'rejected by the receiving mail server',
-  failed: 'could not be sent',
-  expired: 'not delivered in time: the receiving mail server could not be reached securely',
-};
+/** What the notices about undelivered recipients need besides NotifyDeps. */
+export interface DigestDeps extends NotifyDeps {
+  /** The digest window (SECUREMAIL_NOTIFY_DIGEST_SECONDS), in ms. */
+  digestMs: number;
+  /** How long temporary failures are retried (for "still trying until ..."), in ms. */
+  retryWindowMs: number;
+  logger?: Logger | undefined;
+}
+
+/** Due notices read per query; a pass reads again while pages come back full. */
+const DUE_PAGE = 100;
+const MAX_PAGES_PER_PASS = 20;
 
 /**
- * Queues the notification for a completed message, if it needs one. Safe to call twice.
- * With `recipientId`, only that recipient is reported: a bounce that arrived after the
- * message was complete (and maybe already reported) gets a notice of its own.
+ * Sends every notice that is due now (or only those of `messageIds`), each claimed so that
+ * no other worker sends it too. Returns how many were queued.
  */
-export async function notifyIfUndelivered(
-  deps: NotifyDeps,
-  messageId: string,
-  recipientId?: string,
-): Promise<boolean> {
+export async function sendDueNotices(
+  deps: DigestDeps,
+  messageIds?: readonly string[],
+): Promise<number> {
   const { db } = deps.store;
-  const message = await findMessageById(db, messageId);
-  if (message === undefined || message.kind !== 'message') return false;
-  const affected = await listRecipientsIn(db, messageId, UNDELIVERED_STATUSES, recipientId);
-  if (affected.length === 0) return false;
-  const account = await findAccountById(db, message.account_id);
-  if (account === undefined) return false;
+  let queued = 0;
+  for (let page = 0; page < MAX_PAGES_PER_PASS; page++) {
+    const due = await dueNotices(db, {
+      now: deps.now(),
+      windowMs: deps.digestMs,
+      limit: DUE_PAGE,
+      ...(messageIds === undefined ? {} : { messageIds }),
+    });
+    for (const notice of due) {
+      try {
+        if (await sendNotice(deps, notice)) queued++;
+      } catch (error) {
+        // One broken message must not hold back the others; it stays due and is tried again.
+        deps.logger?.error(
+          { err: error, messageId: notice.messageId },
+          'notice could not be queued',
+        );
+      }
+    }
+    if (due.length < DUE_PAGE) break;
+  }
+  return queued;
+}
 
+function sendNotice(deps: DigestDeps, due: DueNotice): Promise<boolean> {
   const now = deps.now();
-  const headerId = `notification.${message.id}${recipientId === undefined ? '' : `.${recipientId}`}@${deps.hostname}`;
-  const original = openSubject(deps.masterKey, message.id, message.subject_sealed);
-  const subject = `Not delivered: ${original ?? message.message_id_header}`;
-  const raw = await compose(message, original, affected, {
-    from: fromAddress(account),
-    to: account.notification_email,
-    subject,
-    messageId: headerId,
-    date: new Date(now),
+  return takeNotice(deps.store.db, due, now, async (trx, taken) => {
+    const message = await findMessageById(trx, due.messageId);
+    if (message === undefined) return;
+    const account = await findAccountById(trx, message.account_id);
+    // Without the account there is nobody left to tell.
+    if (account === undefined) return;
+    const facts = await gatherFacts(deps, trx, message, taken);
+    const notice = composeNotice(facts);
+    const headerId = `notification.${message.id}.${taken.sequence}@${deps.hostname}`;
+    const raw = await new MailComposer({
+      from: fromAddress(account),
+      to: account.notification_email,
+      subject: notice.subject,
+      messageId: `<${headerId}>`,
+      date: new Date(now),
+      text: notice.text,
+      html: notice.html,
+      headers: { 'Auto-Submitted': 'auto-generated' },
+    })
+      .compile()
+      .build();
+    await queueNotification(deps, trx, { account, headerId, subject: notice.subject, raw, now });
   });
-  return queueNotification(deps, { account, headerId, subject, raw, now });
+}
+
+/** The message's recipients now, the ones this notice reports, and evidence of each group. */
+async function gatherFacts(
+  deps: DigestDeps,
+  db: Db,
+  message: MessagesTable,
+  taken: TakenNotice,
+): Promise<NoticeFacts> {
+  const recipients = await listRecipients(db, message.id);
+  const reportedIds = new Set(taken.recipientIds);
+  const counts: Partial<Record<RecipientStatus, number>> = {};
+  for (const r of recipients) counts[r.status] = (counts[r.status] ?? 0) + 1;
+
+  const reported = new Map<string, { group: ReportedGroup; sample: RecipientsTable }>();
+  for (const r of recipients) {
+    if (!reportedIds.has(r.id)) continue;
+    const key = `${r.domain}\0${r.status}\0${r.reason ?? ''}`;
+    const entry = reported.get(key);
+    if (entry !== undefined) entry.group.addresses.push(r.address);
+    else {
+      reported.set(key, {
+        group: {
+          domain: r.domain,
+          status: r.status,
+          reason: r.reason,
+          detail: r.detail,
+          addresses: [r.address],
+          evidence: undefined,
+        },
+        sample: r,
+      });
+    }
+  }
+  for (const { group, sample } of reported.values()) {
+    const last = (await listAttempts(db, [sample.id])).at(-1);
+    if (last === undefined) continue;
+    const summary = summariseEvidence(last.evidence_json);
+    group.evidence = {
+      at: last.ended_at,
+      hostsTried: summary.hosts_tried,
+      dnssecMx: summary.dnssec_mx,
+      mtaSts: summary.mta_sts,
+      tlsVersion: summary.tls_version,
+      reply: last.reply,
+    };
+  }
+
+  const trying = new Map<string, TryingGroup & { updatedAt: number }>();
+  for (const r of recipients) {
+    if (!(OPEN_STATUSES as readonly RecipientStatus[]).includes(r.status)) continue;
+    const group = trying.get(r.domain);
+    if (group === undefined) {
+      trying.set(r.domain, {
+        domain: r.domain,
+        reason: r.reason,
+        detail: r.detail,
+        addresses: [r.address],
+        until: message.created_at + deps.retryWindowMs,
+        updatedAt: r.updated_at,
+      });
+      continue;
+    }
+    group.addresses.push(r.address);
+    // The most recent problem of the domain speaks for it.
+    if (r.reason !== null && r.updated_at > group.updatedAt) {
+      group.reason = r.reason;
+      group.detail = r.detail;
+      group.updatedAt = r.updated_at;
+    }
+  }
+
+  return {
+    messageId: message.id,
+    messageIdHeader: message.message_id_header,
+    sender: message.sender,
+    subject: openSubject(deps.masterKey, message.id, message.subject_sealed),
+    createdAt: message.created_at,
+    recipientCount: message.recipient_count,
+    counts,
+    reported: [...reported.values()].map((e) => e.group),
+    trying: [...trying.values()].map(({ updatedAt: _, ...group }) => group),
+    retryWindowHours: Math.round(deps.retryWindowMs / 3_600_000),
+    followUp: taken.sequence > 1,
+  };
 }
 
 /**
@@ -94,7 +228,7 @@ export async function queueAccountNotices(deps: NotifyDeps, limit = 100): Promis
         .compile()
         .build();
       if (
-        await queueNotification(deps, {
+        await queueNotification(deps, db, {
           account,
           headerId,
           subject: notice.subject,
@@ -118,6 +252,7 @@ function fromAddress(account: Account): string {
 /** A notification is a queued message like any other, delivered through the same secure path. */
 async function queueNotification(
   deps: NotifyDeps,
+  db: Db,
   n: { account: Account; headerId: string; subject: string; raw: Buffer; now: number; to?: string },
 ): Promise<boolean> {
   const { account, headerId, raw, now } = n;
@@ -147,42 +282,32 @@ async function queueNotification(
     completed_at: null,
   };
   // The unique (account, Message-ID) makes a second call a no-op.
-  return acceptNotification(deps.store.db, row, to);
+  return acceptNotification(db, row, to);
 }
 
-async function compose(
-  message: MessagesTable,
-  subject: string | null,
-  affected: RecipientsTable[],
-  envelope: { from: string; to: string; subject: string; messageId: string; date: Date },
-): Promise<Buffer> {
-  const lines = [
-    `Your message "${subject ?? '(no subject)'}" <${message.message_id_header}>, sent from ${message.sender}`,
-    `on ${new Date(message.created_at).toUTCString()}, was not delivered to ${affected.length} of its ${message.recipient_count} recipient(s).`,
-    'SecureMail only delivers over an encrypted connection to an authenticated mail server; nothing was sent',
-    'in clear to any of the recipients below.',
-    '',
-  ];
-  for (const r of affected) {
-    const info = reasonInfo(r.reason);
-    lines.push(`* ${r.address}: ${STATUS_TEXT[r.status] ?? r.status}`);
-    if (info !== undefined) {
-      lines.push(`  Why: ${info.explanation}`);
-      lines.push(`  What the recipient's mail administrator can do: ${info.fix}`);
-    }
-    if (r.detail !== null) lines.push(`  Details: ${r.detail}`);
-    lines.push(`  Reason code: ${r.reason ?? 'none'}`);
-    lines.push('');
-  }
-  lines.push(`Per-recipient evidence: GET /message/${message.id}`);
-  const composer = new MailComposer({
-    from: envelope.from,
-    to: envelope.to,
-    subject: envelope.subject,
-    messageId: `<${envelope.messageId}>`,
-    date: envelope.date,
-    text: lines.join('\n'),
-    headers: { 'Auto-Submitted': 'auto-generated' },
-  });
-  return composer.compile().build();
+/**
+ * Sends due notices on a timer, a tenth of the digest window apart (between 1 and 10 s), so a
+ * notice goes out at most that much after its window closes. The worker also sends a
+ * completed message's notice at once (sendDueNotices with its id).
+ */
+export function startNoticeDigest(deps: DigestDeps): { stop(): Promise<void> } {
+  const pollMs = Math.min(10_000, Math.max(1_000, deps.digestMs / 10));
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running !== undefined) return;
+    running = sendDueNotices(deps)
+      .catch((error: unknown) =>
+        deps.logger?.warn({ err: error }, 'notice pass failed; will retry'),
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  }, pollMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

@@ -1,7 +1,29 @@
-// Settings of webhook delivery: how long an event is retried, when a failing endpoint is
-// disabled, how long a rotated secret still signs, and the dispatcher's pace.
+// Settings of telling the sender: the digest window of the notices about undelivered
+// recipients, and webhook delivery (how long an event is retried, when a failing endpoint is
+// disabled, how long a rotated secret still signs, and the dispatcher's pace).
 
-import { type Env, flag, integer, readSettings } from '../settings.ts';
+import { type Env, flag, integer, map, readSettings } from '../settings.ts';
+
+export const NOTICE_SETTINGS = {
+  digestMs: map(
+    integer('SECUREMAIL_NOTIFY_DIGEST_SECONDS', {
+      default: 300,
+      min: 0,
+      max: 86_400,
+      doc: "The digest window of a message's notices",
+    }),
+    (seconds) => 1000 * seconds,
+  ),
+};
+
+export interface NoticeSettings {
+  /**
+   * Recipients that ended undelivered are reported this long after the first of them ended
+   * (at once when the message is complete), in one notice per message; notices of one
+   * message are at least this far apart. See src/outbox/recipient-notices.ts.
+   */
+  digestMs: number;
+}
 
 export const WEBHOOK_SETTINGS = {
   allowPrivate: flag('SECUREMAIL_WEBHOOK_ALLOW_PRIVATE', {

@@ -5,6 +5,7 @@
 // and an outcome is only written while the worker still holds the lease, so a recipient that
 // became final meanwhile (a bounce report) keeps its state.
 
+import { recordEndedRecipients } from '../outbox/recipient-notices.ts';
 import { recordRecipientEvents } from '../outbox/webhook-events.ts';
 import type { Capabilities, Db } from '../store/database.ts';
 import {
@@ -97,8 +98,8 @@ export async function recordAttempts(
   observe?: AttemptObserver,
 ): Promise<boolean[]> {
   const byId = new Map(writes.map((w) => [w.recipientId, w.recipient]));
-  const kept = await recordOutcomes(db, owner, now, writes, (trx, kept) =>
-    recordRecipientEvents(
+  const kept = await recordOutcomes(db, owner, now, writes, async (trx, kept) => {
+    await recordRecipientEvents(
       trx,
       kept.map(({ recipientId, outcome }) => {
         const r = byId.get(recipientId)!;
@@ -113,8 +114,22 @@ export async function recordAttempts(
           at: now,
         };
       }),
-    ),
-  );
+    );
+    // Undelivered ones wait for the sender's notice (the digest, src/outbox/recipient-notices.ts).
+    await recordEndedRecipients(
+      trx,
+      kept.map(({ recipientId, outcome }) => {
+        const r = byId.get(recipientId)!;
+        return {
+          recipientId,
+          messageId: r.messageId,
+          messageKind: r.messageKind,
+          status: outcome.status,
+          at: now,
+        };
+      }),
+    );
+  });
   if (observe !== undefined) {
     const recorded: RecordedAttempt[] = [];
     writes.forEach((w, i) => {
@@ -134,7 +149,8 @@ export async function recordAttempts(
 
 /**
  * Completes the messages (of a round) whose recipients are all final, in one transaction;
- * returns each completed message once, with whether a notification is due.
+ * returns each completed message once, with whether a recipient ended undelivered (its
+ * notice is then due at once, see src/outbox/recipient-notices.ts).
  */
 export function completeMessages(
   db: Db,

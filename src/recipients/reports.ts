@@ -4,6 +4,7 @@
 // remote server can accept a message and fail to deliver it later. A hard bounce of an
 // account's own message also puts the address on the account's suppression list.
 
+import { recordEndedRecipients } from '../outbox/recipient-notices.ts';
 import { recordRecipientEvent } from '../outbox/webhook-events.ts';
 import { type Db, inTransaction } from '../store/database.ts';
 import { completeIfFinal, isComplete } from '../store/delivery.repository.ts';
@@ -96,6 +97,15 @@ export async function applyReport(db: Db, report: DeliveryReport): Promise<Repor
           detail: report.detail,
           at: report.at,
         });
+        await recordEndedRecipients(trx, [
+          {
+            recipientId: row.id,
+            messageId: row.messageId,
+            messageKind: row.kind,
+            status,
+            at: report.at,
+          },
+        ]);
         return { ...base, outcome: 'bounced', suppressed };
       }
       case 'delay': {

@@ -54,10 +54,16 @@ export function domainOf(input: string): string {
   return (at >= 0 ? input.slice(at + 1) : input).trim().toLowerCase().replace(/\.$/, '');
 }
 
+/**
+ * Checks the recipients' domains, at most CHECK_CONCURRENCY at once. The reports come back in
+ * the order the domains were first named; `onReport` hears each one as soon as it is known
+ * (`index` is its place in that order), so a long check can show results as they come.
+ */
 export async function checkRecipients(
   inputs: readonly string[],
   options: Partial<SecurityOptions>,
   deps: SecurityDeps,
+  onReport?: (report: DomainReport, index: number, total: number) => void,
 ): Promise<DomainReport[]> {
   const byDomain = new Map<string, string[]>();
   for (const input of inputs) {
@@ -72,7 +78,9 @@ export async function checkRecipients(
     while (next < domains.length) {
       const index = next++;
       const domain = domains[index]!;
-      reports[index] = await checkDomain(domain, byDomain.get(domain) ?? [], options, deps);
+      const report = await checkDomain(domain, byDomain.get(domain) ?? [], options, deps);
+      reports[index] = report;
+      onReport?.(report, index, domains.length);
     }
   };
   await Promise.all(Array.from({ length: Math.min(CHECK_CONCURRENCY, domains.length) }, worker));

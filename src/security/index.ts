@@ -39,7 +39,7 @@ export {
   type SecurityOptions,
   securityOptions,
 } from './options.ts';
-export { exitCode, formatJson, formatText, type TextOptions } from './report.ts';
+export { exitCode, formatJson, formatReport, formatText, type TextOptions } from './report.ts';
 export type { MailOptions, RcptOptions, SmtpClient, TranscriptEntry } from './smtp-client.ts';
 export {
   queueIdFrom,

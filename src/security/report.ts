@@ -28,44 +28,53 @@ export interface TextOptions {
 }
 
 export function formatText(reports: readonly DomainReport[], options: TextOptions): string {
+  return reports.map((report) => formatReport(report, options)).join('');
+}
+
+/**
+ * One domain's report as text, ending in a blank line. `progress` (`[2/5] `) prefixes it
+ * when reports are printed as they finish, not in the order they were asked for.
+ */
+export function formatReport(report: DomainReport, options: TextOptions, progress = ''): string {
   const paint = (style: Style, text: string) =>
     options.colour ? `${ANSI[style]}${text}${ANSI.reset}` : text;
   const lines: string[] = [];
-  for (const report of reports) {
-    const verdictStyle: Style =
-      report.verdict === 'deliver' ? 'green' : report.verdict === 'refuse' ? 'red' : 'yellow';
-    const verdict = paint(verdictStyle, report.verdict.toUpperCase());
+  const verdictStyle: Style =
+    report.verdict === 'deliver' ? 'green' : report.verdict === 'refuse' ? 'red' : 'yellow';
+  const verdict = paint(verdictStyle, report.verdict.toUpperCase());
+  lines.push(
+    `${progress}${paint('bold', report.domain)}  ${verdict}${report.reason ? ` (${report.reason})` : ''}`,
+  );
+  if (report.verdict === 'deliver') {
     lines.push(
-      `${paint('bold', report.domain)}  ${verdict}${report.reason ? ` (${report.reason})` : ''}`,
+      `  authenticated by ${report.method ?? '?'}; ${report.tlsVersion ?? '?'}, ${report.cipher ?? '?'}, ${report.keyExchange ?? '?'}`,
     );
-    if (report.verdict === 'deliver') {
+    if (report.certificate) {
+      const cert = report.certificate;
       lines.push(
-        `  authenticated by ${report.method ?? '?'}; ${report.tlsVersion ?? '?'}, ${report.cipher ?? '?'}, ${report.keyExchange ?? '?'}`,
+        `  certificate ${cert.subject}, issued by ${cert.issuer}, valid until ${cert.validTo}`,
       );
-      if (report.certificate) {
-        const cert = report.certificate;
-        lines.push(
-          `  certificate ${cert.subject}, issued by ${cert.issuer}, valid until ${cert.validTo}`,
-        );
-        lines.push(paint('dim', `  sha256 ${cert.sha256}`));
-      }
-    } else {
-      if (report.explanation) lines.push(`  ${report.explanation}`);
-      if (report.fix) lines.push(`  ${paint('dim', `fix: ${report.fix}`)}`);
+      lines.push(paint('dim', `  sha256 ${cert.sha256}`));
     }
-    for (const host of report.hosts) lines.push(...hostLines(host, paint));
-    if (report.resolvers.length > 0) {
-      const resolvers = report.resolvers
-        .map(
-          (r) =>
-            `${r.address} (${r.trustAd ? 'AD trusted' : 'AD not trusted: DNSSEC counts as absent'})`,
-        )
-        .join(', ');
-      lines.push(paint('dim', `  resolver: ${resolvers}`));
-    }
-    lines.push('');
+  } else {
+    // What happened, with which server or resolver: "MX lookup for example.nl: SERVFAIL from
+    // 127.0.0.1:53 (DNSSEC Bogus: ...)", "mx.example.nl [192.0.2.1]: ...".
+    if (report.message) lines.push(`  ${report.message}`);
+    if (report.explanation) lines.push(`  ${report.explanation}`);
+    if (report.fix) lines.push(`  ${paint('dim', `fix: ${report.fix}`)}`);
   }
-  return lines.join('\n');
+  for (const host of report.hosts) lines.push(...hostLines(host, paint));
+  if (report.resolvers.length > 0) {
+    const resolvers = report.resolvers
+      .map(
+        (r) =>
+          `${r.address} (${r.trustAd ? 'AD trusted' : 'AD not trusted: DNSSEC counts as absent'})`,
+      )
+      .join(', ');
+    lines.push(paint('dim', `  resolver: ${resolvers}`));
+  }
+  lines.push('');
+  return `${lines.join('\n')}\n`;
 }
 
 function hostLines(host: HostReport, paint: (style: Style, text: string) => string): string[] {

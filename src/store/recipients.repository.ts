@@ -118,7 +118,10 @@ export async function insertMessageOnce(
   message: MessagesTable,
   recipient: RecipientsTable,
 ): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
+  // Inside the caller's transaction when given one (a notice claimed in the same commit).
+  const run = <T>(work: (trx: Db) => Promise<T>): Promise<T> =>
+    db.isTransaction ? work(db) : db.transaction().execute(work);
+  return run(async (trx) => {
     const inserted = await trx
       .insertInto('messages')
       .values(message)

@@ -250,8 +250,16 @@ describe('record checks', () => {
     const { view, domain } = await checkAfter((_, d) => dns.remove(`_dmarc.${d}`));
     const dmarc = view.sending_dns_records.dmarc;
     assert.equal(dmarc.status, 'failed');
-    assert.equal(dmarc.value, `v=DMARC1; p=quarantine; rua=mailto:ops@${domain}`);
+    // Monitoring first: p=quarantine for the whole domain could send the owner's other mail
+    // to spam before anyone has read a report.
+    assert.equal(dmarc.value, `v=DMARC1; p=none; rua=mailto:ops@${domain}`);
     assert.match(dmarc.detail!, /not required for the domain to become valid/);
+    assert.match(dmarc.detail!, /Start with the suggested p=none: it changes nothing/);
+    assert.match(
+      dmarc.detail!,
+      new RegExp(`daily reports to ops@${domain.replace(/\./g, '\\.')} `),
+    );
+    assert.match(dmarc.detail!, /change p=none to p=quarantine, .* later to p=reject/);
     assert.equal(view.domain.state, 'valid');
   });
 

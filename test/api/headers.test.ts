@@ -137,6 +137,31 @@ describe('standard headers and errors', () => {
     assert.match(String(response.headers['access-control-allow-methods']), /POST/);
   });
 
+  test('credentials are allowed for a named origin only', async () => {
+    assert.equal(
+      (await t.app.inject({ method: 'GET', url: '/healthz' })).headers[
+        'access-control-allow-credentials'
+      ],
+      undefined,
+      'never with *',
+    );
+    const named = await startTestApp(store, { SECUREMAIL_CORS_ORIGIN: 'https://app.example' });
+    try {
+      for (const method of ['GET', 'OPTIONS'] as const) {
+        const response = await named.app.inject({
+          method,
+          url: '/account?domain=x.nl',
+          headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+        });
+        assert.equal(response.headers['access-control-allow-origin'], 'https://app.example');
+        assert.equal(response.headers['access-control-allow-credentials'], 'true', method);
+        assert.equal(response.headers.vary, 'Origin');
+      }
+    } finally {
+      await named.close();
+    }
+  });
+
   test('405 names the allowed methods; 404 for unknown paths', async () => {
     const wrong = await t.app.inject({ method: 'PUT', url: '/account', headers: tenant.auth });
     assert.equal(wrong.statusCode, 405);

@@ -29,6 +29,40 @@ describe('quota windows', () => {
       start: Date.UTC(2026, 11, 1),
       end: Date.UTC(2027, 0, 1),
     });
+    // Weeks run Monday to Monday, UTC (28 November 2026 is a Saturday).
+    assert.deepEqual(quotaWindow(t, 1, 'week'), {
+      start: Date.UTC(2026, 10, 23),
+      end: Date.UTC(2026, 10, 30),
+    });
+    assert.deepEqual(quotaWindow(Date.UTC(2026, 10, 30), 1, 'week'), {
+      start: Date.UTC(2026, 10, 30),
+      end: Date.UTC(2026, 11, 7),
+    });
+    const fortnight = quotaWindow(t, 2, 'week');
+    assert.equal(fortnight.end - fortnight.start, 14 * 86_400_000);
+    assert.equal(new Date(fortnight.start).getUTCDay(), 1, 'a Monday');
+    assert.ok(fortnight.start <= t && t < fortnight.end);
+  });
+
+  test('SECUREMAIL_QUOTA_TIME_UNIT=week is announced in the headers', async () => {
+    const store = await dialects()[0]!.open();
+    const app = await startTestApp(store, { SECUREMAIL_QUOTA_TIME_UNIT: 'week' });
+    try {
+      const tenant = await app.tenant();
+      const response = await app.app.inject({
+        method: 'GET',
+        url: '/accounts',
+        headers: tenant.auth,
+      });
+      assert.equal(response.headers['quota-time-unit'], 'week');
+      assert.equal(
+        Number(response.headers['quota-reset-utc']),
+        quotaWindow(app.clock.now, 1, 'week').end,
+      );
+    } finally {
+      await app.close();
+      await store.close();
+    }
   });
 });
 

@@ -2,6 +2,7 @@
 // on ephemeral ports, with the test CA trusted through SECUREMAIL_CA_FILE only.
 
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,15 @@ import { TestSmtpServer } from '../support/smtp-server.ts';
 import { cli } from './run.ts';
 
 const ESC = String.fromCharCode(0x1b);
+
+/** A UDP port on 127.0.0.1 where nothing listens. */
+async function closedUdpPort(): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
 
 describe('securemail check', () => {
   let dns: TestDnsServer;
@@ -150,6 +160,75 @@ describe('securemail check', () => {
     const reports = JSON.parse(result.stdout);
     assert.equal(reports[1].verdict, 'defer');
     assert.equal(reports[1].reason, 'dns-temporary-failure');
+  });
+
+  test('a DNS failure says which query, which resolver and what happened, in text and JSON', async () => {
+    const text = await cli(['check', 'broken.test'], env);
+    assert.equal(text.code, 2, text.stderr);
+    assert.ok(
+      text.stdout.includes(`  MX lookup for broken.test: SERVFAIL from ${dns.server}\n`),
+      text.stdout,
+    );
+
+    // A resolver where nothing listens is not a "timeout", and not missing records.
+    const port = await closedUdpPort();
+    const nobody = { ...env, SECUREMAIL_DNS_SERVERS: `127.0.0.1:${port}` };
+    const refused = await cli(['check', 'ok.test'], nobody);
+    assert.equal(refused.code, 2);
+    const words = `MX lookup for ok.test: 127.0.0.1:${port} refused the connection (nothing listens there)`;
+    assert.ok(refused.stdout.includes(words), refused.stdout);
+    const [report] = JSON.parse((await cli(['check', '--json', 'ok.test'], nobody)).stdout);
+    assert.equal(report.reason, 'dns-temporary-failure');
+    assert.equal(report.message, words);
+    assert.equal(report.evidence.domain.mx.dnssec, words.slice('MX lookup for ok.test: '.length));
+  });
+
+  test('several domains: each report as it is known, and a slow resolver named on stderr', async () => {
+    dns.fail('slow.test', 'timeout', 'MX');
+    const slow = { ...env, SECUREMAIL_DNS_TIMEOUT_MS: '1500' };
+    const result = await cli(['check', 'slow.test', 'ok.test'], slow);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^waiting for ${dns.server.replace(/\./g, '\\.')} \\(MX slow\\.test\\) \\.\\.\\.$`,
+        'm',
+      ),
+    );
+    // ok.test is known long before slow.test gives up, so it comes first, numbered as named.
+    assert.ok(result.stdout.startsWith('[2/2] ok.test  DELIVER'), result.stdout);
+    assert.match(result.stdout, /\n\[1\/2\] slow\.test {2}DEFER \(dns-temporary-failure\)\n/);
+    assert.match(
+      result.stdout,
+      /MX lookup for slow\.test: no answer from 127\.0\.0\.1:\d+ within \d+ ms \(2 tries\)/,
+    );
+
+    // In process: the first report is written while the slow one is still waiting.
+    const written: Array<{ at: number; text: string }> = [];
+    const progress: Array<{ at: number; line: string }> = [];
+    const started = Date.now();
+    const code = await runCheckCommand(
+      ['slow.test', 'ok.test'],
+      loadConfig(slow),
+      {},
+      {
+        isTty: false,
+        write: (text) => written.push({ at: Date.now() - started, text }),
+        progress: (line) => progress.push({ at: Date.now() - started, line }),
+      },
+    );
+    assert.equal(code, 2);
+    assert.equal(written.length, 2);
+    assert.match(written[0]!.text, /^\[2\/2\] ok\.test/);
+    assert.ok(written[0]!.at < 1500, `ok.test after ${written[0]!.at} ms`);
+    assert.ok(written[1]!.at >= 2900, `slow.test after ${written[1]!.at} ms`);
+    assert.equal(progress.length, 1);
+    assert.equal(progress[0]!.line, `waiting for ${dns.server} (MX slow.test) ...`);
+    assert.ok(progress[0]!.at >= 2000 && progress[0]!.at < written[1]!.at);
+
+    // One domain: no numbering.
+    const single = await cli(['check', 'ok.test'], env);
+    assert.ok(single.stdout.startsWith('ok.test  DELIVER'), single.stdout);
   });
 
   test('without the CA file the test CA is not trusted', async () => {

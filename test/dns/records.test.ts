@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
-import { describeAnswer } from '../../src/dns/index.ts';
+import { describeAnswer, describeFailure } from '../../src/dns/index.ts';
 import { TestDnsServer } from '../support/dns-server.ts';
 import { resolverFor } from './helpers.ts';
 
@@ -155,7 +155,8 @@ test('SERVFAIL and REFUSED are servfail, never secure', async (t) => {
   assert.equal(bogus.outcome, 'servfail');
   assert.equal(bogus.secure, false);
   assert.deepEqual(bogus.records, []);
-  assert.match(describeAnswer(bogus), /^servfail \(SERVFAIL from 127\.0\.0\.1:\d+\)$/);
+  assert.match(describeAnswer(bogus), /^SERVFAIL from 127\.0\.0\.1:\d+$/);
+  assert.match(describeFailure(bogus), /^MX bogus\.example: SERVFAIL from 127\.0\.0\.1:\d+$/);
 
   assert.equal((await resolver.query('refused.example', 'A')).outcome, 'servfail');
   // The failure was for type A only.

@@ -102,7 +102,8 @@ for (const dialect of dialects()) {
         const { applied } = await migrateToLatest(store.db, store.schema, {
           sealer: clearContentSealer(key),
         });
-        assert.deepEqual(applied, ['0007_sealed_content']);
+        // Later migrations follow it in the same run.
+        assert.equal(applied[0], '0007_sealed_content');
         assert.deepEqual(await clearCopies(store, 'Jansen'), [], 'no clear copy left');
 
         const message = await findMessage(store.db, clientId, 'message-1');
@@ -134,9 +135,8 @@ for (const dialect of dialects()) {
     test('a database without clear content migrates without the key', async () => {
       const store = await dialect.open('0006_inbound_raw_bytes');
       try {
-        assert.deepEqual((await migrateToLatest(store.db, store.schema)).applied, [
-          '0007_sealed_content',
-        ]);
+        const { applied } = await migrateToLatest(store.db, store.schema);
+        assert.equal(applied[0], '0007_sealed_content');
       } finally {
         await store.close();
       }

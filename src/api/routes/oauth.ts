@@ -73,6 +73,10 @@ export function registerOauthRoutes(app: FastifyInstance, deps: OauthDeps): void
         body: Type.Optional(TokenBody),
         response: { 200: TokenResponseSchema, ...errorResponses(400, 401, 415, 429, 503) },
       },
+      // HTTP Basic with no body at all (no content type either) is a whole token request.
+      preValidation: async (request) => {
+        if (request.body === undefined) request.body = {};
+      },
     },
     async (request, reply) => {
       const body = request.body ?? {};
