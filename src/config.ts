@@ -16,6 +16,7 @@ import { DNS_SETTINGS, type DnsSettings } from './dns/settings.ts';
 import { INBOUND_SETTINGS, type InboundConfig, loadInboundConfig } from './inbound/settings.ts';
 import { SENDING_SETTINGS, type SendingConfig } from './messages/settings.ts';
 import { loadWebhookConfig, WEBHOOK_SETTINGS, type WebhookConfig } from './notify/settings.ts';
+import { PRIVACY_SETTINGS, type PrivacySettings } from './privacy/settings.ts';
 import { RETENTION_SETTINGS, type RetentionSettings } from './recipients/settings.ts';
 import { SECRETS_SETTINGS, type SecretsSettings } from './secrets/settings.ts';
 import { type OutboundSecurityConfig, SECURITY_SETTINGS } from './security/settings.ts';
@@ -41,6 +42,7 @@ export interface Config
   inbound: InboundConfig;
   webhooks: WebhookConfig;
   verification: VerificationSchedule;
+  privacy: PrivacySettings;
 }
 
 /** Every module's declarations, in the order they are read; the docs test walks them. */
@@ -58,6 +60,7 @@ export const SETTING_DECLARATIONS: readonly Declarations[] = [
   WEBHOOK_SETTINGS,
   VERIFICATION_SETTINGS,
   SECRETS_SETTINGS,
+  PRIVACY_SETTINGS,
 ];
 
 /** Reads and validates the whole configuration. Throws `ConfigError` on the first bad value. */
@@ -83,6 +86,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     webhooks: loadWebhookConfig(env),
     verification: checkVerificationSchedule(readSettings(VERIFICATION_SETTINGS, env, context)),
     ...readSettings(SECRETS_SETTINGS, env, context),
+    privacy: readSettings(PRIVACY_SETTINGS, env, context),
   };
   return deepFreeze(config);
 }

@@ -39,9 +39,14 @@ const SECRET_KEYS = new Set([
 // And any key that names one of these in a longer name (`webhook_secret`, `x-api-key`).
 const SECRET_PARTS = /secret|token|passw|api[-_]?key|credential|signature|session|authoriz/i;
 
+// Query keys whose values are a person's e-mail address (GET /account/data-subject,
+// DELETE /account/suppressions): logs at info carry no recipient addresses (docs/privacy.md).
+const PERSONAL_KEYS = new Set(['address', 'email', 'recipient']);
+
 /** True when a query parameter of this name is logged without its value. */
 export function isSecretKey(name: string): boolean {
-  return SECRET_KEYS.has(name.toLowerCase()) || SECRET_PARTS.test(name);
+  const lower = name.toLowerCase();
+  return SECRET_KEYS.has(lower) || PERSONAL_KEYS.has(lower) || SECRET_PARTS.test(name);
 }
 
 /**

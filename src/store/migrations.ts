@@ -6,6 +6,7 @@ import { type Migration, type MigrationProvider, Migrator } from 'kysely/migrati
 import { inboundMigration } from './inbound.migration.ts';
 import { inboundRawBytesMigration } from './inbound-raw-bytes.migration.ts';
 import { messagesMigration } from './messages.migration.ts';
+import { privacyMigration } from './privacy.migration.ts';
 import { type ClearContentSealer, sealedContentMigration } from './sealed-content.migration.ts';
 import { sessionEvidenceMigration } from './session-evidence.migration.ts';
 
@@ -164,6 +165,7 @@ function provider(sealer: ClearContentSealer | undefined): MigrationProvider {
     getMigrations: async () => ({
       ...migrations,
       '0007_sealed_content': sealedContentMigration(sealer),
+      '0008_privacy': privacyMigration,
     }),
   };
 }

@@ -5,6 +5,7 @@ import type { Generated, Insertable, Selectable } from 'kysely';
 import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { InboundTables } from './inbound.table.ts';
 import type { MessageTables } from './messages.table.ts';
+import type { PrivacyTables } from './privacy.table.ts';
 
 export interface ClientsTable {
   client_id: string;
@@ -118,7 +119,7 @@ export interface AccountNotificationsTable {
   sent_at: number | null;
 }
 
-export interface Database extends MessageTables, InboundTables {
+export interface Database extends MessageTables, InboundTables, PrivacyTables {
   clients: ClientsTable;
   access_tokens: AccessTokensTable;
   quota_usage: QuotaUsageTable;
