@@ -37,6 +37,7 @@ import { registerMessageRoutes } from './routes/messages.ts';
 import { registerOauthRoutes, TOKEN_PATH } from './routes/oauth.ts';
 import { registerOverviewRoutes } from './routes/overview.ts';
 import { registerReasonRoutes } from './routes/reasons.ts';
+import { registerReportRoutes } from './routes/report.ts';
 import { registerSecurityRoutes } from './routes/security.ts';
 import { registerSuppressionRoutes } from './routes/suppressions.ts';
 import { registerWebhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
@@ -257,6 +258,7 @@ function registerApiRoutes(
   });
   registerReasonRoutes(api);
   registerWebhookDeliveryRoutes(api, { store });
+  registerReportRoutes(api, { store, now, config });
   // A data subject's access and erasure (docs/privacy.md).
   registerDataSubjectRoutes(api, {
     store,
