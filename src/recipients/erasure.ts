@@ -9,7 +9,7 @@
 // account's counts and reports stay right. What goes: the address (replaced by
 // `[erased]@<domain>`), and the address wherever the detail, a reply or the evidence quoted it.
 
-import { type Db, inTransaction } from '../store/database.ts';
+import type { Db } from '../store/database.ts';
 import { completeIfFinal } from '../store/delivery.repository.ts';
 import {
   anonymiseRecipient,
@@ -47,14 +47,12 @@ export async function cancelForErasure(
   now: number,
 ): Promise<string[]> {
   if (ids.length === 0) return [];
-  return inTransaction(db, async (trx) => {
-    const rows = await cancelUnleasedRecipients(trx, ids, now, {
-      from: statesAllowing('cancelled'),
-      status: 'failed',
-      reason: ERASURE_REASON,
-      detail: 'not sent: the recipient\'s data was erased at the sender\'s request',
-    });
-    return rows;
+  // In the caller's transaction (the erasure's), like every step of an erasure.
+  return cancelUnleasedRecipients(db, ids, now, {
+    from: statesAllowing('cancelled'),
+    status: 'failed',
+    reason: ERASURE_REASON,
+    detail: "not sent: the recipient's data was erased at the sender's request",
   });
 }
 
