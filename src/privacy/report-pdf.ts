@@ -93,6 +93,9 @@ export function reportPdf(report: Report, generatedAt: Date): Promise<Buffer> {
   const range = doc.bufferedPageRange();
   for (let i = range.start; i < range.start + range.count; i++) {
     doc.switchToPage(i);
+    // The footer sits in the bottom margin: without lifting it, pdfkit would start a new page.
+    const bottom = doc.page.margins.bottom;
+    doc.page.margins.bottom = 0;
     doc
       .font('Helvetica')
       .fontSize(7)
@@ -103,6 +106,7 @@ export function reportPdf(report: Report, generatedAt: Date): Promise<Buffer> {
         doc.page.height - MARGIN + 15,
         { width: WIDTH, lineBreak: false },
       );
+    doc.page.margins.bottom = bottom;
   }
   doc.end();
   return done;

@@ -116,7 +116,6 @@ export async function buildReport(
   const accepted = await acceptedInPeriod(db, account.id, period.from, period.to);
   const suppressions = await suppressionFigures(db, account.id, period.from, period.to);
   const days = (ms: number) => Math.round(ms / DAY_MS);
-  const query = new URLSearchParams({ domain: account.domain, from, to, format: 'json' });
 
   return {
     report: 'SecureMail auditor report, version 1',
@@ -136,7 +135,8 @@ export async function buildReport(
       },
     },
     evidence: {
-      export: `GET /account/evidence?${query.toString()}`,
+      // ISO times need no escaping in a query string: the URL reads as it is meant.
+      export: `GET /account/evidence?domain=${account.domain}&from=${from}&to=${to}&format=json`,
       attempts,
       export_truncated: truncated,
       sha256: hash.digest('hex'),
