@@ -1,4 +1,5 @@
-// `securemail <command>`: serve, migrate, client, check, inbound. Returns the process exit code.
+// `securemail <command>`: serve, migrate, client, check, inbound, data-subject, report. Returns
+// the process exit code.
 
 import pino, { type Logger } from 'pino';
 import { ALL_ROLES, type Config, ConfigError, loadConfig, type Role } from '../config.ts';
@@ -7,6 +8,7 @@ import { parseOrThrow, UsageError } from './args.ts';
 import { runCheckCommand } from './check-command.ts';
 import { runClientCommand } from './client-command.ts';
 import { runInboundCommand } from './inbound-command.ts';
+import { runDataSubjectCommand, runReportCommand } from './privacy-command.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -28,6 +30,12 @@ Commands:
   inbound list [--kind KIND] [--limit N] [--json]
                                   what the bounce MX received, newest first
   inbound show ID [--json]        one received message, with its content if kept
+  data-subject show --client ID --domain DOMAIN --address ADDRESS
+                                  everything the account holds about an address (JSON)
+  data-subject erase --client ID --domain DOMAIN --address ADDRESS [--wait-seconds N]
+                                  erase it (docs/privacy.md); waits for a delivery in flight
+  report --client ID --domain DOMAIN [--from TIME] [--to TIME] [--format json|html|pdf] [--out FILE]
+                                  the auditor's report of an account for a period
 
 Configuration comes from the environment; see README.md.`;
 
@@ -69,6 +77,10 @@ export async function runCli(argv: string[], env: Env): Promise<number> {
         return await runCheckCommand(rest, config, env);
       case 'inbound':
         return await runInboundCommand(rest, config, logger);
+      case 'data-subject':
+        return await runDataSubjectCommand(rest, config, logger);
+      case 'report':
+        return await runReportCommand(rest, config, logger);
       default:
         console.error(`securemail: unknown command "${command}"\n\n${USAGE}`);
         return 2;

@@ -38,8 +38,8 @@ export async function recipientsWithAddress(
     .innerJoin('messages', 'messages.id', 'recipients.message_id')
     .selectAll('recipients')
     .where('messages.account_id', '=', accountId)
-    // The domain column is stored lower-case: a cheap first filter before lower(address).
-    .where('recipients.domain', '=', domain)
+    // A cheaper first test than lower(address) on rows of other domains.
+    .where(sql`lower(recipients.domain)`, '=', domain)
     .where(sql`lower(recipients.address)`, '=', address)
     .orderBy('recipients.created_at')
     .orderBy('recipients.id')
