@@ -99,6 +99,11 @@ export function registerDataSubjectRoutes(app: FastifyInstance, deps: DataSubjec
         owner,
         address,
       );
+      // Ids, never the address (docs/privacy.md: logs at info carry no addresses).
+      request.log.info(
+        { account: owner.id, messages: answer.messages.length },
+        'data subject access answered',
+      );
       return reply.type('application/json; charset=utf-8').send(answer);
     },
   );
@@ -132,6 +137,10 @@ export function registerDataSubjectRoutes(app: FastifyInstance, deps: DataSubjec
           maxWaitMs: deps.erasureWaitMs ?? API_ERASURE_WAIT_MS,
         },
         { account: owner, address, clientId, via: 'api' },
+      );
+      request.log.info(
+        { account: owner.id, erasure: result.id, cancelled: result.cancelled, rows: result.counts },
+        'data subject erased',
       );
       return {
         erasure_id: result.id,
