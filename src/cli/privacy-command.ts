@@ -29,7 +29,8 @@ async function ownedAccount(
   domain: string,
 ): Promise<Account | undefined> {
   const account = await findAccount(store.db, clientId, domain.toLowerCase());
-  if (account === undefined) console.error(`securemail: client ${clientId} has no account for ${domain}`);
+  if (account === undefined)
+    console.error(`securemail: client ${clientId} has no account for ${domain}`);
   return account;
 }
 
@@ -54,14 +55,19 @@ export async function runDataSubjectCommand(
     address: { type: 'string' },
     'wait-seconds': { type: 'string' },
   });
-  if (sub !== 'show' && sub !== 'erase') throw new UsageError('data-subject needs one of: show, erase');
+  if (sub !== 'show' && sub !== 'erase')
+    throw new UsageError('data-subject needs one of: show, erase');
   if (values.client === undefined || values.domain === undefined || values.address === undefined) {
-    throw new UsageError(`usage: securemail data-subject ${sub} --client ID --domain DOMAIN --address ADDRESS`);
+    throw new UsageError(
+      `usage: securemail data-subject ${sub} --client ID --domain DOMAIN --address ADDRESS`,
+    );
   }
   const subject = address(values.address);
   // An operator can wait for a crashed worker's lease to run out (SECUREMAIL_LEASE_SECONDS).
   const waitSeconds =
-    values['wait-seconds'] === undefined ? config.delivery.leaseMs / 1000 + 5 : Number(values['wait-seconds']);
+    values['wait-seconds'] === undefined
+      ? config.delivery.leaseMs / 1000 + 5
+      : Number(values['wait-seconds']);
   if (!Number.isInteger(waitSeconds) || waitSeconds < 0 || waitSeconds > 86_400) {
     throw new UsageError('--wait-seconds must be 0 to 86400');
   }
@@ -70,7 +76,11 @@ export async function runDataSubjectCommand(
     const account = await ownedAccount(store, values.client, values.domain);
     if (account === undefined) return 1;
     if (sub === 'show') {
-      const answer = await dataSubjectAccess({ db: store.db, masterKey, now: Date.now }, account, subject);
+      const answer = await dataSubjectAccess(
+        { db: store.db, masterKey, now: Date.now },
+        account,
+        subject,
+      );
       console.log(JSON.stringify(answer, null, 2));
       return 0;
     }
@@ -79,7 +89,9 @@ export async function runDataSubjectCommand(
         { db: store.db, masterKey, now: Date.now, maxWaitMs: waitSeconds * 1000 },
         { account, address: subject, clientId: account.client_id, via: 'cli' },
       );
-      console.log(JSON.stringify({ ...result, erased_at: new Date(result.erased_at).toISOString() }, null, 2));
+      console.log(
+        JSON.stringify({ ...result, erased_at: new Date(result.erased_at).toISOString() }, null, 2),
+      );
       return 0;
     } catch (error) {
       if (error instanceof AppError && error.code === 'delivery_in_progress') {
@@ -115,7 +127,8 @@ export async function runReportCommand(
   if (format !== 'json' && format !== 'html' && format !== 'pdf') {
     throw new UsageError('--format must be json, html or pdf');
   }
-  if (format === 'pdf' && values.out === undefined) throw new UsageError('--format pdf needs --out FILE');
+  if (format === 'pdf' && values.out === undefined)
+    throw new UsageError('--format pdf needs --out FILE');
   const time = (text: string, name: string) => {
     const ms = Date.parse(text);
     if (!Number.isFinite(ms)) throw new UsageError(`--${name}: "${text}" is not a time`);
@@ -130,11 +143,16 @@ export async function runReportCommand(
   try {
     const account = await ownedAccount(store, values.client, values.domain);
     if (account === undefined) return 1;
-    const report = await buildReport({ db: store.db }, account, { from, to }, {
-      ...config.delivery,
-      inboundRetentionDays: config.inbound.retentionDays,
-      ...config.privacy,
-    });
+    const report = await buildReport(
+      { db: store.db },
+      account,
+      { from, to },
+      {
+        ...config.delivery,
+        inboundRetentionDays: config.inbound.retentionDays,
+        ...config.privacy,
+      },
+    );
     const output =
       format === 'json'
         ? reportJson(report)

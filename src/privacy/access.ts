@@ -5,10 +5,10 @@
 // webhook events and the notices. Sealed content is opened for it (scope.ts); nothing is
 // changed.
 
-import { listAttempts } from '../store/messages.repository.ts';
-import { openKeptMessage, openNotice, openSubject } from '../secrets/sealed-content.ts';
 import { open } from '../secrets/sealed-box.ts';
+import { openKeptMessage, openNotice, openSubject } from '../secrets/sealed-content.ts';
 import type { Db } from '../store/database.ts';
+import { listAttempts } from '../store/messages.repository.ts';
 import type { Account } from '../store/schema.ts';
 import { findScope } from './scope.ts';
 

@@ -23,8 +23,8 @@ import { AppError } from '../errors.ts';
 import {
   cancelForErasure,
   completeAfterCancel,
-  eraseMessageContent,
   erasedAddress,
+  eraseMessageContent,
   eraseRecipient,
 } from '../recipients/erasure.ts';
 import { leasedOpenRecipients, leasedPendingEvents } from '../store/data-subject.repository.ts';
@@ -230,7 +230,9 @@ async function eraseScope(
     db,
     scope.notices.map((n) => n.id),
   );
-  if (await replaceSuppressionByDigest(db, scope.accountId, address, scope.suppressions.digestKey)) {
+  if (
+    await replaceSuppressionByDigest(db, scope.accountId, address, scope.suppressions.digestKey)
+  ) {
     counts.suppressions = 1;
   }
   return counts;

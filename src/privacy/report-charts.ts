@@ -68,8 +68,7 @@ export function reportCharts(report: Report): Chart[] {
   ];
 }
 
-const escape = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A horizontal bar chart as an SVG element, sized for a report column. */
 export function chartSvg(chart: Chart): string {
@@ -84,7 +83,7 @@ export function chartSvg(chart: Chart): string {
     const y = top + i * rowHeight;
     const w = Math.round((bar.value / max) * barWidth);
     return (
-      `<text x="${labelWidth - 8}" y="${y + 15}" text-anchor="end">${escape(bar.label)}</text>` +
+      `<text x="${labelWidth - 8}" y="${y + 15}" text-anchor="end">${escapeHtml(bar.label)}</text>` +
       `<rect x="${labelWidth}" y="${y + 3}" width="${w}" height="${rowHeight - 6}" fill="${bar.color}"/>` +
       `<text x="${labelWidth + w + 6}" y="${y + 15}">${bar.value}</text>`
     );
@@ -92,7 +91,7 @@ export function chartSvg(chart: Chart): string {
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${labelWidth + barWidth + 60}" height="${height}" ` +
     `viewBox="0 0 ${labelWidth + barWidth + 60} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">` +
-    `<title>${escape(chart.title)}</title>` +
-    `<text x="0" y="14" font-weight="bold">${escape(chart.title)}</text>${rows.join('')}</svg>`
+    `<title>${escapeHtml(chart.title)}</title>` +
+    `<text x="0" y="14" font-weight="bold">${escapeHtml(chart.title)}</text>${rows.join('')}</svg>`
   );
 }

@@ -7,8 +7,8 @@
 // (pdftotext reads the figures back in the tests).
 
 import PDFDocument from 'pdfkit';
-import { type Chart, reportCharts } from './report-charts.ts';
 import { type Report, reportDigest } from './report.ts';
+import { type Chart, reportCharts } from './report-charts.ts';
 
 const MARGIN = 50;
 const WIDTH = 595.28 - 2 * MARGIN; // A4
@@ -35,7 +35,9 @@ export function reportPdf(report: Report, generatedAt: Date): Promise<Buffer> {
 
   doc.font('Helvetica-Bold').fontSize(18).text(`Secure delivery report: ${report.domain}`);
   doc.font('Helvetica').fontSize(10).fillColor('#444');
-  doc.text(`Period ${report.from} up to ${report.to} (UTC). Generated ${generatedAt.toISOString()}.`);
+  doc.text(
+    `Period ${report.from} up to ${report.to} (UTC). Generated ${generatedAt.toISOString()}.`,
+  );
   doc.fillColor('#000').moveDown();
 
   heading(doc, 'Key figures');
@@ -140,18 +142,22 @@ function drawChart(doc: Doc, chart: Chart): void {
   const rowHeight = 16;
   const labelWidth = 150;
   const barWidth = WIDTH - labelWidth - 50;
-  const bars = chart.bars.length === 0 ? [{ label: '(none)', value: 0, color: '#999999' }] : chart.bars;
+  const bars =
+    chart.bars.length === 0 ? [{ label: '(none)', value: 0, color: '#999999' }] : chart.bars;
   ensureRoom(doc, 30 + bars.length * rowHeight);
   heading(doc, chart.title);
   const max = Math.max(1, ...bars.map((b) => b.value));
   let y = doc.y;
   for (const bar of bars) {
     const w = Math.max(0.5, (bar.value / max) * barWidth);
-    doc.fillColor('#000').fontSize(9).text(bar.label, MARGIN, y + 3, {
-      width: labelWidth - 8,
-      align: 'right',
-      lineBreak: false,
-    });
+    doc
+      .fillColor('#000')
+      .fontSize(9)
+      .text(bar.label, MARGIN, y + 3, {
+        width: labelWidth - 8,
+        align: 'right',
+        lineBreak: false,
+      });
     doc.rect(MARGIN + labelWidth, y + 2, w, rowHeight - 4).fill(bar.color);
     doc.fillColor('#000').text(String(bar.value), MARGIN + labelWidth + w + 5, y + 3, {
       lineBreak: false,

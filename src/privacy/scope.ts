@@ -4,9 +4,9 @@
 // with the master key and searched; nothing opened leaves this module except in an access
 // answer.
 
-import { openKeptMessage, openNotice, openSubject } from '../secrets/sealed-content.ts';
-import { open } from '../secrets/sealed-box.ts';
 import { addressDigest } from '../secrets/keyed-digest.ts';
+import { open } from '../secrets/sealed-box.ts';
+import { openKeptMessage, openNotice, openSubject } from '../secrets/sealed-content.ts';
 import {
   inboundAbout,
   inboundByIds,
@@ -86,7 +86,8 @@ export async function findScope(
   const recipientIds = recipients.map((r) => r.id);
 
   const inbound = new Map<string, InboundMessage>();
-  for (const row of await inboundAbout(db, accountId, recipientIds, address)) inbound.set(row.id, row);
+  for (const row of await inboundAbout(db, accountId, recipientIds, address))
+    inbound.set(row.id, row);
   for (const row of await inboundByIds(db, await keptNaming(deps, accountId, address))) {
     inbound.set(row.id, row);
   }
@@ -112,8 +113,14 @@ export async function findScope(
     inbound: [...inbound.values()].sort((a, b) => a.received_at - b.received_at),
     notices,
     suppressions: {
-      ...optional('clear', listed.find((s) => s.address === address)),
-      ...optional('digest', listed.find((s) => s.address === digestKey)),
+      ...optional(
+        'clear',
+        listed.find((s) => s.address === address),
+      ),
+      ...optional(
+        'digest',
+        listed.find((s) => s.address === digestKey),
+      ),
       digestKey,
     },
   };
@@ -135,7 +142,12 @@ async function messagesNaming(deps: ScopeDeps, accountId: string, address: strin
         continue;
       }
       if (m.body_sealed !== null) {
-        const body = open(deps.masterKey, 'message-body', m.id, Buffer.from(m.body_sealed, 'base64'));
+        const body = open(
+          deps.masterKey,
+          'message-body',
+          m.id,
+          Buffer.from(m.body_sealed, 'base64'),
+        );
         if (namesAddress(body.toString('utf8'), address)) found.push(m.id);
       }
     }

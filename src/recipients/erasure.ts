@@ -9,6 +9,7 @@
 // account's counts and reports stay right. What goes: the address (replaced by
 // `[erased]@<domain>`), and the address wherever the detail, a reply or the evidence quoted it.
 
+import { storedAttempts } from '../store/data-subject.repository.ts';
 import type { Db } from '../store/database.ts';
 import { completeIfFinal } from '../store/delivery.repository.ts';
 import {
@@ -17,7 +18,6 @@ import {
   rewriteAttempt,
   rewriteMessage,
 } from '../store/erasure.repository.ts';
-import { storedAttempts } from '../store/data-subject.repository.ts';
 import type { RecipientsTable } from '../store/messages.table.ts';
 import { statesAllowing } from './transitions.ts';
 

@@ -17,7 +17,8 @@ import { suppressAddress } from './suppression.ts';
 import { nextStatus } from './transitions.ts';
 
 /** The detail of a bounce reported for a recipient whose data was erased. */
-const ERASED_DETAIL = "bounce reported; its diagnostic is not kept: the recipient's data was erased";
+const ERASED_DETAIL =
+  "bounce reported; its diagnostic is not kept: the recipient's data was erased";
 
 /** Reason code of recipients bounced by a report (the remote accepted, then failed). */
 export const REPORTED_BOUNCE_REASON = 'remote-bounce';

@@ -33,17 +33,19 @@ export async function recipientsWithAddress(
   address: string,
 ): Promise<RecipientsTable[]> {
   const domain = address.slice(address.lastIndexOf('@') + 1);
-  return db
-    .selectFrom('recipients')
-    .innerJoin('messages', 'messages.id', 'recipients.message_id')
-    .selectAll('recipients')
-    .where('messages.account_id', '=', accountId)
-    // A cheaper first test than lower(address) on rows of other domains.
-    .where(sql`lower(recipients.domain)`, '=', domain)
-    .where(sql`lower(recipients.address)`, '=', address)
-    .orderBy('recipients.created_at')
-    .orderBy('recipients.id')
-    .execute();
+  return (
+    db
+      .selectFrom('recipients')
+      .innerJoin('messages', 'messages.id', 'recipients.message_id')
+      .selectAll('recipients')
+      .where('messages.account_id', '=', accountId)
+      // A cheaper first test than lower(address) on rows of other domains.
+      .where(sql`lower(recipients.domain)`, '=', domain)
+      .where(sql`lower(recipients.address)`, '=', address)
+      .orderBy('recipients.created_at')
+      .orderBy('recipients.id')
+      .execute()
+  );
 }
 
 /** The account's messages sent from `address` (lower-cased). */
@@ -188,7 +190,11 @@ export async function inboundAbout(
     .where((eb) =>
       eb.or([
         eb(sql`lower(mail_from)`, '=', address),
-        eb(sql<string>`lower(report_json)`, 'like', sql<string>`${containing(address)} escape '\\'`),
+        eb(
+          sql<string>`lower(report_json)`,
+          'like',
+          sql<string>`${containing(address)} escape '\\'`,
+        ),
         eb(sql<string>`lower(outcome)`, 'like', sql<string>`${containing(address)} escape '\\'`),
       ]),
     )

@@ -5,11 +5,11 @@
 // record the erasure without the address. Each function is one or a few statements; the
 // caller runs them in one transaction.
 
+import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 import type { Db } from './database.ts';
 import type { SuppressionsTable } from './inbound.table.ts';
 import type { MessagesTable } from './messages.table.ts';
 import type { ErasuresTable } from './privacy.table.ts';
-import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 
 /**
  * Makes open recipients final as `change` says, unless a worker holds a live lease on them

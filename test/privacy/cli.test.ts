@@ -36,7 +36,10 @@ describe('securemail data-subject and report', () => {
       const [r] = await makeMessage(store.db, account, ['Jan@Example.nl'], 'delivered');
       await store.db
         .updateTable('messages')
-        .set({ subject_sealed: sealSubject(masterKey, r!.messageId, 'About jan@example.nl'), completed_at: 1_000 })
+        .set({
+          subject_sealed: sealSubject(masterKey, r!.messageId, 'About jan@example.nl'),
+          completed_at: 1_000,
+        })
         .where('id', '=', r!.messageId)
         .execute();
     }
@@ -48,21 +51,42 @@ describe('securemail data-subject and report', () => {
 
   const args = (account: TestAccount) => ['--client', account.clientId, '--domain', 'mine.nl'];
 
-  test('show: the client\'s own data about the address, as JSON', async () => {
-    const shown = await cli(['data-subject', 'show', ...args(mine), '--address', 'jan@example.nl'], env);
+  test("show: the client's own data about the address, as JSON", async () => {
+    const shown = await cli(
+      ['data-subject', 'show', ...args(mine), '--address', 'jan@example.nl'],
+      env,
+    );
     assert.equal(shown.code, 0, shown.stderr);
     const body = JSON.parse(shown.stdout);
     assert.equal(body.messages.length, 1);
     assert.equal(body.messages[0].subject, 'About jan@example.nl');
-    const wrong = await cli(['data-subject', 'show', '--client', 'nobody', '--domain', 'mine.nl', '--address', 'jan@example.nl'], env);
+    const wrong = await cli(
+      [
+        'data-subject',
+        'show',
+        '--client',
+        'nobody',
+        '--domain',
+        'mine.nl',
+        '--address',
+        'jan@example.nl',
+      ],
+      env,
+    );
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /has no account for mine\.nl/);
-    assert.equal((await cli(['data-subject', 'show', ...args(mine), '--address', 'jan'], env)).code, 2);
+    assert.equal(
+      (await cli(['data-subject', 'show', ...args(mine), '--address', 'jan'], env)).code,
+      2,
+    );
   });
 
-  test('erase: gone from the client\'s rows, the other tenant\'s untouched', async () => {
+  test("erase: gone from the client's rows, the other tenant's untouched", async () => {
     const before = await walkForAddress(store, masterKey, 'jan@example.nl');
-    const erased = await cli(['data-subject', 'erase', ...args(mine), '--address', 'JAN@example.nl'], env);
+    const erased = await cli(
+      ['data-subject', 'erase', ...args(mine), '--address', 'JAN@example.nl'],
+      env,
+    );
     assert.equal(erased.code, 0, erased.stderr);
     const result = JSON.parse(erased.stdout);
     assert.equal(result.counts.recipients, 1);
@@ -86,7 +110,10 @@ describe('securemail data-subject and report', () => {
   });
 
   test('report: JSON to stdout, PDF to a file', async () => {
-    const json = await cli(['report', ...args(mine), '--from', '1970-01-01T00:00:00Z', '--to', '1970-12-01T00:00:00Z'], env);
+    const json = await cli(
+      ['report', ...args(mine), '--from', '1970-01-01T00:00:00Z', '--to', '1970-12-01T00:00:00Z'],
+      env,
+    );
     assert.equal(json.code, 0, json.stderr);
     const report = JSON.parse(json.stdout);
     assert.equal(report.domain, 'mine.nl');

@@ -55,7 +55,11 @@ for (const dialect of dialects()) {
         payload: {
           sender: 'news@other.nl',
           recipients: ['Jan@Example.nl'],
-          message: mime({ From: 'news@other.nl', To: 'Jan@Example.nl', Subject: 'For Jan@example.nl' }),
+          message: mime({
+            From: 'news@other.nl',
+            To: 'Jan@Example.nl',
+            Subject: 'For Jan@example.nl',
+          }),
         },
       });
       assert.equal(theirsSent.statusCode, 202, theirsSent.body);
@@ -168,7 +172,8 @@ for (const dialect of dialects()) {
       // The notification to the account names him: it is there, as a message naming him.
       assert.ok(
         body.messages.some(
-          (m: { kind: string; role: string[] }) => m.kind === 'notification' && m.role.includes('named'),
+          (m: { kind: string; role: string[] }) =>
+            m.kind === 'notification' && m.role.includes('named'),
         ),
       );
       const newsletter = body.messages.find((m: { subject: string }) => m.subject === 'Newsletter');
@@ -184,11 +189,15 @@ for (const dialect of dialects()) {
       assert.match(queued.body, /Never sent/);
       assert.equal(body.suppressions.length, 1);
       assert.equal(body.suppressions[0].reason, 'hard_bounce');
-      assert.deepEqual(
-        body.bounces.map((b: { kind: string }) => b.kind).sort(),
-        ['auto_reply', 'dsn'],
+      assert.deepEqual(body.bounces.map((b: { kind: string }) => b.kind).sort(), [
+        'auto_reply',
+        'dsn',
+      ]);
+      assert.ok(
+        body.bounces
+          .find((b: { kind: string }) => b.kind === 'dsn')
+          .content.includes('JAN@example.nl'),
       );
-      assert.ok(body.bounces.find((b: { kind: string }) => b.kind === 'dsn').content.includes('JAN@example.nl'));
       assert.ok(body.webhook_events.length >= 3, 'delivered, bounced, refused events');
     });
 
@@ -362,7 +371,10 @@ for (const dialect of dialects()) {
       }
       assert.deepEqual(after.delivered.by_method, reportBefore.delivered.by_method);
       // One more bounce: the late report about the erased recipient, counted all the same.
-      assert.equal(after.bounced.reported_after_delivery, reportBefore.bounced.reported_after_delivery + 1);
+      assert.equal(
+        after.bounced.reported_after_delivery,
+        reportBefore.bounced.reported_after_delivery + 1,
+      );
       assert.equal(after.erasures, 1);
     });
   });

@@ -46,7 +46,13 @@ for (const dialect of dialects()) {
 
     const erase = (address: string, maxWaitMs: number, now = NOW) =>
       eraseDataSubject(
-        { db: fs.db, masterKey, now: () => now, maxWaitMs, sleep: (ms) => new Promise((r) => setTimeout(r, ms / 4)) },
+        {
+          db: fs.db,
+          masterKey,
+          now: () => now,
+          maxWaitMs,
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms / 4)),
+        },
         { account: row, address, clientId: account.clientId, via: 'api' },
       );
 

@@ -80,7 +80,10 @@ for (const dialect of dialects()) {
       assert.equal(response.statusCode, 200, response.body);
       const report = response.json();
 
-      assert.equal(report.evidence.sha256, createHash('sha256').update(exported.rawPayload).digest('hex'));
+      assert.equal(
+        report.evidence.sha256,
+        createHash('sha256').update(exported.rawPayload).digest('hex'),
+      );
       assert.equal(report.evidence.attempts, attempts.length);
       assert.equal(report.attempts.total, attempts.length);
       const of = (verdict: string) => attempts.filter((a) => a.verdict === verdict);
@@ -89,7 +92,10 @@ for (const dialect of dialects()) {
       }
       assert.equal(report.messages_attempted, new Set(attempts.map((a) => a.message)).size);
       assert.equal(report.recipients_attempted, new Set(attempts.map((a) => a.recipient_id)).size);
-      assert.equal(report.delivered.recipients, new Set(of('deliver').map((a) => a.recipient_id)).size);
+      assert.equal(
+        report.delivered.recipients,
+        new Set(of('deliver').map((a) => a.recipient_id)).size,
+      );
       const methods: Record<string, number> = {};
       const versions: Record<string, number> = {};
       for (const a of of('deliver')) {
@@ -97,7 +103,8 @@ for (const dialect of dialects()) {
         methods[s.authentication!] = (methods[s.authentication!] ?? 0) + 1;
         versions[s.tls_version!] = (versions[s.tls_version!] ?? 0) + 1;
       }
-      for (const [method, n] of Object.entries(methods)) assert.equal(report.delivered.by_method[method], n);
+      for (const [method, n] of Object.entries(methods))
+        assert.equal(report.delivered.by_method[method], n);
       assert.deepEqual(report.delivered.by_tls_version, versions);
       const refusals = new Map<string, Map<string, number>>();
       for (const a of of('refuse')) {
@@ -109,7 +116,9 @@ for (const dialect of dialects()) {
       assert.equal(report.refused_insecure.by_reason.length, refusals.size);
       for (const r of report.refused_insecure.by_reason) {
         assert.deepEqual(
-          Object.fromEntries(r.domains.map((d: { domain: string; attempts: number }) => [d.domain, d.attempts])),
+          Object.fromEntries(
+            r.domains.map((d: { domain: string; attempts: number }) => [d.domain, d.attempts]),
+          ),
           Object.fromEntries(refusals.get(r.reason)!),
         );
       }
@@ -138,7 +147,9 @@ for (const dialect of dialects()) {
       assert.doesNotMatch(html.body, /<script/i);
     });
 
-    test('PDF: renders, and carries its key figures and the SHA-256 of the JSON', { skip: !POPPLER && 'pdftotext/pdftoppm (poppler-utils) not installed' }, async () => {
+    test('PDF: renders, and carries its key figures and the SHA-256 of the JSON', {
+      skip: !POPPLER && 'pdftotext/pdftoppm (poppler-utils) not installed',
+    }, async () => {
       const json = await get(`/account/report?${QUERY}&format=json`);
       const pdf = await get(`/account/report?${QUERY}&format=pdf`);
       assert.equal(pdf.statusCode, 200);
@@ -149,7 +160,10 @@ for (const dialect of dialects()) {
         const file = path.join(dir, 'report.pdf');
         writeFileSync(file, pdf.rawPayload);
         const text = execFileSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' });
-        assert.match(text, new RegExp(`Secure delivery report: ${SENDER_DOMAIN.replace('.', '\\.')}`));
+        assert.match(
+          text,
+          new RegExp(`Secure delivery report: ${SENDER_DOMAIN.replace('.', '\\.')}`),
+        );
         assert.match(text, /Delivered recipients\s+5/);
         assert.match(text, /Refused as insecure \(attempts\)\s+3/);
         assert.match(text, /starttls-not-supported: 3/);

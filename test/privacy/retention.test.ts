@@ -43,13 +43,26 @@ for (const dialect of dialects()) {
       const [done] = await makeMessage(fs.db, account, ['a@remote.example'], 'delivered');
       const [open] = await makeMessage(fs.db, account, ['b@remote.example'], 'queued');
       for (const r of [done!, open!]) {
-        await fs.db.updateTable('messages').set({ body_sealed: 'sealed' }).where('id', '=', r.messageId).execute();
+        await fs.db
+          .updateTable('messages')
+          .set({ body_sealed: 'sealed' })
+          .where('id', '=', r.messageId)
+          .execute();
       }
-      await fs.db.updateTable('messages').set({ completed_at: NOW }).where('id', '=', done!.messageId).execute();
+      await fs.db
+        .updateTable('messages')
+        .set({ completed_at: NOW })
+        .where('id', '=', done!.messageId)
+        .execute();
       assert.ok((await applyBodyRetention(fs.db, config.delivery, NOW)) >= 1);
       const body = async (id: string) =>
-        (await fs.db.selectFrom('messages').select('body_sealed').where('id', '=', id).executeTakeFirstOrThrow())
-          .body_sealed;
+        (
+          await fs.db
+            .selectFrom('messages')
+            .select('body_sealed')
+            .where('id', '=', id)
+            .executeTakeFirstOrThrow()
+        ).body_sealed;
       assert.equal(await body(done!.messageId), null);
       assert.equal(await body(open!.messageId), 'sealed');
     });
@@ -88,13 +101,20 @@ for (const dialect of dialects()) {
       const sentLongAgo = notice(NOW - 8 * DAY);
       const sentLately = notice(NOW - 1 * DAY);
       const unsent = notice(null);
-      await fs.db.insertInto('account_notifications').values([sentLongAgo, sentLately, unsent]).execute();
+      await fs.db
+        .insertInto('account_notifications')
+        .values([sentLongAgo, sentLately, unsent])
+        .execute();
 
       const run = await applyPrivacyRetention(fs.db, config.privacy, NOW);
       assert.deepEqual(run, { webhookEventsDeleted: 1, noticesDeleted: 1 });
-      const events = (await fs.db.selectFrom('webhook_events').select('id').execute()).map((r) => r.id);
+      const events = (await fs.db.selectFrom('webhook_events').select('id').execute()).map(
+        (r) => r.id,
+      );
       assert.deepEqual(events.sort(), [recent.id, pending.id].sort());
-      const notices = (await fs.db.selectFrom('account_notifications').select('id').execute()).map((r) => r.id);
+      const notices = (await fs.db.selectFrom('account_notifications').select('id').execute()).map(
+        (r) => r.id,
+      );
       assert.deepEqual(notices.sort(), [sentLately.id, unsent.id].sort());
     });
   });

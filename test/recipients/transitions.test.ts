@@ -333,7 +333,12 @@ for (const dialect of dialects()) {
             .where('id', '=', r.id)
             .executeTakeFirst();
           if (row !== undefined) {
-            const erased = await eraseRecipient(fs.db, row, (t) => t.split(row.address).join('[x]'), LATER);
+            const erased = await eraseRecipient(
+              fs.db,
+              row,
+              (t) => t.split(row.address).join('[x]'),
+              LATER,
+            );
             const after = await fs.db
               .selectFrom('recipients')
               .select('address')

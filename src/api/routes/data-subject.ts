@@ -32,7 +32,7 @@ const Query = Type.Object(
       minLength: 3,
       maxLength: 254,
       description:
-        'The data subject\'s e-mail address; compared without regard to case (docs/privacy.md).',
+        "The data subject's e-mail address; compared without regard to case (docs/privacy.md).",
     }),
   },
   { additionalProperties: false },
@@ -116,7 +116,7 @@ export function registerDataSubjectRoutes(app: FastifyInstance, deps: DataSubjec
         summary: 'Erase everything held about one e-mail address (GDPR art. 17)',
         description:
           'Cancels what is still queued for or about the address, then removes or irreversibly anonymises ' +
-          'it in every table: recipients and evidence keep their state and the receiving server\'s evidence ' +
+          "it in every table: recipients and evidence keep their state and the receiving server's evidence " +
           'without the address; subjects, bodies, kept bounces, webhook events and notices about it go. A ' +
           'suppressed address stays suppressed as a keyed digest. The erasure is recorded without the ' +
           'address. 409 delivery_in_progress while a worker is sending to it: ask again after Retry-After.',

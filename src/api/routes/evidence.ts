@@ -94,18 +94,16 @@ export function registerEvidenceRoutes(
       }
       // As text in the pieces the auditor's report hashes (its evidence.sha256 is this body's).
       const text = evidenceJsonText;
-      return reply
-        .type('application/json; charset=utf-8')
-        .send(
-          text.head({
-            domain: account.domain,
-            from: new Date(from).toISOString(),
-            to: new Date(to).toISOString(),
-            truncated,
-          }) +
-            page.map(text.record).join(text.separator) +
-            text.tail,
-        );
+      return reply.type('application/json; charset=utf-8').send(
+        text.head({
+          domain: account.domain,
+          from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(),
+          truncated,
+        }) +
+          page.map(text.record).join(text.separator) +
+          text.tail,
+      );
     },
   );
 }

@@ -12,8 +12,8 @@ import { reportPdf } from '../../privacy/report-pdf.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
 import { parseQueryTime } from '../query-time.ts';
-import type { AppConfig } from '../settings.ts';
 import { errorResponses } from '../schemas.ts';
+import type { AppConfig } from '../settings.ts';
 import { callerId } from './accounts.ts';
 
 const DAY_MS = 86_400_000;
@@ -42,7 +42,9 @@ export function registerReportRoutes(
   app: FastifyInstance,
   deps: { store: Store; now: () => number; config: AppConfig },
 ): void {
-  app.get<{ Querystring: { domain: string; from?: string; to?: string; format?: 'json' | 'html' | 'pdf' } }>(
+  app.get<{
+    Querystring: { domain: string; from?: string; to?: string; format?: 'json' | 'html' | 'pdf' };
+  }>(
     '/account/report',
     {
       schema: {
@@ -81,15 +83,20 @@ export function registerReportRoutes(
           message: `query from: a report covers at most ${MAX_REPORT_DAYS} days`,
         });
       const { delivery, inbound, privacy } = deps.config;
-      const report = await buildReport({ db: deps.store.db }, account, { from, to }, {
-        bodyRetentionMs: delivery.bodyRetentionMs,
-        subjectRetentionMs: delivery.subjectRetentionMs,
-        evidenceRetentionMs: delivery.evidenceRetentionMs,
-        retryWindowMs: delivery.retryWindowMs,
-        inboundRetentionDays: inbound.retentionDays,
-        webhookEventRetentionMs: privacy.webhookEventRetentionMs,
-        noticeRetentionMs: privacy.noticeRetentionMs,
-      });
+      const report = await buildReport(
+        { db: deps.store.db },
+        account,
+        { from, to },
+        {
+          bodyRetentionMs: delivery.bodyRetentionMs,
+          subjectRetentionMs: delivery.subjectRetentionMs,
+          evidenceRetentionMs: delivery.evidenceRetentionMs,
+          retryWindowMs: delivery.retryWindowMs,
+          inboundRetentionDays: inbound.retentionDays,
+          webhookEventRetentionMs: privacy.webhookEventRetentionMs,
+          noticeRetentionMs: privacy.noticeRetentionMs,
+        },
+      );
       const name = `report-${account.domain}-${new Date(from).toISOString().slice(0, 10)}`;
       const format = request.query.format ?? 'json';
       switch (format) {
