@@ -29,7 +29,10 @@ for (const dialect of dialects()) {
     let theirs: Occurrence[];
     let queuedId: string;
     let firstId: string;
-    let reportBefore: Record<string, unknown>;
+    let reportBefore: Record<string, unknown> & {
+      delivered: { by_method: unknown };
+      bounced: { reported_after_delivery: number };
+    };
     const period = () => ({ from: '2026-06-01T00:00:00.000Z', to: '2027-06-01T00:00:00.000Z' });
 
     const get = (url: string, tenant: Tenant = w.tenant) =>
