@@ -102,7 +102,7 @@ for (const dialect of dialects()) {
         const { applied } = await migrateToLatest(store.db, store.schema, {
           sealer: clearContentSealer(key),
         });
-        assert.deepEqual(applied, ['0007_sealed_content']);
+        assert.deepEqual(applied, ['0007_sealed_content', '0008_privacy']);
         assert.deepEqual(await clearCopies(store, 'Jansen'), [], 'no clear copy left');
 
         const message = await findMessage(store.db, clientId, 'message-1');
@@ -136,6 +136,7 @@ for (const dialect of dialects()) {
       try {
         assert.deepEqual((await migrateToLatest(store.db, store.schema)).applied, [
           '0007_sealed_content',
+          '0008_privacy',
         ]);
       } finally {
         await store.close();
