@@ -10,17 +10,21 @@ import { createHmac, hkdfSync } from 'node:crypto';
 /** How a stored digest is told from an address: an address cannot start with this. */
 export const DIGEST_PREFIX = 'hmac-sha256:';
 
-const derived = new WeakMap<Buffer, Buffer>();
+// Derived once per master key (submission asks for a digest per recipient); checked against
+// a copy of the key's bytes, as sealed-box.ts does, so a Buffer changed in place never
+// digests with a stale key.
+const derived = new WeakMap<Buffer, { master: Buffer; key: Buffer }>();
 
 function digestKey(masterKey: Buffer): Buffer {
-  let key = derived.get(masterKey);
-  if (key === undefined) {
-    key = Buffer.from(
+  let entry = derived.get(masterKey);
+  if (entry === undefined || !entry.master.equals(masterKey)) {
+    const key = Buffer.from(
       hkdfSync('sha256', masterKey, Buffer.alloc(0), 'securemail address digest v1', 32),
     );
-    derived.set(masterKey, key);
+    entry = { master: Buffer.from(masterKey), key };
+    derived.set(masterKey, entry);
   }
-  return key;
+  return entry.key;
 }
 
 /**
