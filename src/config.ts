@@ -23,6 +23,7 @@ import {
   WEBHOOK_SETTINGS,
   type WebhookConfig,
 } from './notify/settings.ts';
+import { PRIVACY_SETTINGS, type PrivacySettings } from './privacy/settings.ts';
 import { RETENTION_SETTINGS, type RetentionSettings } from './recipients/settings.ts';
 import { SECRETS_SETTINGS, type SecretsSettings } from './secrets/settings.ts';
 import { type OutboundSecurityConfig, SECURITY_SETTINGS } from './security/settings.ts';
@@ -50,6 +51,7 @@ export interface Config
   webhooks: WebhookConfig;
   notices: NoticeSettings;
   verification: VerificationSchedule;
+  privacy: PrivacySettings;
 }
 
 /** Every module's declarations, in the order they are read; the docs test walks them. */
@@ -69,6 +71,7 @@ export const SETTING_DECLARATIONS: readonly Declarations[] = [
   VERIFICATION_SETTINGS,
   SECRETS_SETTINGS,
   METRICS_SETTINGS,
+  PRIVACY_SETTINGS,
 ];
 
 /** Reads and validates the whole configuration. Throws `ConfigError` on the first bad value. */
@@ -96,6 +99,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     verification: checkVerificationSchedule(readSettings(VERIFICATION_SETTINGS, env, context)),
     ...readSettings(SECRETS_SETTINGS, env, context),
     ...readSettings(METRICS_SETTINGS, env, context),
+    privacy: readSettings(PRIVACY_SETTINGS, env, context),
   };
   return deepFreeze(config);
 }

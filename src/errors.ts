@@ -23,6 +23,11 @@ export const ERRORS = {
     status: 409,
     message: 'This Message-ID was already used for a different message.',
   },
+  delivery_in_progress: {
+    status: 409,
+    message:
+      'A message to or about this address is being delivered right now; ask again after Retry-After seconds.',
+  },
   domain_not_valid: {
     status: 412,
     message: 'The sending domain is not verified: publish the missing DNS records first.',

@@ -28,8 +28,10 @@ import {
 } from './notify/notifications.ts';
 import { startWebhookDispatcher } from './notify/webhook-dispatcher.ts';
 import { resolverLookup } from './notify/webhook-target.ts';
+import { personalDataLogWarning } from './privacy/log-notice.ts';
+import { applyPrivacyRetention } from './privacy/retention.ts';
 import { completeAfterReport } from './recipients/reports.ts';
-import { applyRetention } from './recipients/retention.ts';
+import { applyBodyRetention, applyRetention } from './recipients/retention.ts';
 import { assertMasterKeyMatches, loadMasterKey } from './secrets/master-key.ts';
 import { clearContentSealer } from './secrets/sealed-content.ts';
 import { readCaFile } from './security/settings.ts';
@@ -227,6 +229,8 @@ function logSettingsOfNote(config: Config, logger: Logger): void {
         'domains (README, "Before a real deployment")',
     );
   }
+  const personal = personalDataLogWarning(config.logLevel);
+  if (personal !== undefined) logger.warn({ logLevel: config.logLevel }, personal);
   if (config.security.allowNetworks.length > 0) {
     logger.warn(
       { allowNetworks: config.security.allowNetworks },
@@ -342,7 +346,10 @@ function startWorkerRole(shared: Shared): WorkerRole {
   return { verifier, worker, notices, dispatcher };
 }
 
-/** Each minute: account notices become mail; each hour: retention of messages and bounces. */
+/**
+ * Each minute: account notices become mail, and bodies of completed messages go (by default
+ * at completion); each hour: the rest of retention (docs/privacy.md).
+ */
 function maintenance(shared: Shared): () => Promise<void> {
   const { config, store, masterKey, logger } = shared;
   let lastRetention = 0;
@@ -350,6 +357,7 @@ function maintenance(shared: Shared): () => Promise<void> {
     const now = Date.now();
     try {
       await queueAccountNotices({ store, masterKey, hostname: config.hostname, now: Date.now });
+      const bodies = await applyBodyRetention(store.db, config.delivery, now);
       if (now - lastRetention >= RETENTION_INTERVAL_MS) {
         lastRetention = now;
         const run = await applyRetention(store.db, config.delivery, now);
@@ -357,8 +365,18 @@ function maintenance(shared: Shared): () => Promise<void> {
           store.db,
           now - config.inbound.retentionDays * 86_400_000,
         );
-        if (run.bodiesDeleted + run.messagesDeleted + run.sessionEvidenceDeleted + inbound > 0)
-          logger.info({ ...run, inbound }, 'retention applied');
+        const privacy = await applyPrivacyRetention(store.db, config.privacy, now);
+        const total =
+          run.bodiesDeleted +
+          run.subjectsDeleted +
+          run.messagesDeleted +
+          run.sessionEvidenceDeleted +
+          inbound +
+          privacy.webhookEventsDeleted +
+          privacy.noticesDeleted;
+        if (total > 0) logger.info({ ...run, inbound, ...privacy }, 'retention applied');
+      } else if (bodies > 0) {
+        logger.debug({ bodiesDeleted: bodies }, 'bodies of completed messages deleted');
       }
     } catch (error) {
       logger.warn({ err: error }, 'worker maintenance failed; will retry');

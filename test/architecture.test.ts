@@ -86,6 +86,11 @@ const RECIPIENT_WRITERS = [
   'deleteBodiesCompletedBefore',
   'deleteMessagesCompletedBefore',
   'deleteOrphanSessionEvidence',
+  'deleteSubjectsCompletedBefore',
+  'cancelUnleasedRecipients',
+  'anonymiseRecipient',
+  'rewriteAttempt',
+  'rewriteMessage',
 ];
 
 test('recipient rows are changed only through src/recipients', () => {

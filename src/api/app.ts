@@ -16,6 +16,7 @@ import { createRegistry } from '../metrics/registry.ts';
 import { type HostLookup, resolverLookup } from '../notify/webhook-target.ts';
 import { filterSuppressed } from '../recipients/suppression.ts';
 import type { HashQueue } from '../secrets/hash-queue.ts';
+import { addressDigest } from '../secrets/keyed-digest.ts';
 import { checkRecipients } from '../security/check.ts';
 import { createDatabaseStsPolicyCache } from '../security/mta-sts-store.ts';
 import { outboundOptions } from '../security/settings.ts';
@@ -31,12 +32,14 @@ import { registerHttpMetrics } from './metrics.ts';
 import { registerAccountListRoutes } from './routes/account-list.ts';
 import { registerAccountRoutes } from './routes/accounts.ts';
 import { registerConsole } from './routes/console.ts';
+import { registerDataSubjectRoutes } from './routes/data-subject.ts';
 import { registerEvidenceRoutes } from './routes/evidence.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
 import { registerOauthRoutes, TOKEN_PATH } from './routes/oauth.ts';
 import { registerOverviewRoutes } from './routes/overview.ts';
 import { registerReasonRoutes } from './routes/reasons.ts';
+import { registerReportRoutes } from './routes/report.ts';
 import { registerSecurityRoutes } from './routes/security.ts';
 import { registerSuppressionRoutes } from './routes/suppressions.ts';
 import { registerWebhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
@@ -73,6 +76,8 @@ export interface AppDeps {
   verifySecret?: SecretVerifier;
   /** Where token requests wait for their secret check; tests look at its queue. */
   tokenHashQueue?: HashQueue;
+  /** How long DELETE /account/data-subject waits for a recipient being sent (tests shorten it). */
+  erasureWaitMs?: number;
 }
 
 // A client may pass its own request id for correlation; anything else is replaced, so logs
@@ -221,12 +226,16 @@ function registerApiRoutes(
     transaction: (work) => commits.transaction(work),
     requireSendable: (clientId, domain) =>
       requireSendableDomain({ store, config }, clientId, domain),
-    filterSuppressed: (accountId, addresses) => filterSuppressed(store.db, accountId, addresses),
+    // An address erased for its owner stays suppressed as a keyed digest (docs/privacy.md).
+    filterSuppressed: (accountId, addresses) =>
+      filterSuppressed(store.db, accountId, addresses, (address) =>
+        addressDigest(masterKey, accountId, address),
+      ),
     ...(deps.onMessageAccepted === undefined ? {} : { onAccepted: deps.onMessageAccepted }),
     privateSuffixes: config.privateSuffixes,
   });
   registerEvidenceRoutes(api, { store, now, privateSuffixes: config.privateSuffixes });
-  registerSuppressionRoutes(api, { store, now });
+  registerSuppressionRoutes(api, { store, now, masterKey });
   registerWebhookRoutes(api, {
     store,
     masterKey,
@@ -253,4 +262,13 @@ function registerApiRoutes(
   });
   registerReasonRoutes(api);
   registerWebhookDeliveryRoutes(api, { store });
+  registerReportRoutes(api, { store, now, config });
+  // A data subject's access and erasure (docs/privacy.md).
+  registerDataSubjectRoutes(api, {
+    store,
+    masterKey,
+    now,
+    privateSuffixes: config.privateSuffixes,
+    ...(deps.erasureWaitMs === undefined ? {} : { erasureWaitMs: deps.erasureWaitMs }),
+  });
 }

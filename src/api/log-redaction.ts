@@ -39,9 +39,19 @@ const SECRET_KEYS = new Set([
 // And any key that names one of these in a longer name (`webhook_secret`, `x-api-key`).
 const SECRET_PARTS = /secret|token|passw|api[-_]?key|credential|signature|session|authoriz/i;
 
-/** True when a query parameter of this name is logged without its value. */
+/** True when a query parameter of this name is a credential. */
 export function isSecretKey(name: string): boolean {
   return SECRET_KEYS.has(name.toLowerCase()) || SECRET_PARTS.test(name);
+}
+
+// Query keys whose values are a person's e-mail address (GET /account/data-subject,
+// DELETE /account/suppressions): not credentials, but logs at info carry no recipient
+// addresses (docs/privacy.md), so they are replaced too.
+const PERSONAL_KEYS = new Set(['address', 'email', 'recipient']);
+
+/** True when a query parameter of this name holds an e-mail address. */
+export function isPersonalKey(name: string): boolean {
+  return PERSONAL_KEYS.has(name.toLowerCase());
 }
 
 /**
@@ -63,7 +73,8 @@ export function redactUrl(url: string): string {
       } catch {
         return `${pair.slice(0, eq)}=${REDACTED}`;
       }
-      return isSecretKey(name.trim()) ? `${pair.slice(0, eq)}=${REDACTED}` : pair;
+      const key = name.trim();
+      return isSecretKey(key) || isPersonalKey(key) ? `${pair.slice(0, eq)}=${REDACTED}` : pair;
     });
   return `${url.slice(0, mark)}?${query.join('&')}`;
 }

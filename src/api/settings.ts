@@ -6,6 +6,8 @@ import type { AccountSettings, VerificationSchedule } from '../accounts/settings
 import type { DnsSettings } from '../dns/settings.ts';
 import type { SendingConfig } from '../messages/settings.ts';
 import type { WebhookConfig } from '../notify/settings.ts';
+import type { PrivacySettings } from '../privacy/settings.ts';
+import type { RetentionSettings } from '../recipients/settings.ts';
 import type { OutboundSecurityConfig } from '../security/settings.ts';
 import { ConfigError, custom, integer, map, oneOf, text } from '../settings.ts';
 
@@ -148,8 +150,12 @@ export interface AppConfig extends ApiSettings, AccountSettings, DnsSettings {
   webhooks: WebhookConfig;
   security: OutboundSecurityConfig;
   verification: VerificationSchedule;
-  /** The retry window, for the overview's "still being retried" (GET /stats). */
-  delivery: { retryWindowMs: number };
+  /** The retry window (GET /stats), and with retention the settings the auditor's report states. */
+  delivery: { retryWindowMs: number } & RetentionSettings;
+  /** Kept bounces' retention, stated by the auditor's report. */
+  inbound: { retentionDays: number };
+  /** Retention of webhook events and notices, stated by the auditor's report. */
+  privacy: PrivacySettings;
 }
 
 function basePath(text: string | undefined): string {

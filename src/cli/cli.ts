@@ -1,5 +1,5 @@
 // `securemail <command>`: serve, migrate, doctor, client, accounts, messages, queue,
-// suppressions, check, inbound. Returns the process exit code.
+// suppressions, check, inbound, data-subject, report. Returns the process exit code.
 
 import type { Logger } from 'pino';
 import { ALL_ROLES, type Config, ConfigError, loadConfig, type Role } from '../config.ts';
@@ -12,6 +12,7 @@ import { runDoctorCommand } from './doctor-command.ts';
 import { runInboundCommand } from './inbound-command.ts';
 import { createLogger } from './logger.ts';
 import { runMessagesCommand } from './messages-command.ts';
+import { runDataSubjectCommand, runReportCommand } from './privacy-command.ts';
 import { runQueueCommand } from './queue-command.ts';
 import { runSuppressionsCommand } from './suppressions-command.ts';
 import { asksForHelp, type CommandName, commandHelp, isCommand, overview } from './usage.ts';
@@ -103,6 +104,10 @@ async function run(
       return runCheckCommand(args, config, env);
     case 'inbound':
       return runInboundCommand(args, config, logger);
+    case 'data-subject':
+      return runDataSubjectCommand(args, config, logger);
+    case 'report':
+      return runReportCommand(args, config, logger);
     default: {
       const never: never = command;
       throw new UsageError(`unknown command ${String(never)}`);

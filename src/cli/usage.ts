@@ -83,6 +83,23 @@ export const COMMANDS = {
     synopsis: ['inbound list [--kind KIND] [--limit N] [--json]', 'inbound show ID [--json]'],
     summary: 'what the bounce MX received, newest first; one message with its content',
   },
+  'data-subject': {
+    synopsis: [
+      'data-subject show --client ID --domain DOMAIN --address ADDRESS',
+      'data-subject erase --client ID --domain DOMAIN --address ADDRESS [--wait-seconds N]',
+    ],
+    summary: "a data subject's access (JSON) and erasure, as the API does them",
+    details: [
+      'erase waits for a delivery in flight up to --wait-seconds (default: the lease);',
+      'see docs/privacy.md.',
+    ],
+  },
+  report: {
+    synopsis: [
+      'report --client ID --domain DOMAIN [--from TIME] [--to TIME] [--format json|html|pdf] [--out FILE]',
+    ],
+    summary: "the auditor's report of an account for a period (a PDF needs --out)",
+  },
 } as const satisfies Record<string, CommandHelp>;
 
 export type CommandName = keyof typeof COMMANDS;

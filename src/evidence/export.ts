@@ -5,16 +5,52 @@ import type { Db } from '../store/database.ts';
 import { type EvidenceRow, listEvidence } from '../store/messages.repository.ts';
 import { summariseEvidence } from './summary.ts';
 
-/** The account's attempts in [from, to), oldest first, at most `limit`. */
+/** Attempts in one export at most; a larger range is split by the caller (the answer says so). */
+export const EVIDENCE_EXPORT_LIMIT = 50_000;
+
+/**
+ * The account's attempts in [from, to), oldest first, at most `limit`; with `after` (the last
+ * row of the previous page), the page after it.
+ */
 export function listAccountEvidence(
   db: Db,
   accountId: string,
   from: number,
   to: number,
   limit: number,
+  after?: EvidenceRow,
 ): Promise<EvidenceRow[]> {
-  return listEvidence(db, accountId, from, to, limit);
+  return listEvidence(
+    db,
+    accountId,
+    from,
+    to,
+    limit,
+    after === undefined ? undefined : { startedAt: after.startedAt, attemptId: after.attemptId },
+  );
 }
+
+/** The JSON export's envelope: what GET /account/evidence says before and after the attempts. */
+export interface EvidenceExportHead {
+  domain: string;
+  from: string;
+  to: string;
+  truncated: boolean;
+}
+
+/**
+ * The JSON export as text, in pieces: `head`, then each record (comma-separated), then `tail`.
+ * GET /account/evidence sends exactly these pieces joined, and the auditor's report
+ * (src/privacy/report.ts) hashes the same pieces page by page without holding the whole
+ * export, so its SHA-256 is the SHA-256 of what the export answers.
+ */
+export const evidenceJsonText = {
+  head: (h: EvidenceExportHead) =>
+    `${JSON.stringify({ domain: h.domain, from: h.from, to: h.to, truncated: h.truncated }).slice(0, -1)},"attempts":[`,
+  record: (row: EvidenceRow) => JSON.stringify(evidenceJsonRecords([row])[0]),
+  separator: ',',
+  tail: ']}',
+};
 
 const CSV_COLUMNS = [
   'attempt_id',
@@ -49,7 +85,7 @@ export function evidenceJsonRecords(rows: readonly EvidenceRow[]) {
 export function evidenceCsv(rows: readonly EvidenceRow[]): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const r of rows) {
-    const { summary: e, ...base } = attemptFields(r);
+    const { summary: e, recipient_id: _id, ...base } = attemptFields(r);
     const values: Record<(typeof CSV_COLUMNS)[number], string | null> = {
       ...base,
       ...e,
@@ -67,6 +103,7 @@ function attemptFields(r: EvidenceRow) {
     message: r.messageId,
     message_id: r.messageIdHeader,
     recipient: r.recipient,
+    recipient_id: r.recipientId,
     recipient_status: r.status,
     started_at: new Date(r.startedAt).toISOString(),
     ended_at: new Date(r.endedAt).toISOString(),

@@ -3,6 +3,7 @@
 // dropped silently: whatever cannot be used is stored with the reason, for inspection.
 
 import { randomUUIDv7 } from 'node:crypto';
+import { isErasedAddress } from '../recipients/erasure.ts';
 import { sealKeptMessage } from '../secrets/sealed-content.ts';
 import type { Db } from '../store/database.ts';
 import { findBouncedRecipient, insertInboundMessage } from '../store/inbound.repository.ts';
@@ -93,6 +94,13 @@ export async function receiveMessage(
     } else {
       report = classification.report;
       const applied = await attribute(db, rcpt, report, message.receivedAt);
+      // A late report about a recipient whose data was erased (docs/privacy.md): it is
+      // applied (the state and counts stay right) but neither the report nor the message,
+      // which name the erased address, is kept.
+      if (applied.erased === true) {
+        report = null;
+        keep = false;
+      }
       kind = applied.recipientId === null ? 'unattributed' : classification.kind;
       outcome = applied.outcome;
       recipientId = applied.recipientId;
@@ -146,6 +154,7 @@ async function attribute(
   accountId?: string;
   outcome: string;
   result?: BounceResult;
+  erased?: boolean;
 }> {
   const id = recipientIdFromVerp(rcpt.address);
   if (id === undefined) return { recipientId: null, outcome: 'not a VERP bounce address' };
@@ -153,6 +162,7 @@ async function attribute(
   if (recipient === undefined || !rcpt.accountIds.includes(recipient.accountId)) {
     return { recipientId: null, outcome: 'no such recipient for this bounce domain' };
   }
+  // An erased recipient's address matches no entry: a report with one entry is still its own.
   const entry = pickEntry(report.recipients, recipient.address);
   if (entry === undefined) {
     return {
@@ -170,7 +180,13 @@ async function attribute(
     at,
   });
   const outcome = `${entry.action}${entry.status === null ? '' : ` ${entry.status}`}: ${result.outcome.replace('_', ' ')}${result.suppressed ? ', address suppressed' : ''}`;
-  return { recipientId: recipient.id, accountId: recipient.accountId, outcome, result };
+  return {
+    recipientId: recipient.id,
+    accountId: recipient.accountId,
+    outcome,
+    result,
+    erased: isErasedAddress(recipient.address),
+  };
 }
 
 /** The report entry about `address`; with one entry, that one (MTAs rewrite addresses). */

@@ -13,8 +13,13 @@ import {
   setFinalAfterReport,
   setRecipientDetail,
 } from '../store/recipients.repository.ts';
+import { isErasedAddress } from './erasure.ts';
 import { suppressAddress } from './suppression.ts';
 import { nextStatus } from './transitions.ts';
+
+/** The detail of a bounce reported for a recipient whose data was erased. */
+const ERASED_DETAIL =
+  "bounce reported; its diagnostic is not kept: the recipient's data was erased";
 
 /** Reason code of recipients bounced by a report (the remote accepted, then failed). */
 export const REPORTED_BOUNCE_REASON = 'remote-bounce';
@@ -69,20 +74,25 @@ export async function applyReport(db: Db, report: DeliveryReport): Promise<Repor
       case 'bounce': {
         const status = nextStatus(row.status, 'bounce-reported');
         if (status === undefined) return { ...base, outcome: 'ignored_final', suppressed: false };
+        // The diagnostic of a report about an erased recipient quotes the erased address: the
+        // bounce is recorded (state and counts stay right), its wording is not.
+        const detail = isErasedAddress(row.address) ? ERASED_DETAIL : report.detail;
         await setFinalAfterReport(trx, row.id, {
           status,
           reason: REPORTED_BOUNCE_REASON,
-          detail: report.detail,
+          detail,
           at: report.at,
         });
         // Our own notifications go out with the null return path; a report about one (from a
         // broken MTA) must not suppress the account's own notification address.
+        // An erased recipient's address is gone: there is nothing left to suppress (the
+        // erasure kept the suppression entry it had, as a keyed digest).
         const suppressed =
-          row.kind === 'message' && report.hardBounce
+          row.kind === 'message' && report.hardBounce && !isErasedAddress(row.address)
             ? await suppressAddress(trx, {
                 accountId: row.accountId,
                 address: row.address,
-                detail: report.detail,
+                detail,
                 recipientId: row.id,
                 at: report.at,
               })
@@ -94,7 +104,7 @@ export async function applyReport(db: Db, report: DeliveryReport): Promise<Repor
           address: row.address,
           status,
           reason: REPORTED_BOUNCE_REASON,
-          detail: report.detail,
+          detail,
           at: report.at,
         });
         await recordEndedRecipients(trx, [

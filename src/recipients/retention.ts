@@ -1,5 +1,6 @@
-// Data protection: message bodies are deleted a while after their last recipient became
-// final (they are only needed for retries), evidence is kept much longer (the auditor's
+// Data protection: message bodies are deleted when their last recipient became final (they
+// are only needed for retries; SECUREMAIL_BODY_RETENTION_DAYS keeps them longer), subjects a
+// week later (a late bounce's notification names the message by it), evidence is kept much longer (the auditor's
 // proof), and then goes too, with the message and its recipients (the lifecycle's
 // `expunged`). Deletes run in bounded batches so no long lock blocks the queue.
 
@@ -8,6 +9,7 @@ import {
   deleteBodiesCompletedBefore,
   deleteMessagesCompletedBefore,
   deleteOrphanSessionEvidence,
+  deleteSubjectsCompletedBefore,
 } from '../store/retention.repository.ts';
 import type { RetentionSettings } from './settings.ts';
 
@@ -15,9 +17,39 @@ const BATCH = 1000;
 
 export interface RetentionRun {
   bodiesDeleted: number;
+  subjectsDeleted: number;
   messagesDeleted: number;
   /** Shared session evidence rows no attempt referred to any more. */
   sessionEvidenceDeleted: number;
+}
+
+async function drain(
+  deleteBatch: (before: number, batch: number) => Promise<number>,
+  before: number,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await deleteBatch(before, BATCH);
+    total += n;
+    if (n < BATCH) return total;
+  }
+}
+
+/**
+ * Bodies only: run every minute by the worker, so that with the default of 0 days a body is
+ * gone within a minute of its message completing (the partial index messages_body_due holds
+ * only completed messages that still have one, so a run with nothing to do reads nothing).
+ */
+export function applyBodyRetention(
+  db: Db,
+  settings: Pick<RetentionSettings, 'bodyRetentionMs'>,
+  now: number,
+): Promise<number> {
+  // `<=`: a retention of 0 clears a message completed this very millisecond too.
+  return drain(
+    (before, batch) => deleteBodiesCompletedBefore(db, before, batch),
+    now - settings.bodyRetentionMs + 1,
+  );
 }
 
 export async function applyRetention(
@@ -25,20 +57,10 @@ export async function applyRetention(
   settings: RetentionSettings,
   now: number,
 ): Promise<RetentionRun> {
-  const drain = async (
-    deleteBatch: (before: number, batch: number) => Promise<number>,
-    before: number,
-  ) => {
-    let total = 0;
-    for (;;) {
-      const n = await deleteBatch(before, BATCH);
-      total += n;
-      if (n < BATCH) return total;
-    }
-  };
-  const bodiesDeleted = await drain(
-    (before, batch) => deleteBodiesCompletedBefore(db, before, batch),
-    now - settings.bodyRetentionMs,
+  const bodiesDeleted = await applyBodyRetention(db, settings, now);
+  const subjectsDeleted = await drain(
+    (before, batch) => deleteSubjectsCompletedBefore(db, before, batch),
+    now - settings.subjectRetentionMs + 1,
   );
   // Whole messages (event `expunged`: recipients and attempts, i.e. their evidence) after
   // the evidence retention. Only complete messages go, and a message is complete only when
@@ -54,5 +76,5 @@ export async function applyRetention(
     (before, batch) => deleteOrphanSessionEvidence(db, before, batch),
     now - settings.evidenceRetentionMs,
   );
-  return { bodiesDeleted, messagesDeleted, sessionEvidenceDeleted };
+  return { bodiesDeleted, subjectsDeleted, messagesDeleted, sessionEvidenceDeleted };
 }

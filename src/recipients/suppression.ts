@@ -14,9 +14,14 @@ export async function filterSuppressed(
   db: Db,
   accountId: string,
   addresses: string[],
+  /**
+   * The keyed digest of an address (src/secrets/keyed-digest.ts): an address whose data was
+   * erased stays suppressed as its digest, and is found through it.
+   */
+  digestOf?: (address: string) => string,
 ): Promise<Set<string>> {
   if (addresses.length === 0) return new Set();
-  const listed = await suppressedAmong(db, accountId, addresses);
+  const listed = await suppressedAmong(db, accountId, addresses, digestOf);
   return new Set(addresses.filter((a) => listed.has(a.toLowerCase())));
 }
 

@@ -11,6 +11,9 @@
 // `expunged` is retention deleting a completed message with its recipients and evidence; a
 // message is complete only when every recipient is final.
 //
+// `cancelled` and `erased` are a data subject's erasure (src/privacy/erasure.ts): waiting
+// recipients are cancelled first, then every final one is anonymised in place.
+//
 // Outbox: where allowed, the events APPENDS_EVENT marks append a webhook event named after
 // the new state, in the same transaction as the change.
 
@@ -40,7 +43,18 @@ export type RecipientEvent =
   /** A delivery report says delivery is delayed: only the detail changes. */
   | 'delay-reported'
   /** Retention deletes the completed message with its recipients and their evidence. */
-  | 'expunged';
+  | 'expunged'
+  /**
+   * The data subject's data is erased (src/privacy/erasure.ts) while the recipient is still
+   * waiting: it is never tried again and ends `failed` (reason `erasure-requested`). Not
+   * while a worker holds its lease: the erasure waits for that attempt to end first.
+   */
+  | 'cancelled'
+  /**
+   * The data subject's data is erased from a final recipient: its address, detail and the
+   * address in its attempts are replaced, its state stays (so counts stay right).
+   */
+  | 'erased';
 
 /** Before acceptance there is no row; after expunging there is none again. */
 export type RecipientPosition = 'new' | RecipientStatus | 'gone';
@@ -58,6 +72,7 @@ const ATTEMPT_OUTCOMES = {
 } as const satisfies Record<AttemptEvent, RecipientStatus>;
 
 const EXPUNGED = { expunged: 'gone' } as const;
+const CANCELLED = { cancelled: 'failed' } as const;
 
 export const TRANSITIONS: Readonly<
   Record<RecipientPosition, Readonly<Partial<Record<RecipientEvent, RecipientPosition>>>>
@@ -68,19 +83,21 @@ export const TRANSITIONS: Readonly<
     ...ATTEMPT_OUTCOMES,
     'bounce-reported': 'bounced',
     'delay-reported': 'queued',
+    ...CANCELLED,
   },
   deferred: {
     claimed: 'deferred',
     ...ATTEMPT_OUTCOMES,
     'bounce-reported': 'bounced',
     'delay-reported': 'deferred',
+    ...CANCELLED,
   },
-  delivered: { 'bounce-reported': 'bounced', ...EXPUNGED },
-  refused_insecure: EXPUNGED,
-  bounced: EXPUNGED,
-  failed: EXPUNGED,
-  expired: EXPUNGED,
-  suppressed: EXPUNGED,
+  delivered: { 'bounce-reported': 'bounced', ...EXPUNGED, erased: 'delivered' },
+  refused_insecure: { ...EXPUNGED, erased: 'refused_insecure' },
+  bounced: { ...EXPUNGED, erased: 'bounced' },
+  failed: { ...EXPUNGED, erased: 'failed' },
+  expired: { ...EXPUNGED, erased: 'expired' },
+  suppressed: { ...EXPUNGED, erased: 'suppressed' },
   gone: {},
 };
 
@@ -102,6 +119,9 @@ export const APPENDS_EVENT: Readonly<Record<RecipientEvent, boolean>> = {
   'bounce-reported': true,
   'delay-reported': false,
   expunged: false,
+  // An event would carry the address the erasure takes out, to the account that asked for it.
+  cancelled: false,
+  erased: false,
 };
 
 /** The state `event` leads to from `from`, or undefined when the event may not happen there. */
@@ -127,4 +147,12 @@ export function nextStatus(
  */
 export function attemptStatus(event: AttemptEvent): RecipientStatus {
   return ATTEMPT_OUTCOMES[event];
+}
+
+/** The states `event` may happen in (the table's rows that have a cell for it). */
+export function statesAllowing(event: RecipientEvent): RecipientStatus[] {
+  return (Object.keys(TRANSITIONS) as RecipientPosition[]).filter(
+    (from): from is RecipientStatus =>
+      from !== 'new' && from !== 'gone' && TRANSITIONS[from][event] !== undefined,
+  );
 }

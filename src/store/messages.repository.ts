@@ -302,6 +302,7 @@ export async function countStatuses(
 export interface EvidenceRow {
   attemptId: string;
   messageId: string;
+  recipientId: string;
   messageIdHeader: string;
   recipient: string;
   status: RecipientStatus;
@@ -314,15 +315,20 @@ export interface EvidenceRow {
   evidenceJson: string;
 }
 
-/** Every attempt of an account in a time range, oldest first, for the auditor's export. */
+/**
+ * Every attempt of an account in a time range, oldest first, for the auditor's export; with
+ * `after` (the last row of the previous page), the page after it (the auditor's report reads
+ * the whole range this way, src/privacy/report.ts).
+ */
 export async function listEvidence(
   db: Db,
   accountId: string,
   from: number,
   to: number,
   limit: number,
+  after?: { startedAt: number; attemptId: string },
 ): Promise<EvidenceRow[]> {
-  const rows = await db
+  let query = db
     .selectFrom('attempts')
     .innerJoin('recipients', 'recipients.id', 'attempts.recipient_id')
     .innerJoin('messages', 'messages.id', 'recipients.message_id')
@@ -330,6 +336,7 @@ export async function listEvidence(
     .select([
       'attempts.id as attempt_id',
       'messages.id as message_id',
+      'recipients.id as recipient_id',
       'messages.message_id_header',
       'recipients.address',
       'recipients.status',
@@ -344,7 +351,19 @@ export async function listEvidence(
     ])
     .where('messages.account_id', '=', accountId)
     .where('attempts.started_at', '>=', from)
-    .where('attempts.started_at', '<', to)
+    .where('attempts.started_at', '<', to);
+  if (after !== undefined) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('attempts.started_at', '>', after.startedAt),
+        eb.and([
+          eb('attempts.started_at', '=', after.startedAt),
+          eb('attempts.id', '>', after.attemptId),
+        ]),
+      ]),
+    );
+  }
+  const rows = await query
     .orderBy('attempts.started_at')
     .orderBy('attempts.id')
     .limit(limit)
@@ -352,6 +371,7 @@ export async function listEvidence(
   return rows.map((r) => ({
     attemptId: r.attempt_id,
     messageId: r.message_id,
+    recipientId: r.recipient_id,
     messageIdHeader: r.message_id_header,
     recipient: r.address,
     status: r.status,

@@ -7,6 +7,7 @@ import { inboundMigration } from './inbound.migration.ts';
 import { inboundRawBytesMigration } from './inbound-raw-bytes.migration.ts';
 import { messagesMigration } from './messages.migration.ts';
 import { noticeDigestMigration } from './notices.migration.ts';
+import { privacyMigration } from './privacy.migration.ts';
 import { type ClearContentSealer, sealedContentMigration } from './sealed-content.migration.ts';
 import { sessionEvidenceMigration } from './session-evidence.migration.ts';
 
@@ -166,6 +167,7 @@ function provider(sealer: ClearContentSealer | undefined): MigrationProvider {
       ...migrations,
       '0007_sealed_content': sealedContentMigration(sealer),
       '0008_notice_digest': noticeDigestMigration,
+      '0009_privacy': privacyMigration,
     }),
   };
 }

@@ -9,15 +9,39 @@ export async function deleteBodiesCompletedBefore(
   before: number,
   batch: number,
 ): Promise<number> {
+  // `completed_at is not null` lets both dialects use the partial index messages_body_due.
   const due = db
     .selectFrom('messages')
     .select('id')
+    .where('completed_at', 'is not', null)
     .where('completed_at', '<', before)
     .where('body_sealed', 'is not', null)
     .limit(batch);
   const result = await db
     .updateTable('messages')
     .set({ body_sealed: null })
+    .where('id', 'in', due)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** Clears the subjects of up to `batch` messages completed before `before`; returns how many. */
+export async function deleteSubjectsCompletedBefore(
+  db: Db,
+  before: number,
+  batch: number,
+): Promise<number> {
+  // `completed_at is not null` lets both dialects use the partial index messages_subject_due.
+  const due = db
+    .selectFrom('messages')
+    .select('id')
+    .where('completed_at', 'is not', null)
+    .where('completed_at', '<', before)
+    .where('subject_sealed', 'is not', null)
+    .limit(batch);
+  const result = await db
+    .updateTable('messages')
+    .set({ subject_sealed: null })
     .where('id', 'in', due)
     .executeTakeFirst();
   return Number(result.numUpdatedRows);

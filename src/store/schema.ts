@@ -6,6 +6,7 @@ import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { InboundTables } from './inbound.table.ts';
 import type { MessageTables } from './messages.table.ts';
 import type { NoticeTables } from './notices.table.ts';
+import type { PrivacyTables } from './privacy.table.ts';
 
 export interface ClientsTable {
   client_id: string;
@@ -119,7 +120,7 @@ export interface AccountNotificationsTable {
   sent_at: number | null;
 }
 
-export interface Database extends MessageTables, InboundTables, NoticeTables {
+export interface Database extends MessageTables, InboundTables, NoticeTables, PrivacyTables {
   clients: ClientsTable;
   access_tokens: AccessTokensTable;
   quota_usage: QuotaUsageTable;

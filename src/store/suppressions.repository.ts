@@ -70,11 +70,14 @@ export async function deleteSuppression(
   db: Db,
   accountId: string,
   address: string,
+  /** The address's keyed digest (an entry kept after an erasure); removed too when given. */
+  digest?: string,
 ): Promise<boolean> {
+  const keys = digest === undefined ? [address.toLowerCase()] : [address.toLowerCase(), digest];
   const result = await db
     .deleteFrom('suppressions')
     .where('account_id', '=', accountId)
-    .where('address', '=', address.toLowerCase())
+    .where('address', 'in', keys)
     .executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }
@@ -87,29 +90,60 @@ const suppressedQuery = prepareQuery((db: Db, p: { accountId: string; address: s
     .where('address', '=', p.address),
 );
 
-/** The lower-cased addresses among `addresses` that are on the account's list. */
+const suppressedEitherQuery = prepareQuery(
+  (db: Db, p: { accountId: string; address: string; digest: string }) =>
+    db
+      .selectFrom('suppressions')
+      .select('address')
+      .where('account_id', '=', p.accountId)
+      .where('address', 'in', [p.address, p.digest]),
+);
+
+/**
+ * The lower-cased addresses among `addresses` that are on the account's list: in clear, or,
+ * when `digestOf` is given, as the keyed digest an erasure left (src/secrets/keyed-digest.ts).
+ * Both keys are asked in the same query, so the digest costs no extra round trip.
+ */
 export async function suppressedAmong(
   db: Db,
   accountId: string,
   addresses: readonly string[],
+  digestOf?: (address: string) => string,
 ): Promise<Set<string>> {
   const wanted = [...new Set(addresses.map((a) => a.toLowerCase()))];
   const found = new Set<string>();
-  // One address, as most submissions have: the prepared statement. The IN list's SQL
+  const byKey = new Map<string, string>();
+  for (const address of wanted) {
+    byKey.set(address, address);
+    if (digestOf !== undefined) byKey.set(digestOf(address), address);
+  }
+  const add = (rows: Array<{ address: string }>) => {
+    for (const row of rows) {
+      const address = byKey.get(row.address);
+      if (address !== undefined) found.add(address);
+    }
+  };
+  // One address, as most submissions have: a prepared statement. The IN list's SQL
   // depends on its length, so longer lists are built.
   if (wanted.length === 1) {
-    const { rows } = await suppressedQuery(db, { accountId, address: wanted[0]! });
-    for (const row of rows) found.add(row.address);
+    const address = wanted[0]!;
+    const { rows } =
+      digestOf === undefined
+        ? await suppressedQuery(db, { accountId, address })
+        : await suppressedEitherQuery(db, { accountId, address, digest: digestOf(address) });
+    add(rows);
     return found;
   }
-  for (let i = 0; i < wanted.length; i += LOOKUP_CHUNK) {
-    const rows = await db
-      .selectFrom('suppressions')
-      .select('address')
-      .where('account_id', '=', accountId)
-      .where('address', 'in', wanted.slice(i, i + LOOKUP_CHUNK))
-      .execute();
-    for (const row of rows) found.add(row.address);
+  const keys = [...byKey.keys()];
+  for (let i = 0; i < keys.length; i += LOOKUP_CHUNK) {
+    add(
+      await db
+        .selectFrom('suppressions')
+        .select('address')
+        .where('account_id', '=', accountId)
+        .where('address', 'in', keys.slice(i, i + LOOKUP_CHUNK))
+        .execute(),
+    );
   }
   return found;
 }

@@ -246,6 +246,8 @@ export const OWN_REASONS = [
   'message-unavailable',
   /** The address is on the account's suppression list; nothing was sent. */
   'suppressed',
+  /** The recipient's data was erased at the sender's request before it was sent (docs/privacy.md). */
+  'erasure-requested',
 ] as const;
 
 /** Every reason a recipient (and its attempts) can be given. */

@@ -29,6 +29,11 @@ test('redactUrl replaces the values of credential-like query keys only', () => {
   assert.equal(redactUrl('/x?%E0%A4%A=secret'), `/x?%E0%A4%A=${REDACTED}`, 'undecodable key');
   for (const key of ['domain', 'since', 'cursor', 'limit', 'grant_type', 'address', 'format'])
     assert.equal(isSecretKey(key), false, key);
+  // Not secrets, but no address is logged at info (docs/privacy.md).
+  assert.equal(
+    redactUrl('/account/data-subject?domain=shop.nl&address=jan%40example.nl'),
+    `/account/data-subject?domain=shop.nl&address=${REDACTED}`,
+  );
 });
 
 for (const dialect of dialects()) {

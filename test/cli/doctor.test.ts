@@ -170,7 +170,7 @@ describe('securemail doctor', () => {
       );
       assert.match(
         line('database')[0]!,
-        /^ok +database +sqlite:.*securemail\.db: schema up to date \(7 migrations\)$/,
+        /^ok +database +sqlite:.*securemail\.db: schema up to date \(\d+ migrations\)$/,
       );
       assert.match(line('mx-host').join('\n'), /mx2\.platform\.test resolves to 127\.0\.0\.1/);
       assert.match(lines.at(-1)!, /^1 failed, 2 warning\(s\), \d+ ok \(exit 1\)$/);

@@ -69,12 +69,19 @@ for (const dialect of dialects()) {
       const row = () =>
         store.db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
       assert.ok((await row())?.body_sealed);
-      const settings = { bodyRetentionMs: 7 * DAY, evidenceRetentionMs: 365 * DAY };
+      const settings = {
+        bodyRetentionMs: 7 * DAY,
+        subjectRetentionMs: 30 * DAY,
+        evidenceRetentionMs: 365 * DAY,
+      };
 
       await applyRetention(store.db, settings, w.clock.now + 6 * DAY);
       assert.ok((await row())?.body_sealed, 'kept within 7 days');
       await applyRetention(store.db, settings, w.clock.now + 8 * DAY);
       assert.equal((await row())?.body_sealed, null, 'body deleted');
+      assert.ok((await row())?.subject_sealed, 'the subject is kept longer');
+      await applyRetention(store.db, settings, w.clock.now + 31 * DAY);
+      assert.equal((await row())?.subject_sealed, null, 'subject deleted');
       assert.ok(await row(), 'the message and its evidence stay');
 
       const attempts = () =>

@@ -68,7 +68,12 @@ export function mime(
   return `${lines.join('\r\n')}\r\n\r\n${body}`;
 }
 
-export async function startWorld(store: Store, env: Record<string, string> = {}): Promise<World> {
+export async function startWorld(
+  store: Store,
+  env: Record<string, string> = {},
+  /** A logger for the app and the worker (default: none), e.g. to read what a delivery logs. */
+  options: { logger?: pino.Logger } = {},
+): Promise<World> {
   const dns = await TestDnsServer.start();
   const ca = await makeCa('SecureMail Delivery Test Root');
   const clock = { now: START };
@@ -99,7 +104,7 @@ export async function startWorld(store: Store, env: Record<string, string> = {})
   const app = await buildApp({
     config,
     store,
-    logger: false,
+    logger: options.logger ?? false,
     now,
     masterKey,
     resolver,
@@ -144,7 +149,7 @@ export async function startWorld(store: Store, env: Record<string, string> = {})
         masterKey,
         resolver,
         extraCa: [ca.pem],
-        logger: pino({ level: 'silent' }),
+        logger: options.logger?.child({ component: 'delivery' }) ?? pino({ level: 'silent' }),
         now,
         autoStart: false,
       });

@@ -17,6 +17,12 @@ import {
   completeMessages,
   recordAttempts,
 } from '../../src/recipients/attempts.ts';
+import {
+  cancelForErasure,
+  completeAfterCancel,
+  erasedAddress,
+  eraseRecipient,
+} from '../../src/recipients/erasure.ts';
 import { applyReport } from '../../src/recipients/reports.ts';
 import { applyRetention } from '../../src/recipients/retention.ts';
 import {
@@ -57,6 +63,8 @@ const EVENTS: readonly RecipientEvent[] = [
   'bounce-reported',
   'delay-reported',
   'expunged',
+  'cancelled',
+  'erased',
 ];
 const ATTEMPT_EVENTS: readonly AttemptEvent[] = [
   'delivered',
@@ -78,7 +86,10 @@ test('the table names every position and every event, and attempts agree for que
   // A final state never changes again; the one exception is a bounce after delivery.
   for (const from of RECIPIENT_STATUSES) {
     if (from === 'queued' || from === 'deferred') continue;
-    const changes = Object.entries(TRANSITIONS[from]).filter(([event]) => event !== 'expunged');
+    // Expunging removes the row; erasing anonymises it in place and keeps its state.
+    const changes = Object.entries(TRANSITIONS[from]).filter(
+      ([event, to]) => event !== 'expunged' && !(event === 'erased' && to === from),
+    );
     assert.deepEqual(
       changes,
       from === 'delivered' ? [['bounce-reported', 'bounced']] : [],
@@ -106,7 +117,8 @@ test('docs/architecture.md shows the same table', () => {
     for (const state of states!.split(', ')) {
       const row: Partial<Record<string, string>> = {};
       targets.forEach((target, i) => {
-        if (target !== '') row[events[i]!] = target.replace('(gone)', 'gone');
+        if (target !== '')
+          row[events[i]!] = target.replace('(gone)', 'gone').replace('(same)', state);
       });
       shown.set(state === '(new)' ? 'new' : state, row);
     }
@@ -152,7 +164,11 @@ for (const dialect of dialects()) {
       if (position === 'gone') {
         const [r] = await makeMessage(fs.db, account, ['gone@remote.example'], 'delivered');
         await completeMessages(fs.db, [r!.messageId], 2_000);
-        await applyRetention(fs.db, { bodyRetentionMs: 0, evidenceRetentionMs: 1 }, 3_000);
+        await applyRetention(
+          fs.db,
+          { bodyRetentionMs: 0, subjectRetentionMs: 0, evidenceRetentionMs: 1 },
+          3_000,
+        );
         return r!;
       }
       const [r] = await makeMessage(fs.db, account, [`${position}@remote.example`], position);
@@ -298,8 +314,44 @@ for (const dialect of dialects()) {
           return r.id;
         case 'expunged':
           await completeMessages(fs.db, [r.messageId], LATER);
-          await applyRetention(fs.db, { bodyRetentionMs: 0, evidenceRetentionMs: 1 }, LATER + 10);
+          await applyRetention(
+            fs.db,
+            { bodyRetentionMs: 0, subjectRetentionMs: 0, evidenceRetentionMs: 1 },
+            LATER + 10,
+          );
           return r.id;
+        case 'cancelled': {
+          // As src/privacy/erasure.ts does: cancel, then complete the message.
+          await cancelForErasure(fs.db, [r.id], LATER);
+          await completeAfterCancel(fs.db, [r.messageId], LATER);
+          return r.id;
+        }
+        case 'erased': {
+          const row = await fs.db
+            .selectFrom('recipients')
+            .selectAll()
+            .where('id', '=', r.id)
+            .executeTakeFirst();
+          if (row !== undefined) {
+            const erased = await eraseRecipient(
+              fs.db,
+              row,
+              (t) => t.split(row.address).join('[x]'),
+              LATER,
+            );
+            const after = await fs.db
+              .selectFrom('recipients')
+              .select('address')
+              .where('id', '=', r.id)
+              .executeTakeFirstOrThrow();
+            // Allowed: the address is gone; not allowed (still waiting): untouched.
+            assert.equal(
+              after.address,
+              erased === undefined ? row.address : erasedAddress(row.address),
+            );
+          }
+          return r.id;
+        }
         default: {
           const never: never = event;
           throw new Error(`unknown event ${String(never)}`);

@@ -7,7 +7,12 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { requireApexDomain } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
-import { evidenceCsv, evidenceJsonRecords, listAccountEvidence } from '../../evidence/export.ts';
+import {
+  EVIDENCE_EXPORT_LIMIT,
+  evidenceCsv,
+  evidenceJsonText,
+  listAccountEvidence,
+} from '../../evidence/export.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
 import { parseQueryTime } from '../query-time.ts';
@@ -15,7 +20,7 @@ import { errorResponses } from '../schemas.ts';
 import { callerId } from './accounts.ts';
 
 /** Rows per export; a larger range is split by the caller (the answer says so). */
-export const MAX_EVIDENCE_ROWS = 50_000;
+export const MAX_EVIDENCE_ROWS = EVIDENCE_EXPORT_LIMIT;
 const DAY_MS = 86_400_000;
 
 const Query = Type.Object(
@@ -87,13 +92,18 @@ export function registerEvidenceRoutes(
           .header('content-disposition', `attachment; filename="${name}.csv"`)
           .send(evidenceCsv(page));
       }
-      return reply.type('application/json; charset=utf-8').send({
-        domain: account.domain,
-        from: new Date(from).toISOString(),
-        to: new Date(to).toISOString(),
-        truncated,
-        attempts: evidenceJsonRecords(page),
-      });
+      // As text in the pieces the auditor's report hashes (its evidence.sha256 is this body's).
+      const text = evidenceJsonText;
+      return reply.type('application/json; charset=utf-8').send(
+        text.head({
+          domain: account.domain,
+          from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(),
+          truncated,
+        }) +
+          page.map(text.record).join(text.separator) +
+          text.tail,
+      );
     },
   );
 }

@@ -21,6 +21,12 @@ export const OTHER_REASONS: Readonly<Record<string, ReasonInfo>> = {
       'The message could not be prepared for sending, for example because its content was already deleted after the retention period.',
     fix: 'Send the message again.',
   },
+  'erasure-requested': {
+    class: 'refuse',
+    explanation:
+      "The sender had this recipient's data erased (a data subject's request) before the message was sent, so it was not sent.",
+    fix: 'Nothing: the sender asked for this.',
+  },
 };
 
 export function allReasons(): Record<string, ReasonInfo> {

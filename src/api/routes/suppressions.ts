@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { checkAddress } from '../../accounts/email-address.ts';
 import { AppError } from '../../errors.ts';
+import { addressDigest } from '../../secrets/keyed-digest.ts';
 import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
 import type { Account } from '../../store/schema.ts';
@@ -21,6 +22,8 @@ import { callerId } from './accounts.ts';
 export interface SuppressionRouteDeps {
   store: Store;
   now: () => number;
+  /** Finds an entry an erasure kept as the address's keyed digest (docs/privacy.md). */
+  masterKey: Buffer;
 }
 
 const SECURITY = [{ oauth2: [] }];
@@ -178,7 +181,8 @@ export function registerSuppressionRoutes(app: FastifyInstance, deps: Suppressio
       schema: {
         tags: ['Suppressions'],
         summary: 'Remove an address from the suppression list',
-        description: 'New messages to the address are delivered again.',
+        description:
+          'New messages to the address are delivered again. Also removes the entry an erasure of the address kept as a keyed digest.',
         security: SECURITY,
         querystring: AddressQuerySchema,
         response: {
@@ -190,7 +194,8 @@ export function registerSuppressionRoutes(app: FastifyInstance, deps: Suppressio
     async (request, reply) => {
       const owner = await account(deps, callerId(request), request.query.domain);
       const address = normalisedAddress(request.query.address, 'query.address');
-      if (!(await deleteSuppression(db, owner.id, address))) {
+      const digest = addressDigest(deps.masterKey, owner.id, address);
+      if (!(await deleteSuppression(db, owner.id, address, digest))) {
         throw new AppError('suppression_not_found', {
           field: 'query.address',
           message: 'This address is not on the suppression list.',
