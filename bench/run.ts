@@ -156,7 +156,7 @@ async function benchDialect(dialect: 'sqlite' | 'postgres'): Promise<Section> {
       log(
         `[${dialect}] ${r.label}: ${r.delivered}/${r.queued} delivered in ${r.seconds.toFixed(1)} s = ` +
           `${r.perSecond.toFixed(0)} msg/s, ${r.cpuMsPerMessage.toFixed(2)} ms CPU/msg, ` +
-          `${r.connections} TLS connections, ${r.rounds} rounds${r.timedOut ? ' (time limit)' : ''}`,
+          `${r.connections} TLS connections, ${r.claims} claims${r.timedOut ? ' (time limit)' : ''}`,
       );
     };
     let warm = false;

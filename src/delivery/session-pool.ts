@@ -41,6 +41,8 @@ export interface SessionPoolSettings {
 interface Idle {
   pooled: PooledSession;
   timer: NodeJS.Timeout;
+  /** When it was given back. */
+  since: number;
 }
 
 export function sessionKey(
@@ -109,6 +111,7 @@ export class SessionPool {
     const list = this.#idle.get(pooled.key) ?? [];
     const entry: Idle = {
       pooled,
+      since: this.#settings.now(),
       timer: setTimeout(() => {
         const at = list.indexOf(entry);
         if (at >= 0) list.splice(at, 1);
@@ -120,6 +123,22 @@ export class SessionPool {
     entry.timer.unref();
     list.push(entry);
     this.#idle.set(pooled.key, list);
+  }
+
+  /** Closes the longest idle sessions until at most `max` are idle (QUIT on each). */
+  trim(max: number): void {
+    const all = [...this.#idle.values()].flat();
+    if (all.length <= max) return;
+    all.sort((a, b) => a.since - b.since);
+    for (const entry of all.slice(0, all.length - max)) {
+      const list = this.#idle.get(entry.pooled.key);
+      if (list === undefined) continue;
+      const at = list.indexOf(entry);
+      if (at >= 0) list.splice(at, 1);
+      if (list.length === 0) this.#idle.delete(entry.pooled.key);
+      clearTimeout(entry.timer);
+      void entry.pooled.session.quit();
+    }
   }
 
   /** QUIT on every idle session. */

@@ -1,0 +1,322 @@
+// Destinations: the worker's view of where claimed recipients go. A destination is one
+// recipient domain at one account policy level (sessions are verified per level). Each keeps
+// its claimed recipients waiting for a connection, the connections serving it now, and its
+// concurrency window, which follows Postfix's scheduler (SCHEDULER_README, "concurrency
+// feedback"): a destination starts with a few connections, gains about one per window's worth
+// of deliveries, and halves on every failed connection, 421 or 4xx greeting; at one
+// connection, repeated failures suspend it for a while and its recipients are deferred
+// without a connection, as Postfix does for a "dead" destination.
+//
+// The feedback rule is in one place: `delivered()` and `failed()` below.
+
+import type { ClaimedRecipient } from '../recipients/attempts.ts';
+import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
+import type { RecipientReason } from '../vocabulary/reasons.ts';
+
+export interface ConcurrencyLimits {
+  /** Connections at once over all destinations (the process-wide cap). */
+  total: number;
+  /** Most connections at once per destination. */
+  perDestination: number;
+  /** The window a destination starts with. */
+  initial: number;
+  /** Most connections at once per MX host; 0: no limit. */
+  perHost: number;
+  /** Messages in flight per connection at most (the pipeline depth). */
+  depth: number;
+}
+
+/** Failed connections in a row, at a window of one, after which a destination is suspended. */
+export const SUSPEND_AFTER_FAILURES = 3;
+/**
+ * How long a suspended destination gets no connection. Postfix waits its minimal backoff
+ * (300 s) before it tries a dead destination again; a minute is this worker's first retry.
+ */
+export const SUSPEND_MS = 60_000;
+/** A destination without waiting recipients or connections is forgotten after this long. */
+const FORGET_AFTER_MS = 600_000;
+
+/** A claimed recipient waiting for a connection. */
+export interface Waiting {
+  r: ClaimedRecipient;
+  /** When this worker claimed it (its lease runs from then). */
+  claimedAt: number;
+  /** Put back once already because the connection it was sent on had gone stale. */
+  requeued: boolean;
+}
+
+export interface Suspension {
+  until: number;
+  reason: RecipientReason;
+  detail: string;
+}
+
+export class Destination {
+  readonly key: string;
+  readonly domain: string;
+  readonly level: PolicyLevel;
+  /** Claimed recipients not yet taken by a connection, oldest first. */
+  waiting: Waiting[] = [];
+  /** Connections serving it now, opening ones included. */
+  connections = 0;
+  /** Of those, the ones still being opened (assessment and handshake). */
+  opening = 0;
+  /** Free pipeline places of its open connections (depth minus messages in flight). */
+  free = 0;
+  /** The concurrency window: connections it may have now. */
+  window: number;
+  /** The MX host of its last session (for the per-host limit). */
+  host: string | undefined;
+  /** Failed connections since the last delivery. */
+  failures = 0;
+  suspended: Suspension | undefined;
+  lastActive: number;
+
+  constructor(key: string, domain: string, level: PolicyLevel, initial: number, now: number) {
+    this.key = key;
+    this.domain = domain;
+    this.level = level;
+    this.window = initial;
+    this.lastActive = now;
+  }
+}
+
+export function destinationKey(domain: string, level: PolicyLevel): string {
+  return `${domain}\0${level}`;
+}
+
+export class Destinations {
+  readonly limits: ConcurrencyLimits;
+  readonly #all = new Map<string, Destination>();
+  /** Destinations with waiting recipients; the front has waited longest for a connection. */
+  readonly #ready = new Set<Destination>();
+  readonly #hosts = new Map<string, number>();
+  /** Connections open (or opening) over all destinations. */
+  connections = 0;
+  /** Claimed recipients waiting in all destinations. */
+  waiting = 0;
+
+  constructor(limits: ConcurrencyLimits) {
+    this.limits = limits;
+  }
+
+  /** Adds a claimed recipient to its destination. */
+  add(r: ClaimedRecipient, claimedAt: number): Destination {
+    const key = destinationKey(r.domain, r.policyLevel);
+    let d = this.#all.get(key);
+    if (d === undefined) {
+      d = new Destination(key, r.domain, r.policyLevel, this.limits.initial, claimedAt);
+      this.#all.set(key, d);
+    }
+    d.waiting.push({ r, claimedAt, requeued: false });
+    this.waiting++;
+    this.#ready.add(d);
+    return d;
+  }
+
+  /** Puts a recipient back at the front of its destination (it was not sent after all). */
+  requeue(d: Destination, entry: Waiting): void {
+    d.waiting.unshift({ ...entry, requeued: true });
+    this.waiting++;
+    this.#ready.add(d);
+  }
+
+  /** The next waiting recipient of `d`, oldest first. */
+  take(d: Destination): Waiting | undefined {
+    const entry = d.waiting.shift();
+    if (entry === undefined) return undefined;
+    this.waiting--;
+    if (d.waiting.length === 0) this.#ready.delete(d);
+    return entry;
+  }
+
+  /** Every waiting recipient of `d` (to record one verdict for all, or to hand them back). */
+  takeAll(d: Destination): Waiting[] {
+    const all = d.waiting;
+    d.waiting = [];
+    this.waiting -= all.length;
+    this.#ready.delete(d);
+    return all;
+  }
+
+  /** Waiting recipients claimed before `before`, taken out (their lease is running out). */
+  takeClaimedBefore(before: number): Waiting[] {
+    const old: Waiting[] = [];
+    for (const d of [...this.#ready]) {
+      const keep = d.waiting.filter((w) => w.claimedAt >= before);
+      if (keep.length === d.waiting.length) continue;
+      old.push(...d.waiting.filter((w) => w.claimedAt < before));
+      this.waiting -= d.waiting.length - keep.length;
+      d.waiting = keep;
+      if (keep.length === 0) this.#ready.delete(d);
+    }
+    return old;
+  }
+
+  /** Every waiting recipient of every destination (on shutdown). */
+  takeEverything(): Waiting[] {
+    return [...this.#ready].flatMap((d) => this.takeAll(d));
+  }
+
+  /**
+   * The destinations that should get one more connection now, each counted as opening, in
+   * the order they have waited: a destination gets another connection while its waiting
+   * recipients outnumber the pipeline places its connections (opening ones included) will
+   * have, its window and the per-host limit allow, and the process is under its cap.
+   */
+  toOpen(now: number): Destination[] {
+    const opened: Destination[] = [];
+    for (const d of this.#ready) {
+      if (this.connections >= this.limits.total) break;
+      if (!this.#mayConnect(d, now)) continue;
+      if (d.waiting.length <= d.free + d.opening * this.limits.depth) continue;
+      this.#connect(d);
+      opened.push(d);
+    }
+    // Served destinations go to the back: the next call starts with the ones that waited.
+    for (const d of opened) {
+      this.#ready.delete(d);
+      if (d.waiting.length > 0) this.#ready.add(d);
+    }
+    return opened;
+  }
+
+  /**
+   * A destination with waiting recipients that an open connection to `host` could serve
+   * next (its own queue is empty), counted as opening: same MX host first, then one whose
+   * host is not known yet. The connection offers its session to that destination's
+   * assessment; if the assessment wants another host, the session goes back to the pool.
+   */
+  switchTo(host: string, now: number): Destination | undefined {
+    let unknown: Destination | undefined;
+    for (const d of this.#ready) {
+      if (!this.#mayConnect(d, now, host)) continue;
+      if (d.host === host) return this.#switch(d);
+      if (d.host === undefined) unknown ??= d;
+    }
+    return unknown === undefined ? undefined : this.#switch(unknown);
+  }
+
+  #switch(d: Destination): Destination {
+    this.#connect(d);
+    this.#ready.delete(d);
+    this.#ready.add(d);
+    return d;
+  }
+
+  #mayConnect(d: Destination, now: number, fromHost?: string): boolean {
+    if (d.suspended !== undefined && d.suspended.until > now) return false;
+    if (d.connections >= Math.min(Math.floor(d.window), this.limits.perDestination)) return false;
+    if (this.limits.perHost > 0 && d.host !== undefined && d.host !== fromHost) {
+      if ((this.#hosts.get(d.host) ?? 0) >= this.limits.perHost) return false;
+    }
+    return true;
+  }
+
+  #connect(d: Destination): void {
+    d.connections++;
+    d.opening++;
+    this.connections++;
+  }
+
+  /** The connection for `d` is open, to `host`, with `depth` pipeline places. */
+  opened(d: Destination, host: string, depth: number, now: number): void {
+    d.opening--;
+    d.free += depth;
+    d.host = host;
+    d.lastActive = now;
+    this.#hosts.set(host, (this.#hosts.get(host) ?? 0) + 1);
+  }
+
+  /** The connection for `d` could not be opened. */
+  notOpened(d: Destination): void {
+    d.opening--;
+    this.#release(d);
+  }
+
+  /** An open connection stops serving `d` (`free` of its places were unused). */
+  closed(d: Destination, host: string, free: number, now: number): void {
+    d.free -= free;
+    d.lastActive = now;
+    const n = (this.#hosts.get(host) ?? 1) - 1;
+    if (n > 0) this.#hosts.set(host, n);
+    else this.#hosts.delete(host);
+    this.#release(d);
+  }
+
+  #release(d: Destination): void {
+    d.connections--;
+    this.connections--;
+  }
+
+  /** Whether `d` is suspended now (its recipients are deferred without a connection). */
+  suspension(d: Destination, now: number): Suspension | undefined {
+    if (d.suspended === undefined) return undefined;
+    if (d.suspended.until > now) return d.suspended;
+    d.suspended = undefined;
+    return undefined;
+  }
+
+  /** Suspended destinations that still have waiting recipients (to defer them). */
+  suspendedWithWaiting(now: number): Destination[] {
+    const found: Destination[] = [];
+    for (const d of this.#ready) if (this.suspension(d, now) !== undefined) found.push(d);
+    return found;
+  }
+
+  /** Positive feedback: a message went through (delivered, or answered for its recipient). */
+  delivered(d: Destination): void {
+    d.failures = 0;
+    d.window = Math.min(this.limits.perDestination, d.window + 1 / d.window);
+  }
+
+  /**
+   * Negative feedback: a connection to `d` failed, timed out, or the server answered 421 or a
+   * 4xx greeting. The window halves (at least one connection stays); after
+   * SUSPEND_AFTER_FAILURES such failures in a row at one connection, `d` is suspended.
+   * Returns the suspension when this failure started one.
+   */
+  failed(
+    d: Destination,
+    now: number,
+    reason: RecipientReason,
+    detail: string,
+  ): Suspension | undefined {
+    d.failures++;
+    d.window = Math.max(1, d.window / 2);
+    if (d.window > 1 || d.failures < SUSPEND_AFTER_FAILURES) return undefined;
+    if (d.suspended !== undefined && d.suspended.until > now) return undefined;
+    d.suspended = {
+      until: now + SUSPEND_MS,
+      reason,
+      detail: `delivery to ${d.domain} suspended for ${SUSPEND_MS / 1000} s after ${d.failures} failed connections in a row: ${detail}`,
+    };
+    return d.suspended;
+  }
+
+  /** Destinations with this many waiting recipients are not claimed for (held memory). */
+  get saturation(): number {
+    return this.limits.perDestination * this.limits.depth * 2;
+  }
+
+  /** Domains whose waiting recipients reach `saturation`: the next claim skips them. */
+  saturatedDomains(): string[] {
+    const domains: string[] = [];
+    for (const d of this.#ready) if (d.waiting.length >= this.saturation) domains.push(d.domain);
+    return domains;
+  }
+
+  /** Forgets destinations idle for a while (their windows start afresh next time). */
+  sweep(now: number): void {
+    for (const [key, d] of this.#all) {
+      if (d.connections === 0 && d.waiting.length === 0 && now - d.lastActive > FORGET_AFTER_MS) {
+        this.#all.delete(key);
+      }
+    }
+  }
+
+  /** The destination of `domain` at `level`, if known (tests and metrics). */
+  get(domain: string, level: PolicyLevel): Destination | undefined {
+    return this.#all.get(destinationKey(domain, level));
+  }
+}
