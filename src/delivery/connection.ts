@@ -195,7 +195,7 @@ async function sendWaiting(
         mail: { size: message.size, requireTls: r.requireTls, body: '8BITMIME', ret: 'HDRS' },
       });
       answered = true;
-      destinations.delivered(d);
+      if (destinations.delivered(d)) deps.changed();
       await deps.record(
         w,
         attemptOutcome('delivered', { reason: null, detail: formatReply(reply) }),
@@ -218,8 +218,9 @@ async function sendWaiting(
       }
       if (error.reply !== undefined) answered = true;
       if (!failure.usable) usable = false;
-      if (failure.feedback === 'answered') destinations.delivered(d);
-      else if (failure.feedback === 'failed' && !failedFeedback) {
+      if (failure.feedback === 'answered') {
+        if (destinations.delivered(d)) deps.changed();
+      } else if (failure.feedback === 'failed' && !failedFeedback) {
         failedFeedback = true;
         destinations.failed(d, now(), failure.outcome.reason ?? 'connection-failed', error.message);
         deps.changed();

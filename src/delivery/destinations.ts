@@ -191,6 +191,8 @@ export class Destinations {
     let unknown: Destination | undefined;
     for (const d of this.#ready) {
       if (!this.#mayConnect(d, now, host)) continue;
+      // Connections being opened for it will take these.
+      if (d.waiting.length <= d.free + d.opening * this.limits.depth) continue;
       if (d.host === host) return this.#switch(d);
       if (d.host === undefined) unknown ??= d;
     }
@@ -264,10 +266,15 @@ export class Destinations {
     return found;
   }
 
-  /** Positive feedback: a message went through (delivered, or answered for its recipient). */
-  delivered(d: Destination): void {
+  /**
+   * Positive feedback: a message went through (delivered, or answered for its recipient).
+   * Returns true when the window now allows one more connection.
+   */
+  delivered(d: Destination): boolean {
     d.failures = 0;
+    const before = Math.floor(d.window);
     d.window = Math.min(this.limits.perDestination, d.window + 1 / d.window);
+    return Math.floor(d.window) > before;
   }
 
   /**

@@ -12,6 +12,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { HostEvidence } from '../security/evidence.ts';
 import type { SmtpClient } from '../security/smtp-client.ts';
+import type { ResumableSession, VerifiedHandshake } from '../security/tls-resumption.ts';
 import type { AuthMethod, PolicyLevel } from '../vocabulary/policy-levels.ts';
 
 export interface PooledSession {
@@ -21,6 +22,10 @@ export interface PooledSession {
   chain: X509Certificate[];
   /** The evidence of the connection as it was verified when opened. */
   opened: HostEvidence;
+  /** The full handshake its verification stands on (its own, or the one it resumed). */
+  handshake: VerifiedHandshake;
+  /** The last TLS session of this connection kept for resumption (not kept twice). */
+  keptTlsSession?: Buffer;
   /** The recipient domain the session was opened for. */
   openedFor: string;
   openedAt: number;
@@ -54,25 +59,65 @@ export function sessionKey(
   return `${host.toLowerCase()}\0${address}\0${method}\0${level}`;
 }
 
+/**
+ * TLS sessions kept per pool key for resuming new connections (each used once, RFC 8446
+ * C.4); the newest few per key, and a bound on keys.
+ */
+const TLS_SESSIONS_PER_KEY = 4;
+const TLS_SESSION_KEYS_MAX = 10_000;
+
 export class SessionPool {
   readonly #settings: SessionPoolSettings;
   readonly #idle = new Map<string, Idle[]>();
+  readonly #tlsSessions = new Map<string, ResumableSession[]>();
   #opened = 0;
   #reused = 0;
+  #resumed = 0;
 
   constructor(settings: SessionPoolSettings) {
     this.#settings = settings;
   }
 
-  get stats(): { opened: number; reused: number; idle: number } {
+  get stats(): { opened: number; reused: number; idle: number; resumed: number } {
     let idle = 0;
     for (const list of this.#idle.values()) idle += list.length;
-    return { opened: this.#opened, reused: this.#reused, idle };
+    return { opened: this.#opened, reused: this.#reused, idle, resumed: this.#resumed };
   }
 
-  /** Counts a session opened by the caller (for stats). */
-  opened(): void {
+  /** Counts a session opened by the caller (for stats), and keeps its TLS session. */
+  opened(pooled: PooledSession): void {
     this.#opened++;
+    if (pooled.session.tlsSocket?.isSessionReused()) this.#resumed++;
+    this.keepTlsSession(pooled);
+  }
+
+  /**
+   * Keeps the connection's latest TLS session (a TLS 1.3 ticket arrives after the
+   * handshake), with the full handshake it stands on, for a later connection to resume.
+   */
+  keepTlsSession(pooled: PooledSession): void {
+    const session = pooled.session.tlsSession;
+    if (session === undefined || session === pooled.keptTlsSession) return;
+    pooled.keptTlsSession = session;
+    let list = this.#tlsSessions.get(pooled.key);
+    if (list === undefined) {
+      if (this.#tlsSessions.size >= TLS_SESSION_KEYS_MAX) {
+        const oldest = this.#tlsSessions.keys().next().value;
+        if (oldest !== undefined) this.#tlsSessions.delete(oldest);
+      }
+      list = [];
+      this.#tlsSessions.set(pooled.key, list);
+    }
+    list.push({ handshake: pooled.handshake, session });
+    if (list.length > TLS_SESSIONS_PER_KEY) list.shift();
+  }
+
+  /** A kept TLS session under `key`, newest first, taken (each is offered once). */
+  takeTlsSession(key: string): ResumableSession | undefined {
+    const list = this.#tlsSessions.get(key);
+    const found = list?.pop();
+    if (list !== undefined && list.length === 0) this.#tlsSessions.delete(key);
+    return found;
   }
 
   /**
@@ -104,6 +149,7 @@ export class SessionPool {
 
   /** Gives a session back after use; it stays open for `idleMs` unless taken again. */
   give(pooled: PooledSession): void {
+    this.keepTlsSession(pooled);
     if (!this.#usable(pooled, this.#settings.now())) {
       void pooled.session.quit();
       return;

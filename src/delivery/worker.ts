@@ -195,7 +195,7 @@ export class DeliveryWorker {
   }
 
   /** Sessions opened and reused so far (for tests and the benchmark). */
-  get sessionStats(): { opened: number; reused: number; idle: number } {
+  get sessionStats(): { opened: number; reused: number; idle: number; resumed: number } {
     return this.#pool.stats;
   }
 

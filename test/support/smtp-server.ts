@@ -117,7 +117,11 @@ export class TestSmtpServer {
    */
   readonly flights: string[][] = [];
   readonly messages: ReceivedMessage[] = [];
+  /** Connections accepted so far. */
   connections = 0;
+  /** Connections open now, and the most that were open at once. */
+  openConnections = 0;
+  peakConnections = 0;
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #options: TestSmtpOptions;
@@ -168,8 +172,13 @@ export class TestSmtpServer {
 
   #serve(plain: net.Socket): void {
     this.connections++;
+    this.openConnections++;
+    this.peakConnections = Math.max(this.peakConnections, this.openConnections);
     this.#sockets.add(plain);
-    plain.on('close', () => this.#sockets.delete(plain));
+    plain.on('close', () => {
+      this.openConnections--;
+      this.#sockets.delete(plain);
+    });
     plain.on('error', () => {});
     const options = this.#options;
     const name = options.name ?? 'mx.test';
