@@ -169,7 +169,7 @@ export class Destinations {
     for (const d of this.#ready) {
       if (this.connections >= this.limits.total) break;
       if (!this.#mayConnect(d, now)) continue;
-      if (d.waiting.length <= d.free + d.opening * this.limits.depth) continue;
+      if (!this.#wantsAnother(d)) continue;
       this.#connect(d);
       opened.push(d);
     }
@@ -191,12 +191,24 @@ export class Destinations {
     let unknown: Destination | undefined;
     for (const d of this.#ready) {
       if (!this.#mayConnect(d, now, host)) continue;
-      // Connections being opened for it will take these.
-      if (d.waiting.length <= d.free + d.opening * this.limits.depth) continue;
+      if (!this.#wantsAnother(d)) continue;
       if (d.host === host) return this.#switch(d);
       if (d.host === undefined) unknown ??= d;
     }
     return unknown === undefined ? undefined : this.#switch(unknown);
+  }
+
+  /**
+   * Whether `d` needs one more connection: its first, as soon as anything waits; another
+   * only when more than a whole pipeline waits beyond the free places of its connections
+   * (opening ones counted full). Fuller pipelines on fewer connections cost less CPU per
+   * message (one write and one read per flight), and a handshake is about 4 ms of CPU
+   * (measured: 200 connections opened at once to one host took 0.8 s of CPU); a busy
+   * destination still gets its whole window.
+   */
+  #wantsAnother(d: Destination): boolean {
+    if (d.connections === 0) return d.waiting.length > 0;
+    return d.waiting.length > d.free + (d.opening + 1) * this.limits.depth;
   }
 
   #switch(d: Destination): Destination {
