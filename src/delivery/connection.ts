@@ -18,7 +18,7 @@ import { formatReply, SmtpError } from '../security/smtp-reply.ts';
 import type { AttemptRecord, SharedEvidence } from '../store/delivery.repository.ts';
 import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { RecipientReason } from '../vocabulary/reasons.ts';
-import type { Destination, Destinations, Waiting } from './destinations.ts';
+import type { Destination, Destinations, Opening, Waiting } from './destinations.ts';
 import type { MessagePreparer, PreparedMessage } from './message-preparer.ts';
 import { type AttemptOf, sendFailure } from './send-outcome.ts';
 import type { PooledSession, SessionPool } from './session-pool.ts';
@@ -66,17 +66,18 @@ export interface ConnectionDeps {
   now: () => number;
 }
 
-/** Runs one connection, starting with `first` (already counted as opening for it). */
-export async function runConnection(deps: ConnectionDeps, first: Destination): Promise<void> {
+/** Runs one connection, starting with `first` (already counted as opening). */
+export async function runConnection(deps: ConnectionDeps, first: Opening): Promise<void> {
   const { destinations, pool, now } = deps;
-  let d = first;
+  let opening = first;
   for (;;) {
+    const d = opening.destination;
     const startedAt = now();
     let acquired: Acquired;
     try {
       acquired = await deps.acquire(d.domain, d.level);
     } catch (error) {
-      destinations.notOpened(d);
+      destinations.notOpened(opening);
       deps.logger.error(
         { err: error, domain: d.domain },
         'security assessment failed unexpectedly',
@@ -89,7 +90,7 @@ export async function runConnection(deps: ConnectionDeps, first: Destination): P
       return;
     }
     if (!acquired.ok) {
-      destinations.notOpened(d);
+      destinations.notOpened(opening);
       const result = acquired.result;
       if (result.verdict === 'defer' && CONNECTION_TROUBLE.has(result.reason)) {
         destinations.failed(d, now(), result.reason, result.message);
@@ -102,7 +103,7 @@ export async function runConnection(deps: ConnectionDeps, first: Destination): P
     const session = acquired.pooled.session;
     const host = session.options.host;
     const depth = session.inFlightLimit(deps.depth);
-    destinations.opened(d, host, depth, now());
+    destinations.opened(opening, host, depth, now());
     deps.changed();
     let usable: boolean;
     try {
@@ -120,7 +121,7 @@ export async function runConnection(deps: ConnectionDeps, first: Destination): P
     pool.give(acquired.pooled);
     deps.changed();
     if (next === undefined) return;
-    d = next;
+    opening = next;
   }
 }
 

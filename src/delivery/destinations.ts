@@ -81,6 +81,15 @@ export class Destination {
   }
 }
 
+/**
+ * A connection being opened for a destination, and the MX host it was counted against (the
+ * destination's host when known), until the session tells the host it really went to.
+ */
+export interface Opening {
+  destination: Destination;
+  countedHost: string | undefined;
+}
+
 export function destinationKey(domain: string, level: PolicyLevel): string {
   return `${domain}\0${level}`;
 }
@@ -164,17 +173,22 @@ export class Destinations {
    * recipients outnumber the pipeline places its connections (opening ones included) will
    * have, its window and the per-host limit allow, and the process is under its cap.
    */
-  toOpen(now: number): Destination[] {
-    const opened: Destination[] = [];
+  toOpen(now: number): Opening[] {
+    const opened: Opening[] = [];
+    const served = new Set<Destination>();
     for (const d of this.#ready) {
+      while (
+        this.connections < this.limits.total &&
+        this.#mayConnect(d, now) &&
+        this.#wantsAnother(d)
+      ) {
+        opened.push(this.#connect(d));
+        served.add(d);
+      }
       if (this.connections >= this.limits.total) break;
-      if (!this.#mayConnect(d, now)) continue;
-      if (!this.#wantsAnother(d)) continue;
-      this.#connect(d);
-      opened.push(d);
     }
     // Served destinations go to the back: the next call starts with the ones that waited.
-    for (const d of opened) {
+    for (const d of served) {
       this.#ready.delete(d);
       if (d.waiting.length > 0) this.#ready.add(d);
     }
@@ -187,7 +201,7 @@ export class Destinations {
    * host is not known yet. The connection offers its session to that destination's
    * assessment; if the assessment wants another host, the session goes back to the pool.
    */
-  switchTo(host: string, now: number): Destination | undefined {
+  switchTo(host: string, now: number): Opening | undefined {
     let unknown: Destination | undefined;
     for (const d of this.#ready) {
       if (!this.#mayConnect(d, now, host)) continue;
@@ -211,50 +225,67 @@ export class Destinations {
     return d.waiting.length > d.free + (d.opening + 1) * this.limits.depth;
   }
 
-  #switch(d: Destination): Destination {
-    this.#connect(d);
+  #switch(d: Destination): Opening {
+    const opening = this.#connect(d);
     this.#ready.delete(d);
     this.#ready.add(d);
-    return d;
+    return opening;
   }
 
   #mayConnect(d: Destination, now: number, fromHost?: string): boolean {
     if (d.suspended !== undefined && d.suspended.until > now) return false;
     if (d.connections >= Math.min(Math.floor(d.window), this.limits.perDestination)) return false;
+    // A connection that moves on from `fromHost` to a destination on the same host adds none.
     if (this.limits.perHost > 0 && d.host !== undefined && d.host !== fromHost) {
       if ((this.#hosts.get(d.host) ?? 0) >= this.limits.perHost) return false;
     }
     return true;
   }
 
-  #connect(d: Destination): void {
+  #connect(d: Destination): Opening {
     d.connections++;
     d.opening++;
     this.connections++;
+    if (d.host !== undefined) this.#hostUp(d.host);
+    return { destination: d, countedHost: d.host };
   }
 
-  /** The connection for `d` is open, to `host`, with `depth` pipeline places. */
-  opened(d: Destination, host: string, depth: number, now: number): void {
+  #hostUp(host: string): void {
+    this.#hosts.set(host, (this.#hosts.get(host) ?? 0) + 1);
+  }
+
+  #hostDown(host: string): void {
+    const n = (this.#hosts.get(host) ?? 1) - 1;
+    if (n > 0) this.#hosts.set(host, n);
+    else this.#hosts.delete(host);
+  }
+
+  /** The connection is open, to `host`, with `depth` pipeline places. */
+  opened(o: Opening, host: string, depth: number, now: number): void {
+    const d = o.destination;
     d.opening--;
     d.free += depth;
     d.host = host;
     d.lastActive = now;
-    this.#hosts.set(host, (this.#hosts.get(host) ?? 0) + 1);
+    if (o.countedHost !== host) {
+      if (o.countedHost !== undefined) this.#hostDown(o.countedHost);
+      this.#hostUp(host);
+    }
   }
 
-  /** The connection for `d` could not be opened. */
-  notOpened(d: Destination): void {
+  /** The connection could not be opened. */
+  notOpened(o: Opening): void {
+    const d = o.destination;
     d.opening--;
+    if (o.countedHost !== undefined) this.#hostDown(o.countedHost);
     this.#release(d);
   }
 
-  /** An open connection stops serving `d` (`free` of its places were unused). */
+  /** An open connection to `host` stops serving `d` (`free` of its places were unused). */
   closed(d: Destination, host: string, free: number, now: number): void {
     d.free -= free;
     d.lastActive = now;
-    const n = (this.#hosts.get(host) ?? 1) - 1;
-    if (n > 0) this.#hosts.set(host, n);
-    else this.#hosts.delete(host);
+    this.#hostDown(host);
     this.#release(d);
   }
 

@@ -367,11 +367,11 @@ export class DeliveryWorker {
         counted: false,
       });
     }
-    for (const d of this.#destinations.toOpen(now)) {
-      const connection = runConnection(this.#connectionDeps, d)
+    for (const opening of this.#destinations.toOpen(now)) {
+      const connection = runConnection(this.#connectionDeps, opening)
         .catch((error: unknown) => {
           this.#deps.logger.error(
-            { err: error, domain: d.domain },
+            { err: error, domain: opening.destination.domain },
             'a connection failed unexpectedly',
           );
         })
