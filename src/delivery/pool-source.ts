@@ -82,7 +82,7 @@ export class PoolSource implements SessionSource {
     host: JudgedHost,
     address: string,
   ): ResumableSession | undefined {
-    return this.#pool.takeTlsSession(sessionKey(host.host.host, address, host.method, this.#level));
+    return this.#pool.tlsSession(sessionKey(host.host.host, address, host.method, this.#level));
   }
 
   opened(

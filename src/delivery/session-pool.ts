@@ -60,16 +60,20 @@ export function sessionKey(
 }
 
 /**
- * TLS sessions kept per pool key for resuming new connections (each used once, RFC 8446
- * C.4); the newest few per key, and a bound on keys.
+ * TLS sessions kept for resuming new connections: the newest one per pool key (MX host,
+ * address, method, level), offered to every new connection until a newer one replaces it,
+ * as Postfix's TLS session cache does. (RFC 8446 C.4 advises clients against reusing a
+ * ticket, so that connections cannot be linked; an MTA's connections are linked by its
+ * address and EHLO name anyway, and PSK with (EC)DHE keeps each connection's keys its own.)
+ * Measured (bench, end to end, 8,000 messages): with each session used once, 12 of 100 new
+ * connections resumed, as they open in bursts before the first handshakes are done.
  */
-const TLS_SESSIONS_PER_KEY = 4;
 const TLS_SESSION_KEYS_MAX = 10_000;
 
 export class SessionPool {
   readonly #settings: SessionPoolSettings;
   readonly #idle = new Map<string, Idle[]>();
-  readonly #tlsSessions = new Map<string, ResumableSession[]>();
+  readonly #tlsSessions = new Map<string, ResumableSession>();
   #opened = 0;
   #reused = 0;
   #resumed = 0;
@@ -99,25 +103,18 @@ export class SessionPool {
     const session = pooled.session.tlsSession;
     if (session === undefined || session === pooled.keptTlsSession) return;
     pooled.keptTlsSession = session;
-    let list = this.#tlsSessions.get(pooled.key);
-    if (list === undefined) {
-      if (this.#tlsSessions.size >= TLS_SESSION_KEYS_MAX) {
-        const oldest = this.#tlsSessions.keys().next().value;
-        if (oldest !== undefined) this.#tlsSessions.delete(oldest);
-      }
-      list = [];
-      this.#tlsSessions.set(pooled.key, list);
+    // Map order is insertion order: the key goes to the back, the oldest key out first.
+    this.#tlsSessions.delete(pooled.key);
+    if (this.#tlsSessions.size >= TLS_SESSION_KEYS_MAX) {
+      const oldest = this.#tlsSessions.keys().next().value;
+      if (oldest !== undefined) this.#tlsSessions.delete(oldest);
     }
-    list.push({ handshake: pooled.handshake, session });
-    if (list.length > TLS_SESSIONS_PER_KEY) list.shift();
+    this.#tlsSessions.set(pooled.key, { handshake: pooled.handshake, session });
   }
 
-  /** A kept TLS session under `key`, newest first, taken (each is offered once). */
-  takeTlsSession(key: string): ResumableSession | undefined {
-    const list = this.#tlsSessions.get(key);
-    const found = list?.pop();
-    if (list !== undefined && list.length === 0) this.#tlsSessions.delete(key);
-    return found;
+  /** The newest TLS session kept under `key`, if any. */
+  tlsSession(key: string): ResumableSession | undefined {
+    return this.#tlsSessions.get(key);
   }
 
   /**

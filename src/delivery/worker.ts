@@ -83,11 +83,13 @@ export const SESSION_MAX_MESSAGES = 1_000;
 
 /**
  * Messages whose recipients became final are completed in one transaction once this many
- * gathered, or COMPLETE_EVERY_MS after the last completion, or when the worker runs dry
- * (the worker completed them at the end of each round, one transaction per round).
+ * gathered, or COMPLETE_EVERY_MS after the last completion, or when the worker has nothing
+ * left (the worker completed them at the end of each round, one transaction per round).
  */
 const COMPLETE_BATCH = 500;
 const COMPLETE_EVERY_MS = 1_000;
+/** How long a worker whose queue ran dry gathers what falls due before it claims again. */
+const CLAIM_GATHER_MS = 50;
 /** How often held recipients are checked against their lease while the worker is busy. */
 const LEASE_CHECK_MS = 1_000;
 
@@ -272,14 +274,24 @@ export class DeliveryWorker {
           await this.#handBackExpiring();
         }
         if (this.#held <= this.#maxHeld - batch) {
-          const claimed = await this.#claim(Math.min(batch, this.#maxHeld - this.#held));
-          if (claimed > 0) continue;
-          if (this.#held === 0) {
-            await this.#complete();
-            this.#destinations.sweep(now());
+          const limit = Math.min(batch, this.#maxHeld - this.#held);
+          const claimed = await this.#claim(limit);
+          // A full claim: more may be due at once.
+          if (claimed === limit) continue;
+          if (claimed === 0) {
+            if (this.#held === 0) {
+              await this.#complete();
+              this.#destinations.sweep(now());
+            }
+            // Nothing due: a submission in this process (poke) or the pause ends the wait.
+            await this.#sleep(settings.idleMs, false);
           }
-          // Nothing due: a submission in this process (poke) or the pause ends the wait.
-          await this.#sleep(settings.idleMs, false);
+          // The queue ran dry: what comes next arrives in a trickle (submissions, retries
+          // falling due), gathered for a moment so that a claim takes a few dozen recipients,
+          // not one per submission. Measured (bench, end to end, 8,000 messages at about
+          // 870/s, main's rounds 1.27-1.32 ms CPU per message): a claim on every submission
+          // 1.52-1.54 ms; gathering 25 ms 1.36-1.40; 50 ms 1.30-1.38 (about 50 per claim).
+          await new Promise((resolve) => setTimeout(resolve, CLAIM_GATHER_MS));
           continue;
         }
         // Enough held: wait until the connections have taken a batch of it.
@@ -484,7 +496,6 @@ export class DeliveryWorker {
     if (this.#touched.size === 0) return;
     const due =
       this.#touched.size >= COMPLETE_BATCH ||
-      this.#held === 0 ||
       this.#deps.now() - this.#lastCompletion >= COMPLETE_EVERY_MS;
     if (due) void this.#complete();
   }
