@@ -90,6 +90,19 @@ export interface Opening {
   countedHost: string | undefined;
 }
 
+/** How a lingering connection was woken (see Destinations.linger). */
+export type LingerEnd =
+  | { kind: 'own' }
+  | { kind: 'switch'; opening: Opening }
+  | { kind: 'timeout' }
+  | { kind: 'stop' };
+
+interface Lingerer {
+  d: Destination;
+  host: string;
+  end: (why: LingerEnd) => void;
+}
+
 export function destinationKey(domain: string, level: PolicyLevel): string {
   return `${domain}\0${level}`;
 }
@@ -100,7 +113,8 @@ export class Destinations {
   /** Destinations with waiting recipients; the front has waited longest for a connection. */
   readonly #ready = new Set<Destination>();
   readonly #hosts = new Map<string, number>();
-  /** Connections open (or opening) over all destinations. */
+  readonly #lingering = new Set<Lingerer>();
+  /** Connections open (or opening) over all destinations, lingering ones included. */
   connections = 0;
   /** Claimed recipients waiting in all destinations. */
   waiting = 0;
@@ -120,6 +134,7 @@ export class Destinations {
     d.waiting.push({ r, claimedAt, requeued: false });
     this.waiting++;
     this.#ready.add(d);
+    this.#wakeOwn(d);
     return d;
   }
 
@@ -128,6 +143,7 @@ export class Destinations {
     d.waiting.unshift({ ...entry, requeued: true });
     this.waiting++;
     this.#ready.add(d);
+    this.#wakeOwn(d);
   }
 
   /** The next waiting recipient of `d`, oldest first. */
@@ -177,15 +193,25 @@ export class Destinations {
     const opened: Opening[] = [];
     const served = new Set<Destination>();
     for (const d of this.#ready) {
-      while (
-        this.connections < this.limits.total &&
-        this.#mayConnect(d, now) &&
-        this.#wantsAnother(d)
-      ) {
-        opened.push(this.#connect(d));
+      while (this.#mayConnect(d, now) && this.#wantsAnother(d)) {
+        if (this.connections < this.limits.total) {
+          opened.push(this.#connect(d));
+          served.add(d);
+          continue;
+        }
+        // At the cap: the connection lingering longest on the same host (or on any, while
+        // d's host is unknown) moves on to d. Under the cap a destination gets a connection
+        // of its own instead: a handshake once, rather than an assessment per message for
+        // destinations that take turns with one connection (measured: 3,358 assessments
+        // for 6,000 messages over 100 domains arriving at 350/s, 100 with connections of
+        // their own).
+        const lingerer = this.#lingererFor(d);
+        if (lingerer === undefined) break;
+        this.#lingering.delete(lingerer);
         served.add(d);
+        lingerer.end({ kind: 'switch', opening: this.#connect(d) });
       }
-      if (this.connections >= this.limits.total) break;
+      if (this.connections >= this.limits.total && this.#lingering.size === 0) break;
     }
     // Served destinations go to the back: the next call starts with the ones that waited.
     for (const d of served) {
@@ -299,6 +325,60 @@ export class Destinations {
     if (d.suspended === undefined) return undefined;
     if (d.suspended.until > now) return d.suspended;
     d.suspended = undefined;
+    return undefined;
+  }
+
+  /**
+   * A connection whose destination has nothing waiting stays with it for up to `ms`, as
+   * Postfix keeps a connection cached for its destination: the destination's next
+   * recipients go out on the same verified session, without a new assessment, and the
+   * connection is handed to another destination as soon as one wants a connection
+   * (toOpen). Ends early when `d` gets recipients (`own`) or on stopLingering (`stop`).
+   */
+  linger(d: Destination, host: string, ms: number): Promise<LingerEnd> {
+    if (d.waiting.length > 0) return Promise.resolve({ kind: 'own' });
+    return new Promise<LingerEnd>((resolve) => {
+      const lingerer: Lingerer = {
+        d,
+        host,
+        end: (why) => {
+          clearTimeout(timer);
+          resolve(why);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#lingering.delete(lingerer);
+        resolve({ kind: 'timeout' });
+      }, ms);
+      // A lingering connection never keeps the process alive (stop() ends it).
+      timer.unref();
+      this.#lingering.add(lingerer);
+    });
+  }
+
+  /** Ends every linger (the worker stops or closes its sessions). */
+  stopLingering(): void {
+    const all = [...this.#lingering];
+    this.#lingering.clear();
+    for (const lingerer of all) lingerer.end({ kind: 'stop' });
+  }
+
+  #wakeOwn(d: Destination): void {
+    if (this.#lingering.size === 0) return;
+    for (const lingerer of this.#lingering) {
+      if (lingerer.d !== d) continue;
+      this.#lingering.delete(lingerer);
+      lingerer.end({ kind: 'own' });
+      return;
+    }
+  }
+
+  #lingererFor(d: Destination): Lingerer | undefined {
+    if (this.#lingering.size === 0) return undefined;
+    for (const lingerer of this.#lingering) {
+      if (lingerer.d === d) continue;
+      if (d.host === undefined || d.host === lingerer.host) return lingerer;
+    }
     return undefined;
   }
 

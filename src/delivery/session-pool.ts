@@ -192,6 +192,17 @@ export class SessionPool {
     await Promise.all(all.map(({ pooled }) => pooled.session.quit()));
   }
 
+  /**
+   * Whether the session may still carry messages (`more` beyond those sent so far): younger
+   * than maxAgeMs and under maxMessages.
+   */
+  fresh(pooled: PooledSession, more = 0): boolean {
+    return (
+      this.#settings.now() - pooled.openedAt < this.#settings.maxAgeMs &&
+      pooled.messages + more < this.#settings.maxMessages
+    );
+  }
+
   #usable(pooled: PooledSession, now: number): boolean {
     return (
       now - pooled.openedAt < this.#settings.maxAgeMs &&

@@ -36,7 +36,7 @@ import type { Store } from '../store/database.ts';
 import type { AttemptRecord } from '../store/delivery.repository.ts';
 import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { RecipientReason } from '../vocabulary/reasons.ts';
-import { type Acquired, type ConnectionDeps, runConnection } from './connection.ts';
+import { type Acquired, type ConnectionDeps, LINGER_MS, runConnection } from './connection.ts';
 import { Destinations, type Waiting } from './destinations.ts';
 import type { SigningKey } from './dkim-sign.ts';
 import { MessagePreparer } from './message-preparer.ts';
@@ -133,6 +133,8 @@ export class DeliveryWorker {
   readonly #destinations: Destinations;
   readonly #connections = new Set<Promise<void>>();
   #running = false;
+  /** Set while stop() or close() runs: connections finish and do not linger. */
+  #stopping = false;
   #loop: Promise<void> | undefined;
   /** Ends the claim loop's pause; `#wakeOnRoom` only when it waits for room to claim. */
   #wake: (() => void) | undefined;
@@ -191,6 +193,7 @@ export class DeliveryWorker {
       recordUntried: (waiting, why) => this.#recordUntried(waiting, why),
       deferOrExpire: (w, reason, detail) => this.#deferOrExpire(w.r, reason, detail),
       changed: () => this.#dispatch(),
+      lingerMs: () => (this.#running && !this.#stopping ? LINGER_MS : 0),
       logger: deps.logger,
       now: deps.now,
     };
@@ -222,15 +225,28 @@ export class DeliveryWorker {
     this.#wake?.();
     await this.#loop;
     await this.#handBack(this.#destinations.takeEverything());
-    while (this.#connections.size > 0) await Promise.all([...this.#connections]);
-    await this.#complete();
     await this.close();
   }
 
-  /** Closes the sessions the worker keeps open (and the signing threads). */
+  /**
+   * Lets the connections finish what they sent (lingering ones at once), records it,
+   * completes the messages, and closes the sessions (and the signing threads). The worker
+   * can be used again afterwards (tests do).
+   */
   async close(): Promise<void> {
-    await this.#pool.close();
-    this.#messages.close();
+    this.#stopping = true;
+    try {
+      this.#destinations.stopLingering();
+      while (this.#connections.size > 0) {
+        await Promise.all([...this.#connections]);
+        this.#destinations.stopLingering();
+      }
+      await this.#complete();
+      await this.#pool.close();
+      this.#messages.close();
+    } finally {
+      this.#stopping = false;
+    }
   }
 
   /** Wakes an idle worker, e.g. right after a submission. */

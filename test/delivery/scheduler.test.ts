@@ -152,3 +152,62 @@ describe('process-wide and per-host caps', () => {
     assert.ok(before <= 2 && shared.peakConnections <= 2, `${before}, ${shared.peakConnections}`);
   });
 });
+
+describe('a connection between messages (claiming continuously)', () => {
+  let store: TestStore;
+  let w: World;
+
+  before(async () => {
+    store = await sqlite.open();
+    w = await startWorld(store);
+  });
+  after(async () => {
+    await w.worker.stop();
+    await w.close();
+    await store.close();
+  });
+
+  const delivered = async (id: string) => {
+    for (let i = 0; i < 200; i++) {
+      const rows = await statuses(w, id);
+      if (rows.every((r) => r.status === 'delivered')) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`not delivered: ${JSON.stringify(await statuses(w, id))}`);
+  };
+  const sessionsOf = async (ids: string[]) => {
+    const rows = await w.store.db
+      .selectFrom('attempts')
+      .innerJoin('recipients', 'recipients.id', 'attempts.recipient_id')
+      .select(['recipients.message_id', 'attempts.session_evidence_id'])
+      .where('recipients.message_id', 'in', ids)
+      .execute();
+    return ids.map((id) => rows.find((r) => r.message_id === id)!.session_evidence_id);
+  };
+
+  test('stays with its destination for the next messages, and assesses it again after a minute', async () => {
+    const server = await w.addMx('linger.test', '127.0.0.31');
+    w.worker.start();
+    const first = await send(w, ['a@linger.test']);
+    await delivered(first);
+    w.worker.poke();
+    const second = await send(w, ['b@linger.test']);
+    w.worker.poke();
+    await delivered(second);
+    // One connection, one assessment: the second message went out on the first's session.
+    assert.equal(server.connections, 1);
+    const [s1, s2] = await sessionsOf([first, second]);
+    assert.equal(s1, s2, 'the same assessment and session evidence');
+    // A minute later the destination is assessed afresh (the session may be the same one).
+    w.clock.now += 61_000;
+    const third = await send(w, ['c@linger.test']);
+    w.worker.poke();
+    await delivered(third);
+    const [s3] = await sessionsOf([third]);
+    assert.notEqual(s3, s1, 'a new assessment');
+    const started = Date.now();
+    await w.worker.stop();
+    assert.ok(Date.now() - started < 900, 'stop() does not wait out a linger');
+    w.clock.now -= 61_000;
+  });
+});
