@@ -4,7 +4,8 @@
 // server allows (smtp-client.ts), each outcome committed before its place in the pipeline
 // is used again. When the destination has nothing more, the connection offers itself to
 // another destination with waiting recipients (same MX host first), so it never idles while
-// work waits; when none can use it, it goes back to the pool.
+// work waits; when none can use it, it stays with its destination for a moment (LINGER_MS)
+// and then goes back to the pool.
 //
 // Bound on duplicates: a place in the pipeline is free again only once its outcome is
 // committed, so at a crash at most `depth` messages per connection were sent (or answered
