@@ -235,15 +235,20 @@ export interface DeliveryResult {
   /** The sink's own CPU per accepted message (it must not be the bottleneck). */
   sinkCpuMsPerMessage: number;
   connections: number;
-  rounds: number;
+  /** Claim queries the worker made. */
+  claims: number;
+  /** Most connections the worker had open (or opening) at once. */
+  peakConnections: number;
   timedOut: boolean;
   /** Highest RSS of this process seen during the run (sampled every 10 ms), in bytes. */
   peakRss: number;
 }
 
 /**
- * Runs worker rounds until `expected` recipients are delivered or `limitMs` passed, and
- * measures wall time and this process's CPU over exactly that span.
+ * Runs the worker as the service does (claiming continuously, start()) until `expected`
+ * recipients have their outcome recorded or `limitMs` passed, then stops it (in-flight
+ * messages finish, the sessions QUIT), and measures wall time and this process's CPU over
+ * exactly that span.
  */
 export async function runDelivery(
   w: BenchWorld,
@@ -261,20 +266,16 @@ export async function runDelivery(
   }, 10);
   const cpu = process.cpuUsage();
   const started = performance.now();
-  let handled = 0;
-  let rounds = 0;
   let timedOut = false;
-  while (handled < expected) {
+  worker.start();
+  while (worker.counters.recorded < expected) {
     if (performance.now() - started > limitMs) {
       timedOut = true;
       break;
     }
-    const n = await worker.runOnce();
-    rounds++;
-    if (n === 0) break;
-    handled += n;
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  await worker.close();
+  await worker.stop();
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   clearInterval(sampler);
@@ -292,7 +293,8 @@ export async function runDelivery(
     cpuMsPerMessage: (used.user + used.system) / 1000 / Math.max(1, delivered),
     sinkCpuMsPerMessage: (after.cpuMicros - before.cpuMicros) / 1000 / Math.max(1, delivered),
     connections: after.connections - before.connections,
-    rounds,
+    claims: worker.counters.claims,
+    peakConnections: worker.counters.peakConnections,
     timedOut,
     peakRss,
   };

@@ -1,7 +1,8 @@
 // The worker's group commit: recipients' outcomes, with their attempts and webhook events,
-// written in shared transactions. Every caller awaits its own outcome before it sends
-// anything else on its connection, so a transaction holds at most one outcome per
-// connection, and a crash still re-sends at most the one message in flight on each.
+// written in shared transactions. A connection uses a place of its pipeline again only once
+// the outcome that held it is committed (connection.ts), so a transaction holds at most the
+// pipeline depth's outcomes per connection, and a crash re-sends at most that many messages
+// on each.
 
 import type { Logger } from 'pino';
 import {
@@ -14,8 +15,11 @@ import type { Store } from '../store/database.ts';
 import type { AttemptRecord } from '../store/delivery.repository.ts';
 import { isFinal } from '../vocabulary/recipient-statuses.ts';
 
-/** Outcomes per transaction at most (the worker's concurrency bounds it in practice). */
-const MAX_GROUP_COMMIT = 200;
+/**
+ * Outcomes per transaction at most (connections times pipeline depth bound it in practice;
+ * the store writes them in statements of 100 rows).
+ */
+const MAX_GROUP_COMMIT = 500;
 
 interface Pending {
   r: ClaimedRecipient;

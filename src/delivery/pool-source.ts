@@ -1,13 +1,15 @@
 // The worker's pool as a SessionSource of the security engine (openSecureSession): the
 // engine keeps the order of checks and decides; this offers a pooled session for a host and
-// address that the engine's check (sessionSatisfies for this domain) accepts, and records
-// every new verified connection so it can be pooled after use.
+// address that the engine's check (sessionSatisfies for this domain) accepts, offers kept
+// TLS sessions for resuming new connections (which the engine checks with mayResume), and
+// records every new verified connection so it can be pooled after use.
 
 import type { X509Certificate } from 'node:crypto';
 import type { HostEvidence } from '../security/evidence.ts';
 import type { DomainAssessment, JudgedHost, SessionSource } from '../security/open-session.ts';
 import type { ReuseDecision } from '../security/session-reuse.ts';
 import type { SmtpClient } from '../security/smtp-client.ts';
+import type { ResumableSession, VerifiedHandshake } from '../security/tls-resumption.ts';
 import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import { type PooledSession, type SessionPool, sessionKey } from './session-pool.ts';
 
@@ -70,24 +72,43 @@ export class PoolSource implements SessionSource {
     return { client: pooled.session, evidence };
   }
 
+  /**
+   * A kept TLS session for a new connection to `address` of `host` (the engine offers it to
+   * the server only if mayResume() accepts it for this domain). Kept under the same key as
+   * open sessions: host, address, method and policy level.
+   */
+  resumable(
+    _assessment: DomainAssessment,
+    host: JudgedHost,
+    address: string,
+  ): ResumableSession | undefined {
+    return this.#pool.tlsSession(sessionKey(host.host.host, address, host.method, this.#level));
+  }
+
   opened(
     assessment: DomainAssessment,
     host: JudgedHost,
     address: string,
-    opened: { client: SmtpClient; evidence: HostEvidence; chain: X509Certificate[] },
+    opened: {
+      client: SmtpClient;
+      evidence: HostEvidence;
+      chain: X509Certificate[];
+      handshake: VerifiedHandshake;
+    },
   ): void {
     // The handshake's transcript is in the evidence now; later commands are not kept.
     opened.client.transcript.length = 0;
     opened.client.recording = false;
-    this.#pool.opened();
     this.session = {
       session: opened.client,
       key: sessionKey(host.host.host, address, host.method, this.#level),
       opened: opened.evidence,
       chain: opened.chain,
+      handshake: opened.handshake,
       openedFor: assessment.domainName,
       openedAt: this.#now(),
       messages: 0,
     };
+    this.#pool.opened(this.session);
   }
 }

@@ -40,7 +40,7 @@ export interface StartDeliveryDeps {
   observeAttempts?: AttemptObserver;
 }
 
-/** Pause between rounds while the queue is empty; a submission in this process wakes it early. */
+/** Pause before claiming again while the queue is empty; a submission in this process wakes it early. */
 const IDLE_MS = 1000;
 
 export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
@@ -57,6 +57,10 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
       leaseMs: config.delivery.leaseMs,
       retryWindowMs: config.delivery.retryWindowMs,
       concurrency: config.delivery.concurrency,
+      destinationConcurrency: config.delivery.destinationConcurrency,
+      initialConcurrency: config.delivery.initialConcurrency,
+      hostConcurrency: config.delivery.hostConcurrency,
+      pipelineDepth: config.delivery.pipelineDepth,
       idleMs: IDLE_MS,
       // RSA signatures (0.26 ms of CPU each on the CI machine kind) on a thread beside the
       // event loop when there is a second core. Measured (bench, 8,000 messages, 2 cores):

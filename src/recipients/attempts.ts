@@ -25,12 +25,29 @@ import { type AttemptEvent, attemptStatus } from './transitions.ts';
 
 export type { ClaimedRecipient, CompletedMessage, Outcome, OutcomeWrite };
 
-/** The due recipients, oldest due first, leased to `owner` for `leaseMs` (event `claimed`). */
+/**
+ * The due recipients, oldest due first, leased to `owner` for `leaseMs` (event `claimed`);
+ * none of `skipDomains` (domains the worker already holds enough of).
+ */
 export function claimRecipients(
   store: { db: Db; capabilities: Capabilities },
-  claim: { owner: string; now: number; limit: number; leaseMs: number },
+  claim: {
+    owner: string;
+    now: number;
+    limit: number;
+    leaseMs: number;
+    skipDomains?: readonly string[];
+  },
 ): Promise<ClaimedRecipient[]> {
-  return claimDue(store.db, store.capabilities, claim.owner, claim.now, claim.limit, claim.leaseMs);
+  return claimDue(
+    store.db,
+    store.capabilities,
+    claim.owner,
+    claim.now,
+    claim.limit,
+    claim.leaseMs,
+    claim.skipDomains,
+  );
 }
 
 /** Gives claimed recipients back untried (shutdown before they were tried). */

@@ -79,3 +79,16 @@ export function dotStuff(message: Buffer): Buffer {
   const stuffer = new DotStuffer();
   return Buffer.concat([stuffer.push(message), stuffer.end()]);
 }
+
+/**
+ * The content of a BDAT chunk (RFC 3030): sent as it is, octet-counted, so no dot-stuffing
+ * and no terminator. Line endings are still CRLF throughout, as for DATA: a server that
+ * relays the message on with DATA must never receive a bare LF or CR from us. The usual
+ * message (CRLF already, ending in CRLF) is returned as it is, without a copy.
+ */
+export function chunkContent(message: Buffer): Buffer {
+  const text = message.toString('latin1');
+  if (!BARE_LINE_END.test(text) && (text.length === 0 || text.endsWith('\r\n'))) return message;
+  const normalised = text.replace(/\r\n|\r|\n/g, '\r\n');
+  return Buffer.from(normalised.endsWith('\r\n') ? normalised : `${normalised}\r\n`, 'latin1');
+}

@@ -32,6 +32,11 @@ export interface HostEvidence {
   chain?: CertificateSummary[];
   /** One line per check made, e.g. `dane: DANE-EE match 3 1 1 ab...`. */
   validation: string[];
+  /**
+   * Set when the server resumed a TLS session of an earlier full handshake that this engine
+   * verified (tls-resumption.ts): `certificate` and `chain` are from that handshake.
+   */
+  resumed?: { verifiedAt: string };
   /** Hex of bytes received after 220 to STARTTLS and discarded (response injection). */
   injectedAfterStartTls?: string;
   transcript: TranscriptEntry[];

@@ -20,6 +20,7 @@ import {
   rateParameters,
   type TlsParameters,
 } from './tls-policy.ts';
+import type { ResumableSession, VerifiedHandshake } from './tls-resumption.ts';
 
 /**
  * The TLS context every verified attempt offers: TLS 1.2+, our cipher and group lists, the
@@ -55,6 +56,13 @@ export interface AttemptInput {
   /** Usable TLSA records when `method` is `dane`. */
   tlsa: readonly TlsaRecord[];
   options: Readonly<SecurityOptions>;
+  /**
+   * A TLS session to offer for resumption, already found fit for this host, address,
+   * method, level and domain (tls-resumption.ts mayResume). When the server resumes it, no
+   * certificate is presented and the first handshake's verification stands; when it does
+   * not, the full handshake is verified as always.
+   */
+  resume?: ResumableSession;
 }
 
 export type AttemptOutcome =
@@ -63,6 +71,8 @@ export type AttemptOutcome =
       client: SmtpClient;
       /** The certificates that passed (leaf first): the socket does not keep them for later. */
       chain: X509Certificate[];
+      /** The full handshake this session's verification stands on (its own, or resumed). */
+      handshake: VerifiedHandshake;
     }
   | { ok: false; reason: ReasonCode; detail: string };
 
@@ -109,6 +119,7 @@ export async function attemptAddress(
       // until markVerified() is called after it passed.
       rejectUnauthorized: false,
       checkServerIdentity: () => undefined,
+      ...(input.resume ? { session: input.resume.session } : {}),
     });
     if (client.injectedAfterStartTls) {
       evidence.injectedAfterStartTls = client.injectedAfterStartTls
@@ -122,6 +133,7 @@ export async function attemptAddress(
       keyExchangeOf(socket),
     );
     evidence.tls = params;
+    if (socket.isSessionReused()) return await resumed(client, input, params, evidence);
     const chain = peerChain(socket);
     if (chain[0]) evidence.certificate = summarise(chain[0]);
     evidence.chain = chain.slice(1).map(summarise);
@@ -156,7 +168,22 @@ export async function attemptAddress(
     }
     await client.ehlo();
     client.markVerified(input.method);
-    return { ok: true, client, chain };
+    const handshake: VerifiedHandshake = {
+      host: input.mxHost,
+      address: input.address,
+      port: options.smtpPort,
+      method: input.method,
+      level: options.policyLevel,
+      chain,
+      authorized: socket.authorized,
+      verifiedAt: now.getTime(),
+      evidence: {
+        ...(evidence.certificate ? { certificate: evidence.certificate } : {}),
+        ...(evidence.chain ? { chain: evidence.chain } : {}),
+        validation: [...evidence.validation],
+      },
+    };
+    return { ok: true, client, chain, handshake };
   } catch (error) {
     client?.close();
     if (!(error instanceof SmtpError)) throw error;
@@ -167,6 +194,39 @@ export async function attemptAddress(
   } finally {
     if (client) evidence.transcript.push(...client.transcript);
   }
+}
+
+/**
+ * The server resumed the TLS session offered: no certificate was presented, and the session
+ * stands on its first handshake, which this engine verified for the same host, address,
+ * method and level and whose certificates still satisfy this domain now (checked before the
+ * session was offered). The TLS parameters are this connection's and judged as always; the
+ * certificate evidence is the first handshake's.
+ */
+async function resumed(
+  client: SmtpClient,
+  input: AttemptInput,
+  params: TlsParameters,
+  evidence: HostEvidence,
+): Promise<AttemptOutcome> {
+  if (input.resume === undefined) {
+    // OpenSSL resumes only what it was offered; should that ever differ, nothing is trusted.
+    return fail(client, 'validation-failure', 'a TLS session was resumed that was not offered');
+  }
+  const first = input.resume.handshake;
+  const paramFailure = parameterFailure(params);
+  if (paramFailure) return fail(client, paramFailure, describeParams(params));
+  if (first.evidence.certificate) evidence.certificate = first.evidence.certificate;
+  if (first.evidence.chain) evidence.chain = first.evidence.chain;
+  const verifiedAt = new Date(first.verifiedAt).toISOString();
+  evidence.resumed = { verifiedAt };
+  evidence.validation.push(
+    `tls: ${describeParams(params)}`,
+    `tls: session resumed; no certificate presented; its full handshake of ${verifiedAt} passed: ${first.evidence.validation.join('; ')}`,
+  );
+  await client.ehlo();
+  client.markVerified(input.method);
+  return { ok: true, client, chain: [...first.chain], handshake: first };
 }
 
 async function fail(

@@ -22,6 +22,7 @@ import {
 } from './options.ts';
 import { type ReuseDecision, sessionSatisfies } from './session-reuse.ts';
 import type { SmtpClient } from './smtp-client.ts';
+import { mayResume, type ResumableSession, type VerifiedHandshake } from './tls-resumption.ts';
 
 export type { HostAssessment, JudgedHost } from './host-assessment.ts';
 
@@ -88,8 +89,24 @@ export interface SessionSource {
     assessment: DomainAssessment,
     host: JudgedHost,
     address: string,
-    opened: { client: SmtpClient; evidence: HostEvidence; chain: X509Certificate[] },
+    opened: {
+      client: SmtpClient;
+      evidence: HostEvidence;
+      chain: X509Certificate[];
+      /** The full handshake its verification stands on (for resuming its TLS session later). */
+      handshake: VerifiedHandshake;
+    },
   ): void;
+  /**
+   * A TLS session kept from an earlier connection to `address` of `host`, offered for
+   * resumption before a new connection is made. The engine decides: it is offered to the
+   * server only when mayResume() accepts it for this domain (tls-resumption.ts).
+   */
+  resumable?(
+    assessment: DomainAssessment,
+    host: JudgedHost,
+    address: string,
+  ): ResumableSession | undefined;
 }
 
 /**
@@ -141,13 +158,15 @@ export async function openSecureSession(
     for (const address of judged.addresses) {
       if (addressesTried >= MAX_ADDRESSES_TRIED) break;
       addressesTried++;
-      const attempt = await connectHost(assessment, judged, address);
+      const resume = source.resumable?.(assessment, judged, address);
+      const attempt = await connectHost(assessment, judged, address, resume);
       evidence.push(attempt.evidence);
-      if (attempt.client) {
+      if (attempt.client && attempt.handshake) {
         source.opened?.(assessment, judged, address, {
           client: attempt.client,
           evidence: attempt.evidence,
           chain: attempt.chain,
+          handshake: attempt.handshake,
         });
         return sessionResult(assessment, judged.method, attempt.client, evidence);
       }
@@ -301,7 +320,14 @@ export async function connectHost(
   assessment: DomainAssessment,
   host: Extract<HostAssessment, { ok: true }>,
   address: string,
-): Promise<{ evidence: HostEvidence; client: SmtpClient | undefined; chain: X509Certificate[] }> {
+  /** A TLS session kept from an earlier connection, offered only when mayResume() allows. */
+  resume?: ResumableSession,
+): Promise<{
+  evidence: HostEvidence;
+  client: SmtpClient | undefined;
+  chain: X509Certificate[];
+  handshake?: VerifiedHandshake;
+}> {
   const { options } = assessment;
   const { base } = host;
   const attempt: HostEvidence = {
@@ -314,6 +340,22 @@ export async function connectHost(
     startedAt: options.now().toISOString(),
   };
   if (base.tlsa) attempt.tlsa = { ...base.tlsa };
+  let offered: ResumableSession | undefined;
+  if (resume !== undefined) {
+    const check = mayResume(
+      resume,
+      host,
+      address,
+      options.smtpPort,
+      options.policyLevel,
+      assessment.domainName,
+      options.now(),
+    );
+    attempt.validation.push(
+      check.ok ? `resumption offered: ${check.detail}` : `no resumption: ${check.detail}`,
+    );
+    if (check.ok) offered = resume;
+  }
   const outcome = await attemptAddress(
     {
       recipientDomain: assessment.domainName,
@@ -322,13 +364,19 @@ export async function connectHost(
       method: host.method,
       tlsa: host.tlsa,
       options,
+      ...(offered ? { resume: offered } : {}),
     },
     attempt,
   );
   attempt.finishedAt = options.now().toISOString();
   if (outcome.ok) {
     attempt.result = 'pass';
-    return { evidence: attempt, client: outcome.client, chain: outcome.chain };
+    return {
+      evidence: attempt,
+      client: outcome.client,
+      chain: outcome.chain,
+      handshake: outcome.handshake,
+    };
   }
   attempt.reason = outcome.reason;
   attempt.detail = outcome.detail;

@@ -38,11 +38,30 @@ export function sessionSatisfies(
       detail: `the session passed ${session.method}, ${recipientDomain} requires ${host.method}`,
     };
   }
+  return chainSatisfies(chain, socket.authorized, host, recipientDomain, now, 'session reused');
+}
+
+/**
+ * Whether certificates verified earlier (by this engine, on a live session or a handshake
+ * whose TLS session is resumed now) still satisfy `host` as `recipientDomain`'s assessment
+ * judges it now: DANE against the domain's TLSA records now, PKIX and MTA-STS against the
+ * validity now and the host name; `authorized` is OpenSSL's chain validation at the time.
+ */
+export function chainSatisfies(
+  chain: readonly X509Certificate[],
+  authorized: boolean,
+  host: JudgedHost,
+  recipientDomain: string,
+  now: Date,
+  /** How the verified certificates are used again, for the evidence line. */
+  how: string,
+): ReuseDecision {
+  const mxHost = host.host.host;
   switch (host.method) {
     case 'dane': {
       const dane = verifyDane(host.tlsa, chain, [mxHost, recipientDomain], now);
       return dane.ok
-        ? { ok: true, detail: `dane: ${dane.detail} ${dane.matched} (session reused)` }
+        ? { ok: true, detail: `dane: ${dane.detail} ${dane.matched} (${how})` }
         : { ok: false, detail: `dane: ${dane.detail}` };
     }
     case 'mta-sts':
@@ -52,14 +71,14 @@ export function sessionSatisfies(
       // still be valid now and name the host (as judgePkix checked when it was opened).
       const leaf = chain[0];
       if (leaf === undefined) return { ok: false, detail: 'no certificate was presented' };
-      if (!socket.authorized) return { ok: false, detail: 'the chain was not validated' };
+      if (!authorized) return { ok: false, detail: 'the chain was not validated' };
       if (!isValidAt(leaf, now)) return { ok: false, detail: `valid until ${leaf.validTo}` };
       if (!certificateNamesHost(leaf, mxHost, nameSourcesFor(host.method))) {
         return { ok: false, detail: `${mxHost} is not a name of the certificate` };
       }
       return {
         ok: true,
-        detail: `${host.method}: chain, validity and name ok (session reused)`,
+        detail: `${host.method}: chain, validity and name ok (${how})`,
       };
     }
     default: {

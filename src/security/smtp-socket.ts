@@ -37,9 +37,13 @@ export function handshake(
   socket: net.Socket,
   options: tls.ConnectionOptions,
   timeoutMs: number,
+  /** Told of every TLS session (ticket) the server issues on this connection. */
+  onSession?: (session: Buffer) => void,
 ): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const tlsSocket = tls.connect({ ...options, socket });
+    // TLS 1.3 tickets arrive after the handshake, often with the first reply read.
+    if (onSession !== undefined) tlsSocket.on('session', onSession);
     const timer = setTimeout(() => {
       tlsSocket.destroy();
       reject(new SmtpError('tls-handshake', 'timeout', `no TLS handshake within ${timeoutMs} ms`));

@@ -64,6 +64,7 @@ export interface TestSmtpOptions {
    * Wait this long before answering a message's content. The message is recorded first, as a
    * real MTA has queued it before it answers, so a client that dies in this window leaves a
    * message the server has but the client never saw accepted (the crash tests' duplicate).
+   * Replies stay in order: those to commands pipelined behind the content wait with it.
    */
   dataDelayMs?: number;
   /**
@@ -116,7 +117,11 @@ export class TestSmtpServer {
    */
   readonly flights: string[][] = [];
   readonly messages: ReceivedMessage[] = [];
+  /** Connections accepted so far. */
   connections = 0;
+  /** Connections open now, and the most that were open at once. */
+  openConnections = 0;
+  peakConnections = 0;
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #options: TestSmtpOptions;
@@ -167,8 +172,13 @@ export class TestSmtpServer {
 
   #serve(plain: net.Socket): void {
     this.connections++;
+    this.openConnections++;
+    this.peakConnections = Math.max(this.peakConnections, this.openConnections);
     this.#sockets.add(plain);
-    plain.on('close', () => this.#sockets.delete(plain));
+    plain.on('close', () => {
+      this.openConnections--;
+      this.#sockets.delete(plain);
+    });
     plain.on('error', () => {});
     const options = this.#options;
     const name = options.name ?? 'mx.test';
@@ -186,11 +196,24 @@ export class TestSmtpServer {
     // Replies produced while one read is handled leave in one write, as a pipelining server
     // sends them (and as Postfix does: it flushes when its input buffer is empty).
     let out = '';
+    // With dataDelayMs: nothing is written before this time (replies stay in order).
+    let holdUntil = 0;
+    let heldFlush: NodeJS.Timeout | undefined;
 
     const send = (text: string) => {
       if (!silent) out += `${text}\r\n`;
     };
-    const flush = () => {
+    const flush = (now = false) => {
+      const wait = holdUntil - Date.now();
+      if (wait > 0 && !now) {
+        if (heldFlush === undefined) {
+          heldFlush = setTimeout(() => {
+            heldFlush = undefined;
+            flush();
+          }, wait);
+        }
+        return;
+      }
       if (out !== '' && !socket.destroyed) socket.write(out);
       out = '';
     };
@@ -221,24 +244,21 @@ export class TestSmtpServer {
         // Closed (FIN, and close_notify over TLS) once the earlier replies are out: the
         // client sees the connection end where it waits for the reply to the content.
         input.stop();
-        flush();
+        flush(true);
         silent = true;
         socket.end();
         return;
       }
       if (action === 'stall') {
         input.stop();
-        flush();
+        flush(true);
         silent = true;
         return;
       }
       const reply = contentReplies.shift() ?? '250 2.0.0 Ok: queued as TESTQUEUE1';
       message.reply = reply;
-      if (options.dataDelayMs) {
-        setTimeout(() => {
-          if (!socket.destroyed) socket.write(`${reply}\r\n`);
-        }, options.dataDelayMs);
-      } else send(reply);
+      if (options.dataDelayMs) holdUntil = Math.max(holdUntil, Date.now()) + options.dataDelayMs;
+      send(reply);
     };
 
     const onCommand = (raw: string): void => {
