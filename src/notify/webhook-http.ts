@@ -1,10 +1,11 @@
 // One POST of a webhook delivery, to the address the target check pinned. Certificates are
-// verified against the host name as usual; extra CA certificates (a private CA, tests) are
+// verified against the host name by the mail path's name rule (certificate-names.ts); extra CA certificates (a private CA, tests) are
 // passed per request and never switch verification off.
 
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
+import { checkWebPkiHostName } from '../security/certificate-names.ts';
 import type { WebhookTarget } from './webhook-target.ts';
 
 // A receiver's answer is not read beyond this; only its status matters.
@@ -52,6 +53,8 @@ export function postWebhook(
         lookup: pinned,
         ...(isIP(target.host) === 0 ? { servername: target.host } : {}),
         ...(extraCa === undefined ? {} : { ca: extraCa }),
+        // The name rule of the mail path (no partial wildcards), not Node's default.
+        checkServerIdentity: checkWebPkiHostName,
         // No keep-alive pool: every delivery connects to the address just checked.
         agent: false,
         timeout: options.timeoutMs,

@@ -1,5 +1,5 @@
 // The one rule for "does this certificate name this host?", used by DANE-TA, PKIX, MTA-STS,
-// session reuse and the MTA-STS policy fetch over HTTPS. Node's X509Certificate.checkHost
+// session reuse, the MTA-STS policy fetch over HTTPS and webhook deliveries. Node's X509Certificate.checkHost
 // and tls.checkServerIdentity accept partial wildcards (`m*.victim.example` matched
 // `mx.victim.example` in an attack), so neither is used for a decision anywhere.
 //
@@ -20,8 +20,9 @@
 //   where the standard allows it: DANE-TA and PKIX. MTA-STS requires a SAN DNS-ID
 //   (RFC 8461 4.2), and the Web PKI for the policy host puts every name in the SAN;
 // - a reference that is an IP address matches no DNS name.
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
+import { type PeerCertificate, checkServerIdentity as tlsCheckServerIdentity } from 'node:tls';
 import { getPublicSuffix } from 'tldts';
 import type { AuthMethod } from '../vocabulary/policy-levels.ts';
 import { certificateFacts } from './certificate-extensions.ts';
@@ -88,4 +89,23 @@ export function certificateNamesHost(
   sources: NameSources,
 ): boolean {
   return presentedNames(cert, sources).some((name) => dnsNameMatches(name, host));
+}
+
+/**
+ * The host-name half of Web PKI validation over HTTPS (the MTA-STS policy host, webhook
+ * receivers), as a `checkServerIdentity` for tls/https: the rule above, names from the SAN
+ * only (the Web PKI puts every name there), instead of tls.checkServerIdentity, which accepts
+ * partial wildcards such as `mta-*.example`. Node calls it only after the chain verified, so
+ * chain verification stays the gate. The error code is Node's own for a name mismatch.
+ * An IP address as the host is left to Node's check of IP SANs (webhook URLs may name one).
+ */
+export function checkWebPkiHostName(host: string, peer: PeerCertificate): Error | undefined {
+  if (isIP(host) !== 0) return tlsCheckServerIdentity(host, peer);
+  const cert = new X509Certificate(peer.raw);
+  if (certificateNamesHost(cert, host, 'san-only')) return undefined;
+  const error: NodeJS.ErrnoException = new Error(
+    `the certificate does not name ${host} (it names ${presentedNames(cert, 'san-only').join(', ') || 'nothing usable'})`,
+  );
+  error.code = 'ERR_TLS_CERT_ALTNAME_INVALID';
+  return error;
 }

@@ -1,11 +1,9 @@
 // Fetching the MTA-STS policy file (RFC 8461 3.3): HTTPS with Web PKI validation (plus the
 // operator's extra CAs), no redirects, a size and a time limit, text/plain only.
-import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
-import type { PeerCertificate } from 'node:tls';
 import type { Resolver } from '../dns/types.ts';
 import type { AddressPolicy } from '../net/address-ranges.ts';
-import { certificateNamesHost, presentedNames } from './certificate-names.ts';
+import { checkWebPkiHostName } from './certificate-names.ts';
 import { trustedCas } from './certificates.ts';
 import { MAX_STS_POLICY_OCTETS, parseStsPolicy, type StsPolicy } from './mta-sts-policy.ts';
 import { lookupVia } from './resolver-lookup.ts';
@@ -65,23 +63,6 @@ const WEBPKI_ERRORS = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
-/**
- * The host-name half of Web PKI validation for the policy host, with the rule used for mail
- * servers (certificate-names.ts) instead of tls.checkServerIdentity, which accepts partial
- * wildcards such as `mta-*.example`. Names from the SAN only: the Web PKI puts every name
- * there. The error code is Node's own for a name mismatch, so it is reported as
- * sts-webpki-invalid like any other certificate the Web PKI does not accept.
- */
-function checkPolicyHostName(host: string, peer: PeerCertificate): Error | undefined {
-  const cert = new X509Certificate(peer.raw);
-  if (certificateNamesHost(cert, host, 'san-only')) return undefined;
-  const error: NodeJS.ErrnoException = new Error(
-    `the certificate does not name ${host} (it names ${presentedNames(cert, 'san-only').join(', ') || 'nothing usable'})`,
-  );
-  error.code = 'ERR_TLS_CERT_ALTNAME_INVALID';
-  return error;
-}
-
 export function fetchStsPolicy(
   domain: string,
   id: string,
@@ -107,9 +88,9 @@ export function fetchStsPolicy(
       method: 'GET',
       ca: trustedCas(options.extraCa),
       // Node's chain verification stays the gate (it calls checkServerIdentity only after
-      // the chain passed); only the name rule is replaced, see checkPolicyHostName.
+      // the chain passed); only the name rule is replaced, see checkWebPkiHostName.
       rejectUnauthorized: true,
-      checkServerIdentity: checkPolicyHostName,
+      checkServerIdentity: checkWebPkiHostName,
       // Our resolver, and only addresses on the internet (or allowed networks): the policy
       // host name is the recipient's to choose, so it must not reach our own networks.
       lookup: lookupVia(options.resolver, options.addressPolicy),
