@@ -35,6 +35,8 @@ export interface FaultRow {
   falseAccepts?: number | undefined;
   /** Short facts worth a column: seconds to recover, 503s answered, ... */
   notes: string[];
+  /** Set when the row could not run here (e.g. no permission to mount a tmpfs): why. Not a failure. */
+  skipped?: string | undefined;
   /** The row's own checks passed (lost 0, duplicates within bound, its fault-specific checks). */
   ok: boolean;
 }
