@@ -1,9 +1,166 @@
-import type { Fault } from '../types.ts';
+// `pg-restart`: the PostgreSQL server restarted under a running service, as an operator's
+// upgrade or a crash of the database host does it: a private cluster (harness/database.ts)
+// stopped with `pg_ctl stop -m fast` or `-m immediate` (alternately), down for some seconds,
+// started again, while an api process accepts a paced bulk send and a worker process
+// delivers it. The service processes are never restarted by the suite.
+//
+// Checks: while the database is away the API answers 503 with Retry-After (counted), never
+// 202 for what it did not store, and no other 5xx; neither process exits; both roles work
+// again by themselves once PostgreSQL is back (the seconds it took are noted); nothing
+// accepted is lost; duplicates within 2 x SECUREMAIL_WORKER_BATCH per restart (a worker
+// whose database went away between the sink's 250 and recording `delivered` sends again).
+
+import path from 'node:path';
+import { postgresDb, type StopMode, startPrivateCluster } from '../harness/database.ts';
+import { waitForLedger } from '../harness/ledger.ts';
+import { startScenario } from '../harness/scenario.ts';
+import { Submitter } from '../harness/submit.ts';
+import { sleep, waitUntil } from '../harness/wait.ts';
+import { RECIPIENT_DOMAINS } from '../harness/world.ts';
+import type { Fault, FaultRow } from '../types.ts';
+
+const WORKER_BATCH = 100;
+const RECIPIENTS_PER_MESSAGE = 50;
+/** How long the roles may take to work again once PostgreSQL is back. */
+const RECOVERY_DEADLINE_MS = 30_000;
 
 export const fault: Fault = {
   name: 'pg-restart',
-  describe: 'todo',
-  async run() {
-    return [];
+  describe:
+    'PostgreSQL stopped (fast or immediate), down for seconds, started again, while the API accepts and the worker delivers',
+  async run(context) {
+    const restarts = context.short ? 2 : 4;
+    const downMs = context.short ? 4000 : 8000;
+    const messages = context.short ? 24 : 80;
+    const cluster = await startPrivateCluster(path.join(context.workDir, 'pg'));
+    const db = await postgresDb(cluster.url, path.join(context.workDir, 'pg-restart-data'));
+    context.log(`pg-restart: private PostgreSQL on port ${cluster.port}; starting api and worker`);
+    const scenario = await startScenario(
+      context,
+      db,
+      [
+        { name: 'pg-api', roles: 'api' },
+        { name: 'pg-worker', roles: 'worker' },
+      ],
+      { SECUREMAIL_WORKER_BATCH: String(WORKER_BATCH) },
+    );
+    const { fleet, world } = scenario;
+    const [api] = fleet.members;
+    try {
+      const submitter = new Submitter(fleet.apiUrl, scenario.sender, {
+        messages,
+        recipientsPerMessage: RECIPIENTS_PER_MESSAGE,
+        recipientDomains: RECIPIENT_DOMAINS,
+        inFlight: 2,
+        deadlineMs: context.short ? 120_000 : 300_000,
+        // Spread over the restarts, so requests arrive before, during and after each outage.
+        paceMs: context.short ? 300 : 600,
+      });
+      const sending = submitter.run();
+      const apiRecovery: number[] = [];
+      let unavailableWhileDown = 0;
+      let done = 0;
+      for (let i = 0; i < restarts; i++) {
+        await sleep(1500);
+        const mode: StopMode = i % 2 === 0 ? 'fast' : 'immediate';
+        const before503 = submitter.unavailable;
+        await cluster.stop(mode);
+        context.log(
+          `pg-restart: PostgreSQL stopped (-m ${mode}) with ${submitter.acceptedRecipients} accepted, ${world.receivedTotal()} at the sink; down for ${downMs / 1000} s`,
+        );
+        await sleep(downMs);
+        const readyDuringOutage = await status(`${fleet.apiUrl}/readyz`);
+        await cluster.start();
+        done++;
+        unavailableWhileDown += submitter.unavailable - before503;
+        const back = Date.now();
+        context.log(
+          `pg-restart: PostgreSQL started again (${submitter.unavailable - before503} answers 503 while down; /readyz said ${readyDuringOutage})`,
+        );
+        // The API is back when it accepts again: /readyz reaches the database.
+        await waitUntil(
+          async () => {
+            const gone = fleet.crashes();
+            if (gone.length > 0) throw new Error(`a process did not survive: ${gone.join(', ')}`);
+            return (await status(`${fleet.apiUrl}/readyz`)) === 200;
+          },
+          RECOVERY_DEADLINE_MS,
+          () =>
+            `the API is not ready ${RECOVERY_DEADLINE_MS / 1000} s after PostgreSQL came back: ${api!.tail()}`,
+        ).then(
+          () => apiRecovery.push((Date.now() - back) / 1000),
+          (error: Error) => context.log(`pg-restart: ${error.message}`),
+        );
+        if (fleet.crashes().length > 0) break;
+      }
+      // A process that exited has failed the row already: no need to wait for the deadlines.
+      const crashed = fleet.crashes().length > 0;
+      if (crashed) submitter.abort();
+      await sending;
+      context.log(`pg-restart: sending done: ${submitter.summary()}`);
+      const { ledger } = await waitForLedger(
+        () => db.open(),
+        submitter.accepted,
+        () => world.received(),
+        crashed ? 5000 : context.short ? 60_000 : 120_000,
+        context.log,
+      );
+      const crashes = fleet.crashes();
+      const duplicateBound = done * 2 * WORKER_BATCH;
+      const notes = [
+        `${done} restarts, ${downMs / 1000} s down each`,
+        `503 while down: ${unavailableWhileDown} (${submitter.unavailableWithRetryAfter}/${submitter.unavailable} with Retry-After)`,
+        `API ready again after ${apiRecovery.map((s) => s.toFixed(1)).join(', ') || '-'} s`,
+        submitter.summary(),
+      ];
+      if (ledger.open > 0) notes.push(`stuck: ${ledger.stuck}`);
+      if (ledger.absentAtSink > 0)
+        notes.push(`${ledger.absentAtSink} delivered but not at the sink`);
+      if (ledger.falseAccepts > 0)
+        notes.push(`${ledger.falseAccepts} messages 202'd but not stored`);
+      if (submitter.serverErrors > 0)
+        notes.push(`${submitter.serverErrors} answers 5xx other than 503`);
+      if (crashes.length > 0) notes.push(`crashed: ${crashes.join(', ')}`);
+      const others = Object.entries(ledger.statuses).filter(([s]) => s !== 'delivered');
+      if (others.length > 0)
+        notes.push(`not delivered: ${others.map(([s, n]) => `${s} ${n}`).join(', ')}`);
+      const row: FaultRow = {
+        fault: 'pg-restart',
+        database: 'postgres',
+        runs: done,
+        recipients: ledger.accepted,
+        lost: ledger.lost,
+        duplicated: ledger.duplicated,
+        duplicateBound,
+        peakRssMiB: fleet.peakRssMiB(),
+        falseAccepts: ledger.falseAccepts,
+        notes,
+        ok:
+          ledger.lost === 0 &&
+          ledger.falseAccepts === 0 &&
+          ledger.duplicated <= duplicateBound &&
+          crashes.length === 0 &&
+          submitter.gaveUp === 0 &&
+          submitter.refused.length === 0 &&
+          submitter.serverErrors === 0 &&
+          unavailableWhileDown > 0 &&
+          submitter.unavailableWithRetryAfter === submitter.unavailable &&
+          apiRecovery.length === done,
+      };
+      return [row];
+    } finally {
+      await scenario.close();
+      await cluster.destroy();
+    }
   },
 };
+
+async function status(url: string): Promise<number | string> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    await response.arrayBuffer();
+    return response.status;
+  } catch (error) {
+    return (error as Error).name === 'TimeoutError' ? 'no answer in 3 s' : 'no connection';
+  }
+}

@@ -49,8 +49,9 @@ export class Fleet {
     return new Fleet(members, apiUrl);
   }
 
+  /** Starts every member at once (they share nothing but the database, migrated by the CLI before). */
   async start(): Promise<void> {
-    for (const m of this.members) await m.start();
+    await Promise.all(this.members.map((m) => m.start()));
   }
 
   /** The members that deliver (the worker role). */

@@ -5,7 +5,7 @@
 // mark) while it runs and right before it is killed.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -168,12 +168,14 @@ export class ServiceProcess {
     }
   }
 
-  /** The end of the current log, for errors. */
-  tail(bytes = 1500): string {
+  /** The last lines of the current log, each cut short, for errors. */
+  tail(lines = 6): string {
     try {
-      const size = statSync(this.logFile).size;
-      const text = readFileSync(this.logFile, 'utf8');
-      return text.slice(Math.max(0, size - bytes)).trim() || '(no output)';
+      const text = readFileSync(this.logFile, 'utf8').trimEnd();
+      const last = text.split('\n').slice(-lines);
+      return (
+        last.map((l) => (l.length > 240 ? `${l.slice(0, 240)}...` : l)).join(' | ') || '(no output)'
+      );
     } catch {
       return '(no log)';
     }

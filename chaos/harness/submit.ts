@@ -25,6 +25,8 @@ export interface SubmitPlan {
   inFlight: number;
   /** Give up on what is not accepted by then. */
   deadlineMs: number;
+  /** Each lane waits this long after a message, to spread the send over a fault (default 0). */
+  paceMs?: number;
 }
 
 export interface Refusal {
@@ -58,6 +60,8 @@ export class Submitter {
   readonly #plan: SubmitPlan;
   readonly #tag = randomBytes(4).toString('hex');
   #paused = false;
+  #aborted = false;
+  #settled = 0;
 
   constructor(apiUrl: string, sender: Sender, plan: SubmitPlan) {
     this.#url = apiUrl;
@@ -68,6 +72,11 @@ export class Submitter {
 
   get acceptedRecipients(): number {
     return this.accepted.reduce((n, a) => n + a.recipients.length, 0);
+  }
+
+  /** Every message of the plan is accepted, refused or given up on. */
+  get finished(): boolean {
+    return this.#settled >= this.#plan.messages;
   }
 
   get total(): number {
@@ -83,15 +92,22 @@ export class Submitter {
     this.#paused = false;
   }
 
+  /** Gives up on everything not accepted yet (a fault that already failed need not wait). */
+  abort(): void {
+    this.#aborted = true;
+  }
+
   /** Sends every message of the plan; resolves when each is accepted, refused, or the deadline passed. */
   async run(): Promise<void> {
     const deadline = Date.now() + this.#plan.deadlineMs;
     const lanes = Array.from({ length: this.#plan.inFlight }, async () => {
       for (;;) {
-        while (this.#paused && Date.now() < deadline) await sleep(50);
+        while (this.#paused && !this.#aborted && Date.now() < deadline) await sleep(50);
         const index = this.#next++;
         if (index >= this.#plan.messages) return;
         await this.#send(index, deadline);
+        this.#settled++;
+        if ((this.#plan.paceMs ?? 0) > 0) await sleep(this.#plan.paceMs!);
       }
     });
     await Promise.all(lanes);
@@ -109,7 +125,7 @@ export class Submitter {
       recipients,
       message: mime(index, messageIdHeader),
     });
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !this.#aborted) {
       let response: Response;
       try {
         response = await fetch(`${this.#url}/message`, {
