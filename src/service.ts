@@ -83,6 +83,8 @@ export async function openReadyStore(
     databaseUrl: config.databaseUrl,
     sqlitePath: config.sqlitePath,
     warn,
+    onConnectionError: (error) =>
+      logger.warn({ err: error }, 'a database connection failed; it is replaced on the next query'),
   });
   try {
     // The sealer lets migration 0007 seal what older versions kept in clear; it checks the
