@@ -165,6 +165,7 @@ export class DeliveryWorker {
   readonly #toGiveBack = new Set<string>();
   #givingBack: Promise<void> | undefined;
   readonly #giveBackOutage: StorageOutage;
+  readonly #completeOutage: StorageOutage;
 
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
@@ -180,6 +181,7 @@ export class DeliveryWorker {
     });
     this.#claimOutage = new StorageOutage(deps.logger, 'claiming recipients');
     this.#giveBackOutage = new StorageOutage(deps.logger, 'giving back uncommitted claims');
+    this.#completeOutage = new StorageOutage(deps.logger, 'completing messages');
     const perDestination = s.destinationConcurrency ?? 20;
     this.#destinations = new Destinations({
       total: s.concurrency,
@@ -605,11 +607,12 @@ export class DeliveryWorker {
       try {
         completed = await completeMessages(this.#deps.store.db, ids, this.#deps.now());
       } catch (error) {
-        // Tried again with the next completion.
+        // Tried again with the next completion (an outage said once).
         for (const id of ids) this.#touched.add(id);
-        this.#deps.logger.error({ err: error }, 'completing messages failed');
+        this.#completeOutage.failed(error);
         return;
       }
+      this.#completeOutage.succeeded();
       for (const { id: messageId, undelivered } of completed) {
         if (!undelivered) continue;
         try {

@@ -85,7 +85,8 @@ function unavailable(e: Record<string, unknown>): boolean {
 export interface OutageLogger {
   warn(details: object, message: string): void;
   info(details: object, message: string): void;
-  error(details: object, message: string): void;
+  /** Errors that are not an outage; warn when absent. */
+  error?(details: object, message: string): void;
 }
 
 /** Backoff of a loop while the database is away: 1 s, 2 s, 4 s, 8 s, then every 10 s. */
@@ -120,7 +121,8 @@ export class StorageOutage {
   failed(error: unknown): number {
     this.#failures++;
     if (!isStorageUnavailable(error)) {
-      this.#logger.error({ err: error }, `${this.#what} failed; will retry`);
+      const log = this.#logger.error?.bind(this.#logger) ?? this.#logger.warn.bind(this.#logger);
+      log({ err: error }, `${this.#what} failed; will retry`);
     } else if (this.#since === undefined) {
       this.#since = this.#now();
       this.#logger.warn(
