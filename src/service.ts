@@ -41,6 +41,7 @@ import { deleteInboundBefore } from './store/inbound.repository.ts';
 import { migrateToLatest } from './store/migrations.ts';
 import type { PermissionWarning } from './store/private-files.ts';
 import { deleteQuotaBefore } from './store/quota.repository.ts';
+import { StorageOutage } from './store/unavailable.ts';
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
 /** How often the resolvers are asked again whether they validate DNSSEC. */
@@ -83,6 +84,8 @@ export async function openReadyStore(
     databaseUrl: config.databaseUrl,
     sqlitePath: config.sqlitePath,
     warn,
+    onConnectionError: (error) =>
+      logger.warn({ err: error }, 'a database connection failed; it is replaced on the next query'),
   });
   try {
     // The sealer lets migration 0007 seal what older versions kept in clear; it checks the
@@ -353,6 +356,8 @@ function startWorkerRole(shared: Shared): WorkerRole {
 function maintenance(shared: Shared): () => Promise<void> {
   const { config, store, masterKey, logger } = shared;
   let lastRetention = 0;
+  // Once a minute anyway; an outage is said once, and its end.
+  const outage = new StorageOutage(logger, 'worker maintenance');
   return async () => {
     const now = Date.now();
     try {
@@ -378,8 +383,9 @@ function maintenance(shared: Shared): () => Promise<void> {
       } else if (bodies > 0) {
         logger.debug({ bodiesDeleted: bodies }, 'bodies of completed messages deleted');
       }
+      outage.succeeded();
     } catch (error) {
-      logger.warn({ err: error }, 'worker maintenance failed; will retry');
+      outage.failed(error);
     }
   };
 }

@@ -74,6 +74,8 @@ test('every import between modules is one the module map allows', () => {
 const RECIPIENT_WRITERS = [
   'claimDue',
   'releaseLease',
+  'takeBackWorker',
+  'takeBackAllBut',
   'recordOutcomes',
   'completeIfFinal',
   'completeIfFinalMany',

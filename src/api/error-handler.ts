@@ -1,9 +1,14 @@
 // Turns every failure into the KPN error body. Fastify's own errors (bad JSON, body too
-// large, schema validation) are mapped to our codes; anything unexpected becomes a 500
+// large, schema validation) are mapped to our codes; the database being away (unreachable,
+// restarting, disk full) is a 503 with Retry-After; anything else unexpected becomes a 500
 // whose body says nothing about the inside, while the log keeps the details.
 
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errorBody } from '../errors.ts';
+import { isStorageUnavailable } from '../store/unavailable.ts';
+
+/** Seconds a client is told to wait when the database is away (docs/reliability.md). */
+export const STORAGE_RETRY_AFTER_SECONDS = 5;
 
 interface ValidationIssue {
   instancePath: string;
@@ -14,7 +19,10 @@ interface ValidationIssue {
 export function registerErrorHandling(app: FastifyInstance, knownRoutes: RouteTable): void {
   app.setErrorHandler(async (error: FastifyError | AppError, request, reply) => {
     const appError = toAppError(error);
-    if (appError.status >= 500) {
+    if (appError.code === 'service_unavailable' && !(error instanceof AppError)) {
+      // Logged once per outage by the loops; per request only as a warning.
+      request.log.warn({ err: error }, 'the database is unavailable');
+    } else if (appError.status >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else {
       request.log.info({ code: appError.code, field: appError.field }, appError.message);
@@ -73,6 +81,16 @@ export function toAppError(error: FastifyError | AppError): AppError {
   if (error instanceof SyntaxError && error.statusCode === 400) {
     return new AppError('invalid_json', {
       message: `The request body is not valid JSON: ${error.message}`,
+      cause: error,
+    });
+  }
+  if (isStorageUnavailable(error)) {
+    // Nothing was committed: the transaction failed or never started. Safe to send again
+    // (a repeated Message-ID with the same content answers the first result).
+    return new AppError('service_unavailable', {
+      message:
+        'The database is unavailable; the request was not carried out. Send it again after Retry-After seconds.',
+      headers: { 'retry-after': String(STORAGE_RETRY_AFTER_SECONDS) },
       cause: error,
     });
   }

@@ -1,8 +1,8 @@
 // The delivery worker's settings: how long a deferred recipient is retried, how many
 // connections a worker keeps busy (over all destinations, per destination, per MX host),
 // how many messages ride on one connection at once, how many recipients it claims at a time,
-// and how long a claim holds. With the retention periods (src/recipients/settings.ts) they
-// make the Config's `delivery`. docs/sending.md explains the concurrency settings.
+// how long a claim holds, and when a silent worker's claims are taken back. With the retention
+// periods (src/recipients/settings.ts) they make the Config's `delivery`. docs/sending.md explains the concurrency settings.
 
 import { integer, map } from '../settings.ts';
 
@@ -67,6 +67,17 @@ export const DELIVERY_SETTINGS = {
     }),
     (seconds) => 1000 * seconds,
   ),
+  // Each worker beats every 2 s (liveness.ts); five missed beats is no hiccup of the database
+  // or the event loop, and a dead worker's claims come back within about 12 s, not 600.
+  staleMs: map(
+    integer('SECUREMAIL_WORKER_STALE_SECONDS', {
+      default: 10,
+      min: 4,
+      max: 3_600,
+      doc: "How long a worker's heartbeat may stand still before its claims are taken back.",
+    }),
+    (seconds) => 1000 * seconds,
+  ),
 };
 
 export interface DeliverySettings {
@@ -86,4 +97,6 @@ export interface DeliverySettings {
   batchSize: number;
   /** A claim lasts this long; a crashed worker's recipients are claimable again after it. */
   leaseMs: number;
+  /** A worker whose heartbeat counter stood still this long is dead: its claims are taken back. */
+  staleMs: number;
 }

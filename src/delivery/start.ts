@@ -55,6 +55,7 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
     settings: {
       batchSize: config.delivery.batchSize,
       leaseMs: config.delivery.leaseMs,
+      staleMs: config.delivery.staleMs,
       retryWindowMs: config.delivery.retryWindowMs,
       concurrency: config.delivery.concurrency,
       destinationConcurrency: config.delivery.destinationConcurrency,

@@ -35,11 +35,13 @@ import { openSecureSession, type SecureSessionResult } from '../security/open-se
 import type { SecurityOptions } from '../security/options.ts';
 import type { Store } from '../store/database.ts';
 import type { AttemptRecord } from '../store/delivery.repository.ts';
+import { isStorageUnavailable, StorageOutage } from '../store/unavailable.ts';
 import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { RecipientReason } from '../vocabulary/reasons.ts';
 import { type Acquired, type ConnectionDeps, LINGER_MS, runConnection } from './connection.ts';
 import { Destinations, type Waiting } from './destinations.ts';
 import type { SigningKey } from './dkim-sign.ts';
+import { Liveness } from './liveness.ts';
 import { MessagePreparer } from './message-preparer.ts';
 import { OutcomeWriter } from './outcome-writer.ts';
 import { PoolSource } from './pool-source.ts';
@@ -71,6 +73,10 @@ export interface WorkerSettings {
   sessionIdleMs?: number;
   /** Threads for RSA DKIM signatures (0 or absent: sign on the event loop). */
   signingThreads?: number;
+  /** A worker whose heartbeat stood still this long is dead (default 10 s; liveness.ts). */
+  staleMs?: number;
+  /** How often the heartbeat beats (default BEAT_MS; tests shorten it). */
+  beatMs?: number;
 }
 
 /**
@@ -151,11 +157,31 @@ export class DeliveryWorker {
   #completing: Promise<void> = Promise.resolve();
   #lastCompletion = 0;
   readonly #connectionDeps: ConnectionDeps;
+  /** The heartbeat, and the taking back of stopped workers' claims (started by start()). */
+  readonly liveness: Liveness;
+  /** The claim loop's view of a database outage (logged once, backoff 1 -> 10 s). */
+  readonly #claimOutage: StorageOutage;
+  /** Claims whose outcome could not be committed: given back once the database answers. */
+  readonly #toGiveBack = new Set<string>();
+  #givingBack: Promise<void> | undefined;
+  readonly #giveBackOutage: StorageOutage;
+  readonly #completeOutage: StorageOutage;
 
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
     this.owner = deps.owner ?? `worker-${randomUUID()}`;
     const s = deps.settings;
+    this.liveness = new Liveness({
+      store: deps.store,
+      owner: this.owner,
+      staleMs: s.staleMs ?? 10_000,
+      logger: deps.logger,
+      now: deps.now,
+      ...(s.beatMs === undefined ? {} : { beatMs: s.beatMs }),
+    });
+    this.#claimOutage = new StorageOutage(deps.logger, 'claiming recipients');
+    this.#giveBackOutage = new StorageOutage(deps.logger, 'giving back uncommitted claims');
+    this.#completeOutage = new StorageOutage(deps.logger, 'completing messages');
     const perDestination = s.destinationConcurrency ?? 20;
     this.#destinations = new Destinations({
       total: s.concurrency,
@@ -222,7 +248,8 @@ export class DeliveryWorker {
 
   /**
    * Stops claiming, hands back the recipients still waiting for a connection, lets the
-   * messages in flight finish and record their outcomes, then closes the sessions.
+   * messages in flight finish and record their outcomes, closes the sessions, then gives back
+   * whatever claim is left and removes the worker's row (liveness.ts).
    */
   async stop(): Promise<void> {
     this.#running = false;
@@ -230,6 +257,7 @@ export class DeliveryWorker {
     await this.#loop;
     await this.#handBack(this.#destinations.takeEverything());
     await this.close();
+    await this.liveness.stop();
   }
 
   /**
@@ -286,6 +314,9 @@ export class DeliveryWorker {
   async #run(): Promise<void> {
     const { settings, now } = this.#deps;
     const batch = settings.batchSize;
+    // Registered before the first claim, so no other worker takes this one's claims for
+    // orphans; on SQLite this also takes back the claims of a process that was killed.
+    await this.liveness.start();
     let lastLeaseCheck = now();
     while (this.#running) {
       try {
@@ -296,6 +327,7 @@ export class DeliveryWorker {
         if (this.#held <= this.#maxHeld - batch) {
           const limit = Math.min(batch, this.#maxHeld - this.#held);
           const claimed = await this.#claim(limit);
+          this.#claimOutage.succeeded();
           // A full claim: more may be due at once.
           if (claimed === limit) continue;
           if (claimed === 0) {
@@ -317,8 +349,8 @@ export class DeliveryWorker {
         // Enough held: wait until the connections have taken a batch of it.
         await this.#sleep(LEASE_CHECK_MS, true);
       } catch (error) {
-        this.#deps.logger.error({ err: error }, 'claiming failed; retrying');
-        await this.#sleep(settings.idleMs, false);
+        // The database away: said once, and tried again after 1, 2, 4, 8, then every 10 s.
+        await this.#sleep(this.#claimOutage.failed(error), false);
       }
     }
   }
@@ -429,8 +461,21 @@ export class DeliveryWorker {
       await this.#outcomes.record(r, outcome, attempt, this.#touched);
       this.counters.recorded++;
     } catch (error) {
-      // Not committed: the lease runs out and the recipient is claimed again.
-      this.#deps.logger.error({ err: error, recipient: r.id }, 'recording an outcome failed');
+      // Not committed: the recipient keeps its state and is given back as soon as the
+      // database answers, then claimed and tried again (a recipient the server accepted is
+      // then sent twice; docs/reliability.md).
+      if (isStorageUnavailable(error)) {
+        this.#giveBack([r.id]);
+        // Nothing more can be recorded now: what waits for a connection is not sent (it
+        // would be sent again later), it is given back too.
+        const waiting = this.#destinations.takeEverything().map((w) => w.r);
+        this.#giveBack(waiting.map((w) => w.id));
+        this.#letGo(waiting);
+      } else {
+        // Not the database being away: given back at once, the same failure could send the
+        // message again and again; its lease runs out instead (SECUREMAIL_LEASE_SECONDS).
+        this.#deps.logger.error({ err: error, recipient: r.id }, 'recording an outcome failed');
+      }
     } finally {
       this.#letGo([r]);
       this.#maybeComplete();
@@ -488,16 +533,40 @@ export class DeliveryWorker {
     );
   }
 
+  /**
+   * Claims this worker holds in the database but no longer in memory (their outcome could not
+   * be committed): released as soon as the database answers, tried again after 1, 2, 4, 8,
+   * then every 10 s (once a minute made recovery after an outage take ~50 s).
+   */
+  #giveBack(ids: readonly string[]): void {
+    for (const id of ids) this.#toGiveBack.add(id);
+    this.#givingBack ??= (async () => {
+      while (this.#toGiveBack.size > 0) {
+        const batch = [...this.#toGiveBack].slice(0, 500);
+        try {
+          await releaseRecipients(this.#deps.store.db, batch, this.owner);
+          for (const id of batch) this.#toGiveBack.delete(id);
+          this.#giveBackOutage.succeeded();
+        } catch (error) {
+          const pause = this.#giveBackOutage.failed(error);
+          await new Promise((resolve) => setTimeout(resolve, pause).unref());
+        }
+      }
+    })().finally(() => {
+      this.#givingBack = undefined;
+    });
+  }
+
   /** Hands recipients back untried (their lease ends now): on shutdown, or near lease end. */
   async #handBack(waiting: Waiting[]): Promise<void> {
     if (waiting.length === 0) return;
     const recipients = waiting.map((w) => w.r);
+    const ids = recipients.map((r) => r.id);
     try {
-      await releaseRecipients(
-        this.#deps.store.db,
-        recipients.map((r) => r.id),
-        this.owner,
-      );
+      await releaseRecipients(this.#deps.store.db, ids, this.owner);
+    } catch {
+      // Given back as soon as the database answers.
+      this.#giveBack(ids);
     } finally {
       this.#letGo(recipients);
     }
@@ -538,11 +607,12 @@ export class DeliveryWorker {
       try {
         completed = await completeMessages(this.#deps.store.db, ids, this.#deps.now());
       } catch (error) {
-        // Tried again with the next completion.
+        // Tried again with the next completion (an outage said once).
         for (const id of ids) this.#touched.add(id);
-        this.#deps.logger.error({ err: error }, 'completing messages failed');
+        this.#completeOutage.failed(error);
         return;
       }
+      this.#completeOutage.succeeded();
       for (const { id: messageId, undelivered } of completed) {
         if (!undelivered) continue;
         try {

@@ -28,6 +28,7 @@ import { listAttempts, listRecipients } from '../store/messages.repository.ts';
 import type { MessagesTable, RecipientsTable } from '../store/messages.table.ts';
 import { findMessageById } from '../store/recipients.repository.ts';
 import type { Account } from '../store/schema.ts';
+import { StorageOutage } from '../store/unavailable.ts';
 import { OPEN_STATUSES, type RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 import {
   composeNotice,
@@ -293,12 +294,14 @@ async function queueNotification(
 export function startNoticeDigest(deps: DigestDeps): { stop(): Promise<void> } {
   const pollMs = Math.min(10_000, Math.max(1_000, deps.digestMs / 10));
   let running: Promise<unknown> | undefined;
+  // An outage is said once (and its end), not on every pass.
+  const outage =
+    deps.logger === undefined ? undefined : new StorageOutage(deps.logger, 'notice pass');
   const timer = setInterval(() => {
     if (running !== undefined) return;
     running = sendDueNotices(deps)
-      .catch((error: unknown) =>
-        deps.logger?.warn({ err: error }, 'notice pass failed; will retry'),
-      )
+      .then(() => outage?.succeeded())
+      .catch((error: unknown) => outage?.failed(error))
       .finally(() => {
         running = undefined;
       });

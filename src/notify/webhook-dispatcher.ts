@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { recordAccountNotice } from '../outbox/account-notices.ts';
 import { type Db, inTransaction } from '../store/database.ts';
 import { findAccountById } from '../store/domain-checks.repository.ts';
+import { StorageOutage } from '../store/unavailable.ts';
 import {
   disableActiveWebhook,
   dropPendingEvents,
@@ -223,16 +224,21 @@ export function startWebhookDispatcher(deps: WebhookDispatcherDeps): { stop(): P
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
+  // The database away: said once, tried again after 1, 2, 4, 8, then every 10 s.
+  const outage =
+    deps.logger === undefined ? undefined : new StorageOutage(deps.logger, 'webhook dispatch');
   const tick = () => {
     running = (async () => {
-      let busy = false;
+      let pause = deps.config.pollMs;
       try {
         const summary = await dispatchWebhooksOnce(owned);
-        busy = summary.delivered + summary.retrying + summary.failed + summary.dropped > 0;
+        outage?.succeeded();
+        const busy = summary.delivered + summary.retrying + summary.failed + summary.dropped > 0;
+        if (busy) pause = 0;
       } catch (error) {
-        deps.logger?.warn({ err: error }, 'webhook dispatch failed; will retry');
+        pause = outage?.failed(error) ?? deps.config.pollMs;
       }
-      if (!stopped) timer = setTimeout(tick, busy ? 0 : deps.config.pollMs);
+      if (!stopped) timer = setTimeout(tick, pause);
     })();
   };
   timer = setTimeout(tick, 0);

@@ -1,7 +1,8 @@
 // Attempts: a worker claims due recipients under a lease, tries each, and records how the
 // attempt ended, with its evidence and its outbox event, in one transaction. A claim is a
 // lease, not a lock held open: a worker that dies leaves its recipients claimable again when
-// the lease runs out. Only queued and deferred recipients can be claimed (transitions.ts),
+// the lease runs out, or sooner when its heartbeat stops (src/delivery/liveness.ts takes its
+// claims back here). Only queued and deferred recipients can be claimed (transitions.ts),
 // and an outcome is only written while the worker still holds the lease, so a recipient that
 // became final meanwhile (a bounce report) keeps its state.
 
@@ -18,6 +19,7 @@ import {
   recordOutcomes,
   releaseLease,
 } from '../store/delivery.repository.ts';
+import { takeBackAllBut, takeBackWorker } from '../store/workers.repository.ts';
 import type { AuthMethod } from '../vocabulary/policy-levels.ts';
 import type { RecipientReason } from '../vocabulary/reasons.ts';
 import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
@@ -175,4 +177,20 @@ export function completeMessages(
   now: number,
 ): Promise<CompletedMessage[]> {
   return completeIfFinalMany(db, messageIds, now);
+}
+
+/**
+ * Takes back every claim of a worker judged stopped (src/delivery/liveness.ts) and removes
+ * its row: the recipients keep their state and attempts and are claimable at once.
+ */
+export function takeBackClaims(db: Db, owner: string): Promise<number> {
+  return takeBackWorker(db, owner);
+}
+
+/**
+ * Takes back every claim but `owner`'s (SQLite, where one process uses the database: the
+ * others' claims belong to processes that are gone).
+ */
+export function takeBackOtherClaims(db: Db, owner: string): Promise<number> {
+  return takeBackAllBut(db, owner);
 }

@@ -70,9 +70,19 @@ export interface StoreOptions {
    * leaves file modes alone; PostgreSQL sessions are read-only transactions.
    */
   readOnly?: boolean;
+  /**
+   * Told when a PostgreSQL connection fails outside a query (the server restarted, the
+   * network dropped): the connection is discarded and the next query opens another.
+   */
+  onConnectionError?: (error: Error) => void;
 }
 
 const INT8_OID = 20;
+/**
+ * How long a query waits for a new PostgreSQL connection: a database that is away fails a
+ * request in 10 s (503) instead of leaving it hanging until the client gives up.
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export function openStore(options: StoreOptions): Store {
   if (options.databaseUrl !== undefined) return openPostgres(options.databaseUrl, options);
@@ -108,8 +118,17 @@ function openPostgres(url: string, options: StoreOptions): Store {
           ? (v: string) => Number.parseInt(v, 10)
           : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // A server that vanished without closing the connection (a lost machine) is noticed.
+    keepAlive: true,
     ...(sessionOptions(schema, options.readOnly === true) ?? {}),
   });
+  // An 'error' event without a listener ends the process. pg-pool listens on idle clients
+  // and re-emits on the pool; a client a transaction holds between two queries has no
+  // listener of pg-pool's, and the server restarting at that moment would kill us.
+  const connectionError = (error: Error) => options.onConnectionError?.(error);
+  pool.on('error', connectionError);
+  pool.on('connect', (client) => client.on('error', connectionError));
   const db = new Kysely<Database>({
     dialect: new StorePostgresDialect({
       pool,

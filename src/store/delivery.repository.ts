@@ -70,6 +70,19 @@ export async function claimDue(
   // one writer, whose transactions already run one at a time.
   if (capabilities.skipLocked) due = due.forUpdate().skipLocked();
 
+  // One transaction: when the connection is lost between the two statements, the claim is
+  // rolled back instead of leaving leases the worker never learned of (they would wait out
+  // their lease while the worker lives).
+  return db.transaction().execute(async (trx) => claimAndRead(trx, due, owner, now, leaseMs));
+}
+
+async function claimAndRead(
+  db: Db,
+  due: ReturnType<typeof dueRecipientsQuery>,
+  owner: string,
+  now: number,
+  leaseMs: number,
+): Promise<ClaimedRecipient[]> {
   const claimed = await db
     .updateTable('recipients')
     .set({ lease_owner: owner, lease_until: now + leaseMs })

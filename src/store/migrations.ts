@@ -10,6 +10,7 @@ import { noticeDigestMigration } from './notices.migration.ts';
 import { privacyMigration } from './privacy.migration.ts';
 import { type ClearContentSealer, sealedContentMigration } from './sealed-content.migration.ts';
 import { sessionEvidenceMigration } from './session-evidence.migration.ts';
+import { workersMigration } from './workers.migration.ts';
 
 // Migrations build tables through Kysely's schema builder, which is typed against no
 // particular database; `unknown` keeps the row types out of it on purpose.
@@ -168,6 +169,7 @@ function provider(sealer: ClearContentSealer | undefined): MigrationProvider {
       '0007_sealed_content': sealedContentMigration(sealer),
       '0008_notice_digest': noticeDigestMigration,
       '0009_privacy': privacyMigration,
+      '0010_workers': workersMigration,
     }),
   };
 }

@@ -7,6 +7,7 @@ import type { InboundTables } from './inbound.table.ts';
 import type { MessageTables } from './messages.table.ts';
 import type { NoticeTables } from './notices.table.ts';
 import type { PrivacyTables } from './privacy.table.ts';
+import type { WorkerTables } from './workers.table.ts';
 
 export interface ClientsTable {
   client_id: string;
@@ -120,7 +121,12 @@ export interface AccountNotificationsTable {
   sent_at: number | null;
 }
 
-export interface Database extends MessageTables, InboundTables, NoticeTables, PrivacyTables {
+export interface Database
+  extends MessageTables,
+    InboundTables,
+    NoticeTables,
+    PrivacyTables,
+    WorkerTables {
   clients: ClientsTable;
   access_tokens: AccessTokensTable;
   quota_usage: QuotaUsageTable;

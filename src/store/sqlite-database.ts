@@ -77,6 +77,10 @@ function bridge(raw: DatabaseSync): SqliteDatabase {
       raw.close();
     },
     prepare: (sql: string): SqliteStatement => {
+      // After SQLITE_FULL or SQLITE_IOERR, SQLite may already have rolled the transaction
+      // back; Kysely's ROLLBACK then failed with "cannot rollback - no transaction is
+      // active", which replaced the real error (a full disk answered 500, not 503).
+      if (sql === 'rollback') return rollbackIfActive(raw);
       const cached = cache.get(sql);
       if (cached !== undefined) {
         // Refresh its place so the least recently used statement is dropped first.
@@ -91,6 +95,28 @@ function bridge(raw: DatabaseSync): SqliteDatabase {
         if (oldest !== undefined) cache.delete(oldest);
       }
       return statement;
+    },
+  };
+}
+
+const NOTHING_CHANGED = { changes: 0, lastInsertRowid: 0 };
+
+/** ROLLBACK, only when a transaction is open (see prepare). */
+function rollbackIfActive(raw: DatabaseSync): SqliteStatement {
+  const run = () => {
+    if (!raw.isTransaction) return NOTHING_CHANGED;
+    return raw.prepare('rollback').run();
+  };
+  return {
+    reader: false,
+    all: () => {
+      run();
+      return [];
+    },
+    run,
+    iterate: () => {
+      run();
+      return [][Symbol.iterator]();
     },
   };
 }

@@ -1,0 +1,180 @@
+// A worker whose database goes away in the middle of a send recovers by itself when it comes
+// back, without a restart: every recipient ends in exactly one final state with exactly one
+// committed 'deliver' attempt, and recovery takes seconds (the loops retry after 1, 2, 4, 8,
+// then every 10 s; once a minute made it ~50 s). PostgreSQL sits behind a proxy that cuts
+// every connection and refuses new ones; SQLite becomes full (PRAGMA max_page_count) and
+// then has room again. Recipients whose outcome could not be committed are given back and
+// sent again: the one duplicate this allows (docs/reliability.md).
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { openStore, type Store } from '../../src/store/database.ts';
+import { migrateToLatest } from '../../src/store/migrations.ts';
+import { FINAL_STATUSES } from '../../src/vocabulary/recipient-statuses.ts';
+import { postgresUrl } from '../support/db.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
+import { extraWorker, receivedCounts, recipientLedger, waitFor } from './process-support.ts';
+import { mime, SENDER_DOMAIN, startWorld, type World } from './support.ts';
+
+const COUNT = 40;
+/** Per message, so the send takes seconds and the outage lands in the middle of it. */
+const DATA_DELAY_MS = 100;
+const AWAY_MS = 4_000;
+/** From the database's return to every recipient final: the backoff and the rest of the send. */
+const RECOVERY_MS = 25_000;
+
+async function finalCount(store: Store, messageId: string): Promise<number> {
+  const row = await store.db
+    .selectFrom('recipients')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('message_id', '=', messageId)
+    .where('status', 'in', FINAL_STATUSES)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+interface Outage {
+  /** The store the world and the worker use. */
+  store: Store;
+  /** A store that still reaches the data while the other cannot (for the test's checks). */
+  observer: Store;
+  away(): Promise<void>;
+  back(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function postgresOutage(): Promise<Outage> {
+  const target = new URL(postgresUrl!);
+  const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
+  const schema = `test_away_${process.pid}`;
+  const store = openStore({ databaseUrl: proxy.url(postgresUrl!), pgSchema: schema, poolSize: 4 });
+  await migrateToLatest(store.db, schema);
+  const observer = openStore({ databaseUrl: postgresUrl!, pgSchema: schema, poolSize: 1 });
+  return {
+    store,
+    observer,
+    away: async () => proxy.down(),
+    back: async () => proxy.up(),
+    async close() {
+      await store.close();
+      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(observer.db);
+      await observer.close();
+      await proxy.close();
+    },
+  };
+}
+
+async function sqliteOutage(): Promise<Outage> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'securemail-away-'));
+  const store = openStore({ sqlitePath: path.join(dir, 'away.db') });
+  await migrateToLatest(store.db);
+  return {
+    store,
+    observer: store,
+    async away() {
+      const { rows } = await sql<{ page_count: number }>`pragma page_count`.execute(store.db);
+      await sql.raw(`pragma max_page_count = ${rows[0]!.page_count}`).execute(store.db);
+    },
+    back: async () => {
+      await sql.raw('pragma max_page_count = 1073741823').execute(store.db);
+    },
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('a worker whose database goes away mid-send', () => {
+  const cases: [string, () => Promise<Outage>][] = [['sqlite (disk full)', sqliteOutage]];
+  if (postgresUrl !== undefined) cases.push(['postgres (unreachable)', postgresOutage]);
+  for (const [name, open] of cases) {
+    test(`recovers by itself; every recipient ends in exactly one final state (${name})`, async (t) => {
+      const outage = await open();
+      let w: World | undefined;
+      const worker: { stop(): Promise<void> }[] = [];
+      t.after(async () => {
+        for (const x of worker) await x.stop();
+        await w?.close();
+        await outage.close();
+      });
+      w = await startWorld(outage.store);
+      const server = await w.addMx('away.test', '127.0.0.41', { dataDelayMs: DATA_DELAY_MS });
+      const recipients = Array.from({ length: COUNT }, (_, i) => `user${i}@away.test`);
+      const accepted = await w.submit({
+        sender: `news@${SENDER_DOMAIN}`,
+        recipients,
+        message: mime({}),
+      });
+      assert.equal(accepted.statusCode, 202, accepted.body);
+      const messageId: string = accepted.json().id;
+
+      const delivery = extraWorker(w, outage.store, {
+        SECUREMAIL_WORKER_CONCURRENCY: '2',
+        SECUREMAIL_WORKER_BATCH: '10',
+      });
+      delivery.start();
+      worker.push(delivery);
+      await waitFor(
+        () => server.messages.length >= COUNT / 4,
+        30_000,
+        () => `only ${server.messages.length} received before the outage`,
+      );
+      await outage.away();
+      const during = server.messages.length;
+      await new Promise((resolve) => setTimeout(resolve, AWAY_MS));
+      assert.ok(
+        (await finalCount(outage.observer, messageId)) < COUNT,
+        'the outage landed after the work was done',
+      );
+      await outage.back();
+      const back = Date.now();
+      await waitFor(
+        async () => (await finalCount(outage.observer, messageId)) === COUNT,
+        RECOVERY_MS,
+        () => `not all final ${RECOVERY_MS} ms after the database came back`,
+        100,
+      );
+      t.diagnostic(
+        `received ${during} before the outage; all final ${Date.now() - back} ms after it ended`,
+      );
+
+      const ledger = await recipientLedger(outage.observer, messageId);
+      assert.equal(ledger.length, COUNT);
+      for (const r of ledger) {
+        assert.equal(r.status, 'delivered', `${r.address}: ${r.status}`);
+        assert.equal(r.deliver, 1, `${r.address}: ${r.deliver} committed 'deliver' attempts`);
+        assert.equal(r.other, 0, `${r.address}: ${r.other} other attempts`);
+      }
+      const counts = receivedCounts([server]);
+      assert.deepEqual(
+        recipients.filter((r) => !counts.has(r)),
+        [],
+        'every recipient reached its server',
+      );
+      // No claim is left behind, and the message completed.
+      const leased = await outage.observer.db
+        .selectFrom('recipients')
+        .select('id')
+        .where('lease_owner', 'is not', null)
+        .execute();
+      assert.deepEqual(leased, []);
+      await waitFor(
+        async () =>
+          (
+            await outage.observer.db
+              .selectFrom('messages')
+              .select('completed_at')
+              .where('id', '=', messageId)
+              .executeTakeFirstOrThrow()
+          ).completed_at !== null,
+        5_000,
+        () => 'the message was not completed',
+      );
+    });
+  }
+});
