@@ -101,7 +101,8 @@ for (const fault of chosen) {
   await cleanupAll();
   const seconds = Math.round((Date.now() - faultStarted) / 1000);
   for (const row of faultRows) context.log(`${fault.name}/${row.database}: ${rowVerdict(row)}`);
-  rows.push(...faultRows.map((r) => ({ ...r, notes: [...r.notes, `fault took ${seconds} s`] })));
+  context.log(`${fault.name}: ${faultRows.length} row(s) in ${seconds} s`);
+  rows.push(...faultRows);
   const failed = faultRows.some((r) => rowVerdict(r) === 'FAIL');
   if (values.keep || failed) kept.push(workDir);
   else rmSync(workDir, { recursive: true, force: true });

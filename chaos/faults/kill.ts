@@ -1,8 +1,8 @@
 // `kill`: processes SIGKILLed at random moments while a bulk send is being accepted and
 // delivered, and started again at once, as a supervisor would. SQLite: the one
 // `serve --roles api,worker` process. PostgreSQL: an api process and two worker processes,
-// any of which may be the one killed. The moments are drawn at random over the work
-// (acceptance and delivery), so kills land in the middle of transactions, of SMTP sessions,
+// any of which may be the one killed. The moments are drawn at random over the paced send
+// (acceptance and delivery go on together), so kills land in the middle of transactions, of SMTP sessions,
 // and between a message reaching the sink and its recipient being marked delivered.
 //
 // Checks: no 202 for what was not stored; every accepted recipient final within a
@@ -57,7 +57,6 @@ function skipped(database: ChaosDatabase, why: string): FaultRow {
 }
 
 async function killRow(context: ChaosContext, database: ChaosDatabase): Promise<FaultRow> {
-  const messages = context.short ? 15 : 100;
   const kills = context.short ? 5 : 10;
   const dataDir = path.join(context.workDir, `${database}-data`);
   const db: ChaosDb =
@@ -76,27 +75,40 @@ async function killRow(context: ChaosContext, database: ChaosDatabase): Promise<
   });
   const { fleet, world } = scenario;
   try {
+    // The send is paced over a window of some seconds, so that kills (which take a restart
+    // of a few seconds each) land while messages are still being accepted and delivered.
+    const pace = context.short
+      ? { messages: 15, inFlight: 1, paceMs: 1500 }
+      : { messages: 100, inFlight: 2, paceMs: 1600 };
+    const windowMs = (pace.messages / pace.inFlight) * (pace.paceMs + 100);
     const submitter = new Submitter(fleet.apiUrl, scenario.sender, {
-      messages,
+      messages: pace.messages,
       recipientsPerMessage: RECIPIENTS_PER_MESSAGE,
       recipientDomains: RECIPIENT_DOMAINS,
-      inFlight: 4,
-      deadlineMs: context.short ? 90_000 : 300_000,
+      inFlight: pace.inFlight,
+      paceMs: pace.paceMs,
+      deadlineMs: windowMs + 120_000,
     });
     const total = submitter.total;
     // Progress over the whole job: acceptance counts half, delivery the other half.
     const progress = () =>
       (submitter.acceptedRecipients + Math.min(total, world.receivedTotal())) / (2 * total);
-    const moments = Array.from({ length: kills }, () => 0.02 + Math.random() * 0.88).sort();
+    const moments = Array.from({ length: kills }, () => (0.03 + Math.random() * 0.92) * windowMs);
+    moments.sort((a, b) => a - b);
     context.log(
-      `kill/${database}: ${total} recipients, kills at ${moments.map((m) => `${Math.round(m * 100)}%`).join(' ')} of the work`,
+      `kill/${database}: ${total} recipients over about ${Math.round(windowMs / 1000)} s, kills at ${moments.map((m) => `${(m / 1000).toFixed(1)}`).join(' ')} s`,
     );
+    // Every process is killed at least once (in a random order), then again at random.
+    const victims = shuffle([...fleet.members]);
+    while (victims.length < kills) victims.push(fleet.random());
     const started = Date.now();
     const sending = submitter.run();
     const killed = new Map<string, number>();
     let workerKills = 0;
     let kill = 0;
-    const killDeadline = Date.now() + (context.short ? 120_000 : 400_000);
+    const killDeadline = started + windowMs + 120_000;
+    // A moment that passed while a process was restarting comes a little after it is up.
+    let notBefore = 0;
     // Where the work stops moving (claims nobody takes back), kills would wait for ever.
     let lastProgress = progress();
     let movedAt = Date.now();
@@ -112,20 +124,24 @@ async function killRow(context: ChaosContext, database: ChaosDatabase): Promise<
         );
         break;
       }
-      if (now < moments[kill]!) {
+      if (now >= 1) {
+        context.log(`kill/${database}: the work was done before kill ${kill + 1}; no more kills`);
+        break;
+      }
+      if (Date.now() - started < moments[kill]! || Date.now() < notBefore) {
         await sleep(20);
         continue;
       }
-      const victim = fleet.random();
+      const victim = victims[kill % victims.length]!;
       await victim.kill();
       killed.set(victim.name, (killed.get(victim.name) ?? 0) + 1);
       if (victim.spec.roles.includes('worker')) workerKills++;
       context.log(
-        `kill/${database}: killed ${victim.name} at ${Math.round(progress() * 100)}% (${submitter.acceptedRecipients} accepted, ${world.receivedTotal()} at the sink); restarting`,
+        `kill/${database}: killed ${victim.name} at ${((Date.now() - started) / 1000).toFixed(1)} s (${submitter.acceptedRecipients} accepted, ${world.receivedTotal()} at the sink); restarting`,
       );
       await victim.start();
       kill++;
-      await sleep(randomBetween(100, 600));
+      notBefore = Date.now() + randomBetween(200, 1500);
     }
     await sending;
     context.log(`kill/${database}: sending done: ${submitter.summary()}`);
@@ -140,7 +156,7 @@ async function killRow(context: ChaosContext, database: ChaosDatabase): Promise<
     const crashes = fleet.crashes();
     const notes = [
       `${kill} kills (${[...killed].map(([n, k]) => `${n} ${k}`).join(', ')})`,
-      `all final ${ledger.open === 0 ? `after ${Math.round((Date.now() - started) / 1000)} s` : 'NOT within the deadline'}`,
+      `all final ${ledger.open === 0 ? `${Math.round((Date.now() - started) / 1000)} s after the send began` : 'NOT within the deadline'}`,
       submitter.summary(),
     ];
     if (ledger.open > 0) notes.push(`stuck: ${ledger.stuck}`);
@@ -176,4 +192,12 @@ async function killRow(context: ChaosContext, database: ChaosDatabase): Promise<
   } finally {
     await scenario.close();
   }
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
 }

@@ -58,6 +58,7 @@ export const fault: Fault = {
       });
       const sending = submitter.run();
       const apiRecovery: number[] = [];
+      const workerBack: Promise<number | undefined>[] = [];
       let unavailableWhileDown = 0;
       let done = 0;
       for (let i = 0; i < restarts; i++) {
@@ -74,6 +75,19 @@ export const fault: Fault = {
         done++;
         unavailableWhileDown += submitter.unavailable - before503;
         const back = Date.now();
+        // The worker is back when the sink gets mail again (it always has some to send: the
+        // send goes on during the outage and after it).
+        const sinkAtReturn = world.receivedTotal();
+        workerBack.push(
+          waitUntil(
+            () => world.receivedTotal() > sinkAtReturn,
+            RECOVERY_DEADLINE_MS,
+            () => '',
+          ).then(
+            () => (Date.now() - back) / 1000,
+            () => undefined,
+          ),
+        );
         context.log(
           `pg-restart: PostgreSQL started again (${submitter.unavailable - before503} answers 503 while down; /readyz said ${readyDuringOutage})`,
         );
@@ -105,12 +119,14 @@ export const fault: Fault = {
         crashed ? 5000 : context.short ? 60_000 : 120_000,
         context.log,
       );
+      const workerRecovery = await Promise.all(workerBack);
       const crashes = fleet.crashes();
       const duplicateBound = done * 2 * WORKER_BATCH;
       const notes = [
         `${done} restarts, ${downMs / 1000} s down each`,
         `503 while down: ${unavailableWhileDown} (${submitter.unavailableWithRetryAfter}/${submitter.unavailable} with Retry-After)`,
         `API ready again after ${apiRecovery.map((s) => s.toFixed(1)).join(', ') || '-'} s`,
+        `worker delivering again after ${workerRecovery.map((s) => (s === undefined ? 'never' : s.toFixed(1))).join(', ')} s`,
         submitter.summary(),
       ];
       if (ledger.open > 0) notes.push(`stuck: ${ledger.stuck}`);
@@ -145,7 +161,8 @@ export const fault: Fault = {
           submitter.serverErrors === 0 &&
           unavailableWhileDown > 0 &&
           submitter.unavailableWithRetryAfter === submitter.unavailable &&
-          apiRecovery.length === done,
+          apiRecovery.length === done &&
+          workerRecovery.every((s) => s !== undefined),
       };
       return [row];
     } finally {
