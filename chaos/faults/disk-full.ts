@@ -69,7 +69,8 @@ async function fullRow(
       recipientDomains: RECIPIENT_DOMAINS,
       inFlight: 2,
       deadlineMs: context.short ? 120_000 : 300_000,
-      paceMs: context.short ? 300 : 600,
+      // Spread over the fills and beyond: requests arrive before, during and after each.
+      paceMs: Math.round((plan.fills * (plan.fullMs + 3000) * 1.3) / (plan.messages / 2)),
     });
     const sending = submitter.run();
     let unavailableWhileFull = 0;

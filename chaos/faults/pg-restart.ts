@@ -53,8 +53,9 @@ export const fault: Fault = {
         recipientDomains: RECIPIENT_DOMAINS,
         inFlight: 2,
         deadlineMs: context.short ? 120_000 : 300_000,
-        // Spread over the restarts, so requests arrive before, during and after each outage.
-        paceMs: context.short ? 300 : 600,
+        // Spread over the restarts and beyond, so requests arrive before, during and after
+        // each outage, and the worker has mail to deliver after each.
+        paceMs: Math.round((restarts * (downMs + 3000) * 1.3) / (messages / 2)),
       });
       const sending = submitter.run();
       const apiRecovery: number[] = [];
