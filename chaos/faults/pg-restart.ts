@@ -15,7 +15,7 @@ import { postgresDb, type StopMode, startPrivateCluster } from '../harness/datab
 import { waitForLedger } from '../harness/ledger.ts';
 import { startScenario } from '../harness/scenario.ts';
 import { Submitter } from '../harness/submit.ts';
-import { sleep, waitUntil } from '../harness/wait.ts';
+import { randomBetween, sleep, waitUntil } from '../harness/wait.ts';
 import { RECIPIENT_DOMAINS } from '../harness/world.ts';
 import type { Fault, FaultRow } from '../types.ts';
 
@@ -30,7 +30,7 @@ export const fault: Fault = {
     'PostgreSQL stopped (fast or immediate), down for seconds, started again, while the API accepts and the worker delivers',
   async run(context) {
     const restarts = context.short ? 2 : 4;
-    const downMs = context.short ? 4000 : 8000;
+    const downMs = context.short ? 3000 : 8000;
     const messages = context.short ? 24 : 80;
     const cluster = await startPrivateCluster(path.join(context.workDir, 'pg'));
     const db = await postgresDb(cluster.url, path.join(context.workDir, 'pg-restart-data'));
@@ -55,15 +55,16 @@ export const fault: Fault = {
         deadlineMs: context.short ? 120_000 : 300_000,
         // Spread over the restarts and beyond, so requests arrive before, during and after
         // each outage, and the worker has mail to deliver after each.
-        paceMs: Math.round((restarts * (downMs + 3000) * 1.3) / (messages / 2)),
+        paceMs: Math.round((restarts * (downMs + 5000) * 1.3) / (messages / 2)),
       });
       const sending = submitter.run();
       const apiRecovery: number[] = [];
-      const workerBack: Promise<number | undefined>[] = [];
+      /** Seconds until the sink got mail again after each restart; undefined: not in 30 s. */
+      const workerRecovery: (number | undefined)[] = [];
       let unavailableWhileDown = 0;
       let done = 0;
+      await sleep(1500);
       for (let i = 0; i < restarts; i++) {
-        await sleep(1500);
         const mode: StopMode = i % 2 === 0 ? 'fast' : 'immediate';
         const before503 = submitter.unavailable;
         await cluster.stop(mode);
@@ -76,23 +77,11 @@ export const fault: Fault = {
         done++;
         unavailableWhileDown += submitter.unavailable - before503;
         const back = Date.now();
-        // The worker is back when the sink gets mail again (it always has some to send: the
-        // send goes on during the outage and after it).
         const sinkAtReturn = world.receivedTotal();
-        workerBack.push(
-          waitUntil(
-            () => world.receivedTotal() > sinkAtReturn,
-            RECOVERY_DEADLINE_MS,
-            () => '',
-          ).then(
-            () => (Date.now() - back) / 1000,
-            () => undefined,
-          ),
-        );
         context.log(
           `pg-restart: PostgreSQL started again (${submitter.unavailable - before503} answers 503 while down; /readyz said ${readyDuringOutage})`,
         );
-        // The API is back when it accepts again: /readyz reaches the database.
+        // The API is back when /readyz reaches the database again.
         await waitUntil(
           async () => {
             const gone = fleet.crashes();
@@ -107,6 +96,28 @@ export const fault: Fault = {
           (error: Error) => context.log(`pg-restart: ${error.message}`),
         );
         if (fleet.crashes().length > 0) break;
+        // The worker is back when the sink gets mail again (the send goes on during and after
+        // the outages, so there is mail to deliver; should the send be over, when everything
+        // accepted is at the sink). The next outage waits for it: each recovery on its own.
+        const worker = await waitUntil(
+          () =>
+            world.receivedTotal() > sinkAtReturn ||
+            (submitter.finished && world.receivedTotal() >= submitter.acceptedRecipients),
+          RECOVERY_DEADLINE_MS,
+          () =>
+            `the worker delivered nothing ${RECOVERY_DEADLINE_MS / 1000} s after PostgreSQL came back: ${fleet.members[1]!.tail(3)}`,
+        ).then(
+          () => (Date.now() - back) / 1000,
+          (error: Error) => {
+            context.log(`pg-restart: ${error.message}`);
+            return undefined;
+          },
+        );
+        workerRecovery.push(worker);
+        context.log(
+          `pg-restart: API ready after ${apiRecovery.at(-1)?.toFixed(1) ?? '-'} s, worker delivering after ${worker?.toFixed(1) ?? '-'} s`,
+        );
+        await sleep(randomBetween(1000, 2500));
       }
       // A process that exited has failed the row already: no need to wait for the deadlines.
       const crashed = fleet.crashes().length > 0;
@@ -120,7 +131,6 @@ export const fault: Fault = {
         crashed ? 5000 : context.short ? 60_000 : 120_000,
         context.log,
       );
-      const workerRecovery = await Promise.all(workerBack);
       const crashes = fleet.crashes();
       const duplicateBound = done * 2 * WORKER_BATCH;
       const notes = [
@@ -163,6 +173,7 @@ export const fault: Fault = {
           unavailableWhileDown > 0 &&
           submitter.unavailableWithRetryAfter === submitter.unavailable &&
           apiRecovery.length === done &&
+          workerRecovery.length === done &&
           workerRecovery.every((s) => s !== undefined),
       };
       return [row];
