@@ -9,6 +9,7 @@
 //   npm run chaos -- --list           the faults and what each does
 //   npm run chaos -- kill disk-full   only these
 //   npm run chaos -- --keep           keep the work dirs (logs of every process, databases)
+//   npm run chaos -- --markdown       the table also in Markdown, for docs/reliability.md
 //
 // PostgreSQL rows use TEST_DATABASE_URL (or DATABASE_URL); without either they are skipped.
 
@@ -18,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FAULTS } from './faults/index.ts';
 import { cleanupAll, cleanupAllSync } from './harness/cleanup.ts';
-import { formatTable, rowVerdict } from './harness/table.ts';
+import { formatMarkdown, formatTable, rowVerdict } from './harness/table.ts';
 import type { ChaosContext, FaultRow } from './types.ts';
 
 const { values, positionals } = parseArgs({
@@ -109,6 +110,7 @@ for (const fault of chosen) {
 }
 
 console.log(`\n${formatTable(rows)}\n`);
+if (values.markdown) console.log(`${formatMarkdown(rows)}\n`);
 console.log(`${rows.length} rows in ${Math.round((Date.now() - started) / 1000)} s`);
 if (kept.length > 0) console.log(`work dirs kept (logs, databases): ${kept.join(' ')}`);
 process.exitCode = rows.some((r) => rowVerdict(r) === 'FAIL') ? 1 : 0;
