@@ -53,11 +53,12 @@ const postgresUrl = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL ||
 // Whatever happens, no process, mount or cluster of the suite outlives it.
 process.on('exit', cleanupAllSync);
 let interrupted = false;
+let currentWorkDir: string | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     if (interrupted) return;
     interrupted = true;
-    console.error(`\nchaos: ${signal}: cleaning up`);
+    console.error(`\nchaos: ${signal}: cleaning up (work dir kept: ${currentWorkDir ?? '-'})`);
     void cleanupAll().finally(() => process.exit(130));
   });
 }
@@ -71,6 +72,7 @@ console.log(
 );
 for (const fault of chosen) {
   const workDir = mkdtempSync(path.join(tmpdir(), `securemail-chaos-${fault.name}-`));
+  currentWorkDir = workDir;
   const context: ChaosContext = {
     short: values.short,
     postgresUrl,
