@@ -30,7 +30,7 @@ export function formatTable(rows: readonly FaultRow[]): string {
     `${r.duplicated} (${r.duplicateBound})`,
     r.peakRssMiB === undefined ? '-' : r.peakRssMiB.toFixed(0),
     rowVerdict(r),
-    [...(r.skipped !== undefined ? [r.skipped] : []), ...r.notes].join('; '),
+    notesOf(r),
   ]);
   const widths = HEADERS.map((h, i) =>
     Math.max(h.length, ...cells.map((c) => (i === HEADERS.length - 1 ? 0 : c[i]!.length))),
@@ -52,7 +52,13 @@ export function formatMarkdown(rows: readonly FaultRow[]): string {
   const head = `| ${HEADERS.join(' | ')} |\n|${HEADERS.map(() => ' --- ').join('|')}|`;
   const body = rows.map(
     (r) =>
-      `| ${r.fault} | ${r.database} | ${r.runs} | ${r.recipients.toLocaleString('en-US')} | ${r.lost} | ${r.duplicated} (${r.duplicateBound}) | ${r.peakRssMiB === undefined ? '-' : r.peakRssMiB.toFixed(0)} | ${rowVerdict(r)} | ${[...(r.skipped !== undefined ? [r.skipped] : []), ...r.notes].join('; ')} |`,
+      `| ${r.fault} | ${r.database} | ${r.runs} | ${r.recipients.toLocaleString('en-US')} | ${r.lost} | ${r.duplicated} (${r.duplicateBound}) | ${r.peakRssMiB === undefined ? '-' : r.peakRssMiB.toFixed(0)} | ${rowVerdict(r)} | ${notesOf(r)} |`,
   );
   return [head, ...body].join('\n');
+}
+
+/** The skip reason, the count of 202s for what was not stored (always shown: it must be 0), the notes. */
+function notesOf(r: FaultRow): string {
+  const falseAccepts = r.falseAccepts === undefined ? [] : [`false 202s ${r.falseAccepts}`];
+  return [...(r.skipped !== undefined ? [r.skipped] : []), ...falseAccepts, ...r.notes].join('; ');
 }
