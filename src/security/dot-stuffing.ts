@@ -80,6 +80,28 @@ export function dotStuff(message: Buffer): Buffer {
   return Buffer.concat([stuffer.push(message), stuffer.end()]);
 }
 
+/** Messages above this size keep their dot-stuffed form for every connection that sends them. */
+export const SHARED_STUFFING_MIN = 64 * 1024;
+
+const stuffed = new WeakMap<Buffer, Buffer>();
+const chunked = new WeakMap<Buffer, Buffer>();
+
+/**
+ * dotStuff() of a message, made once per message buffer when it is large: a bulk message is
+ * one prepared (signed) buffer sent on many connections at once, and each send made its own
+ * stuffed copy (25 MB each, times the connections sending it). Kept as long as the message
+ * buffer itself lives (a WeakMap: nothing to free).
+ */
+export function dotStuffShared(message: Buffer): Buffer {
+  if (message.length <= SHARED_STUFFING_MIN) return dotStuff(message);
+  let form = stuffed.get(message);
+  if (form === undefined) {
+    form = dotStuff(message);
+    stuffed.set(message, form);
+  }
+  return form;
+}
+
 /**
  * The content of a BDAT chunk (RFC 3030): sent as it is, octet-counted, so no dot-stuffing
  * and no terminator. Line endings are still CRLF throughout, as for DATA: a server that
@@ -91,4 +113,18 @@ export function chunkContent(message: Buffer): Buffer {
   if (!BARE_LINE_END.test(text) && (text.length === 0 || text.endsWith('\r\n'))) return message;
   const normalised = text.replace(/\r\n|\r|\n/g, '\r\n');
   return Buffer.from(normalised.endsWith('\r\n') ? normalised : `${normalised}\r\n`, 'latin1');
+}
+
+/**
+ * chunkContent() of a message, found once per message buffer when it is large (its check
+ * reads the whole message as a string, a copy of its size per send otherwise).
+ */
+export function chunkContentShared(message: Buffer): Buffer {
+  if (message.length <= SHARED_STUFFING_MIN) return chunkContent(message);
+  let form = chunked.get(message);
+  if (form === undefined) {
+    form = chunkContent(message);
+    chunked.set(message, form);
+  }
+  return form;
 }

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { dialects, type TestStore } from '../support/db.ts';
 import { startWorld, type World } from '../delivery/support.ts';
+import { dialects, type TestStore } from '../support/db.ts';
 import { byAddress, loopProbe, realTime, submit, until, users } from './support.ts';
 
 for (const dialect of dialects()) {
@@ -75,12 +75,85 @@ for (const dialect of dialects()) {
       assert.ok(worst < 1000, `the event loop was blocked for ${Math.round(worst)} ms`);
     });
 
+    test('a server that stalls after the content: deferred by the data timeout, never delivered; another domain goes on', async () => {
+      const stalling = await w.addMx('stall.test', '127.0.0.13', { afterContent: 'stall' });
+      const healthy = await w.addMx('fine2.test', '127.0.0.14');
+      const stalled = users(20, 'stall.test');
+      const fine = users(50, 'fine2.test');
+      const started = Date.now();
+      await submit(w, [...stalled, ...fine]);
+      w.worker.poke();
+      await until(
+        async () => {
+          const rows = await byAddress(store);
+          return fine.every((a) => rows.get(a)?.status === 'delivered');
+        },
+        10_000,
+        async () => JSON.stringify(Object.fromEntries(await statusCount())),
+      );
+      // The healthy domain did not wait for the stalled connections' timeouts.
+      assert.ok(Date.now() - started < 1500, `healthy domain took ${Date.now() - started} ms`);
+      await until(
+        async () => {
+          const rows = await byAddress(store);
+          return stalled.every((a) => rows.get(a)?.status !== 'queued');
+        },
+        15_000,
+        async () => JSON.stringify(Object.fromEntries(await statusCount())),
+      );
+      const rows = await byAddress(store);
+      for (const a of stalled) {
+        assert.equal(rows.get(a)?.status, 'deferred', a);
+        assert.equal(rows.get(a)?.reason, 'smtp-timeout', a);
+        // SECUREMAIL_SMTP_DATA_TIMEOUT_MS, not the command timeout, bounds the final reply.
+        assert.match(rows.get(a)?.detail ?? '', /no reply within 1500 ms/);
+      }
+      assert.ok(stalling.messages.length > 0);
+      assert.ok(stalling.messages.every((m) => m.reply === undefined));
+      assert.equal(healthy.messages.length, 50);
+    });
+
+    test('a server that accepts TCP and never greets: deferred by the command timeout', async () => {
+      const silent = new Set<net.Socket>();
+      const server = net.createServer((socket) => {
+        silent.add(socket);
+        socket.on('error', () => {});
+      });
+      await new Promise<void>((resolve) => server.listen(w.smtpPort, '127.0.0.15', resolve));
+      try {
+        w.dns.set('mute.test', [{ type: 'MX', preference: 10, exchange: 'mx.mute.test' }]);
+        w.dns.set('mx.mute.test', [{ type: 'A', data: '127.0.0.15' }]);
+        const mute = users(10, 'mute.test');
+        const started = Date.now();
+        await submit(w, mute);
+        w.worker.poke();
+        await until(
+          async () => {
+            const rows = await byAddress(store);
+            return mute.every((a) => rows.get(a)?.status !== 'queued');
+          },
+          10_000,
+          async () => JSON.stringify(Object.fromEntries(await statusCount())),
+        );
+        const rows = await byAddress(store);
+        for (const a of mute) {
+          assert.equal(rows.get(a)?.status, 'deferred', a);
+          assert.equal(rows.get(a)?.reason, 'smtp-timeout', a);
+        }
+        // Within about the command timeout (1 s here), not the data timeout nor forever.
+        assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms`);
+        assert.ok(silent.size > 0);
+      } finally {
+        for (const socket of silent) socket.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    });
+
     async function statusCount(): Promise<Map<string, number>> {
       const counts = new Map<string, number>();
       for (const r of (await byAddress(store)).values())
         counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
       return counts;
     }
-    void net;
   });
 }

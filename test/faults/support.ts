@@ -61,13 +61,18 @@ export async function statuses(store: Store): Promise<Map<string, number>> {
 /** Per address: its status and attempts. */
 export async function byAddress(
   store: Store,
-): Promise<Map<string, { status: string; attempts: number; reason: string | null }>> {
+): Promise<
+  Map<string, { status: string; attempts: number; reason: string | null; detail: string | null }>
+> {
   const rows = await store.db
     .selectFrom('recipients')
-    .select(['address', 'status', 'attempts', 'reason'])
+    .select(['address', 'status', 'attempts', 'reason', 'detail'])
     .execute();
   return new Map(
-    rows.map((r) => [r.address, { status: r.status, attempts: Number(r.attempts), reason: r.reason }]),
+    rows.map((r) => [
+      r.address,
+      { status: r.status, attempts: Number(r.attempts), reason: r.reason, detail: r.detail },
+    ]),
   );
 }
 
