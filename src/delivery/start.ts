@@ -56,6 +56,7 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
       batchSize: config.delivery.batchSize,
       leaseMs: config.delivery.leaseMs,
       retryWindowMs: config.delivery.retryWindowMs,
+      retryBaseMs: config.delivery.retryMinMs,
       concurrency: config.delivery.concurrency,
       destinationConcurrency: config.delivery.destinationConcurrency,
       initialConcurrency: config.delivery.initialConcurrency,
