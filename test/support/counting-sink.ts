@@ -29,6 +29,11 @@ export class CountingSink {
   readonly port: number;
   /** Accepted (answered 250) copies per recipient address. */
   readonly accepted = new Map<string, number>();
+  /**
+   * Contents received and then dropped or stalled on, per address: the server has them (a
+   * real MTA queues a message before it answers), the client never heard so.
+   */
+  readonly unanswered = new Map<string, number>();
   /** Contents received, answered or not (dropped and stalled ones included). */
   contents = 0;
   connections = 0;
@@ -61,10 +66,17 @@ export class CountingSink {
     return sink;
   }
 
-  /** Deliveries beyond one per address. */
+  /** Copies the server holds per address, answered or not. */
+  copies(address: string): number {
+    return (this.accepted.get(address) ?? 0) + (this.unanswered.get(address) ?? 0);
+  }
+
+  /** Copies beyond one per address (answered or not). */
   get duplicates(): number {
     let extra = 0;
-    for (const n of this.accepted.values()) extra += Math.max(0, n - 1);
+    for (const address of new Set([...this.accepted.keys(), ...this.unanswered.keys()])) {
+      extra += Math.max(0, this.copies(address) - 1);
+    }
     return extra;
   }
 
@@ -101,6 +113,9 @@ function serve(
     const to = rcpts ?? [];
     rcpts = undefined;
     const action = sink.afterContent(to);
+    if (action !== 'reply') {
+      for (const a of to) sink.unanswered.set(a, (sink.unanswered.get(a) ?? 0) + 1);
+    }
     if (action === 'drop') {
       flush();
       stream.destroy();
@@ -128,7 +143,7 @@ function serve(
           flush();
           input.stop();
           link.off('data', onData);
-          input = new SmtpInput(handler, { chunking });
+          input = new SmtpInput(handler, { chunking, keepContent: false });
           const secureSocket = new tls.TLSSocket(link, { isServer: true, secureContext: context });
           secureSocket.on('error', () => link.destroy());
           secureSocket.on('data', onData);
@@ -186,7 +201,7 @@ function serve(
       else out += `250 2.0.0 ${size} octets\r\n`;
     },
   };
-  let input = new SmtpInput(handler, { chunking });
+  let input = new SmtpInput(handler, { chunking, keepContent: false });
   const onData = (chunk: Buffer) => {
     input.push(chunk);
     flush();
