@@ -96,10 +96,31 @@ export function dotStuffShared(message: Buffer): Buffer {
   if (message.length <= SHARED_STUFFING_MIN) return dotStuff(message);
   let form = stuffed.get(message);
   if (form === undefined) {
-    form = dotStuff(message);
+    form =
+      plainCrlf(message) && message[0] !== DOT && message.indexOf('\n.') < 0
+        ? Buffer.concat([message, Buffer.from(endsWithCrlf(message) ? '.\r\n' : '\r\n.\r\n')])
+        : dotStuff(message);
     stuffed.set(message, form);
   }
   return form;
+}
+
+/**
+ * Whether every line ends with CRLF (no bare CR or LF), scanned in the buffer: the string of
+ * a 25 MB message that the small messages' check makes is 25 MB more garbage per form.
+ */
+function plainCrlf(message: Buffer): boolean {
+  for (let i = message.indexOf(LF); i >= 0; i = message.indexOf(LF, i + 1)) {
+    if (i === 0 || message[i - 1] !== CR) return false;
+  }
+  for (let i = message.indexOf(CR); i >= 0; i = message.indexOf(CR, i + 1)) {
+    if (message[i + 1] !== LF) return false;
+  }
+  return true;
+}
+
+function endsWithCrlf(message: Buffer): boolean {
+  return message.length >= 2 && message[message.length - 2] === CR && message.at(-1) === LF;
 }
 
 /**
@@ -123,7 +144,7 @@ export function chunkContentShared(message: Buffer): Buffer {
   if (message.length <= SHARED_STUFFING_MIN) return chunkContent(message);
   let form = chunked.get(message);
   if (form === undefined) {
-    form = chunkContent(message);
+    form = plainCrlf(message) && endsWithCrlf(message) ? message : chunkContent(message);
     chunked.set(message, form);
   }
   return form;

@@ -10,6 +10,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
+  chunkContent,
+  chunkContentShared,
+  dotStuff,
+  dotStuffShared,
+} from '../../src/security/dot-stuffing.ts';
+import {
   openProcessDatabase,
   type ProcessDatabase,
   WorkerProcess,
@@ -35,6 +41,20 @@ export function peakRssMiB(pid: number): number {
   const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN);
   return Math.round(kb / 1024);
 }
+
+test('the shared DATA and BDAT forms of a large message are the per-send forms', () => {
+  const big = (s: string) => Buffer.from(s.repeat(Math.ceil(100_000 / s.length)));
+  for (const base of ['abc\r\n', '.abc\r\n', 'abc\n', 'a\rb\r\n', 'x\r\n.y\r\n', 'abc']) {
+    for (const tail of ['', 'end', 'end\r\n', '\r', '\n']) {
+      const m = Buffer.concat([big(base), Buffer.from(tail)]);
+      assert.ok(dotStuff(m).equals(dotStuffShared(Buffer.from(m))), JSON.stringify([base, tail]));
+      assert.ok(
+        chunkContent(m).equals(chunkContentShared(Buffer.from(m))),
+        JSON.stringify([base, tail]),
+      );
+    }
+  }
+});
 
 describe('one large message to many recipients', () => {
   let database: ProcessDatabase;
