@@ -25,7 +25,7 @@ const DOMAINS = ['dns1.test', 'dns2.test'];
 
 async function run(context: ChaosContext): Promise<FaultRow[]> {
   const perDomain = context.short ? 100 : 1_000;
-  const phaseMs = context.short ? 6_000 : 20_000;
+  const phaseMs = context.short ? 4_000 : 20_000;
   const started = Date.now();
   const world = await startNetWorld(context);
   const notes: string[] = [];
