@@ -32,7 +32,12 @@ interface Trickler {
 }
 
 /** Connects (from `localAddress`) and writes `text` one byte per `everyMs`, reading all replies. */
-function trickle(port: number, text: string, everyMs: number, localAddress = '127.0.0.1'): Trickler {
+function trickle(
+  port: number,
+  text: string,
+  everyMs: number,
+  localAddress = '127.0.0.1',
+): Trickler {
   const socket = net.connect({ port, host: '127.0.0.1', localAddress });
   let received = '';
   const started = Date.now();
@@ -81,7 +86,13 @@ function slowHttp(world: NetWorld, port: number, n: number): Trickler[] {
   const list: Trickler[] = [];
   for (let i = 0; i < n; i++) {
     if (i % 2 === 0) {
-      list.push(trickle(port, `POST /message HTTP/1.1\r\nHost: api.test\r\nX-Slow: ${'a'.repeat(600)}`, 1000));
+      list.push(
+        trickle(
+          port,
+          `POST /message HTTP/1.1\r\nHost: api.test\r\nX-Slow: ${'a'.repeat(600)}`,
+          1000,
+        ),
+      );
     } else {
       // Complete headers at once, then the body a byte a second.
       const head = `POST /message HTTP/1.1\r\nHost: api.test\r\nAuthorization: ${world.auth}\r\nContent-Type: application/json\r\nContent-Length: 600\r\n\r\n`;
