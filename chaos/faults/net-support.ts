@@ -9,7 +9,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,8 +43,9 @@ export interface NetWorld {
 
 /** The test network and a verified sending account in an SQLite file under context.workDir. */
 export async function startNetWorld(context: ChaosContext): Promise<NetWorld> {
-  const dataDir = path.join(context.workDir, 'data');
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // A directory of its own: a fault may start several worlds in one work directory.
+  mkdirSync(context.workDir, { recursive: true, mode: 0o700 });
+  const dataDir = mkdtempSync(path.join(context.workDir, 'data-'));
   const store = openStore({ sqlitePath: path.join(dataDir, 'securemail.db') });
   await migrateToLatest(store.db);
   const dns = await TestDnsServer.start();
