@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startWorld, type World } from '../delivery/support.ts';
+import { chainPem, makeLeaf } from '../support/certs.ts';
+import { CountingSink } from '../support/counting-sink.ts';
 import { dialects, type TestStore } from '../support/db.ts';
 import { byAddress, loopProbe, realTime, submit, until, users } from './support.ts';
 
@@ -146,6 +148,40 @@ for (const dialect of dialects()) {
       } finally {
         for (const socket of silent) socket.destroy();
         await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    });
+
+    test('a server that stops reading in the middle of a large content: deferred by the data timeout, not held forever', async () => {
+      const leaf = await makeLeaf({ names: ['mx.deaf.test'], issuer: w.ca });
+      const deaf = await CountingSink.start({
+        host: '127.0.0.16',
+        port: w.smtpPort,
+        name: 'mx.deaf.test',
+        key: leaf.keyPem,
+        cert: chainPem(leaf),
+        pipelining: false,
+        deafAfterData: true,
+      });
+      try {
+        w.dns.set('deaf.test', [{ type: 'MX', preference: 10, exchange: 'mx.deaf.test' }]);
+        w.dns.set('mx.deaf.test', [{ type: 'A', data: '127.0.0.16' }]);
+        const line = `${'y'.repeat(76)}\r\n`;
+        // Larger than what the socket buffers of both ends take in.
+        const started = Date.now();
+        await submit(w, ['one@deaf.test'], line.repeat(Math.ceil((16 * 1024 * 1024) / 78)));
+        w.worker.poke();
+        await until(
+          async () => (await byAddress(store)).get('one@deaf.test')?.status === 'deferred',
+          10_000,
+          async () => JSON.stringify((await byAddress(store)).get('one@deaf.test')),
+        );
+        const r = (await byAddress(store)).get('one@deaf.test')!;
+        assert.equal(r.reason, 'smtp-timeout');
+        assert.match(r.detail ?? '', /no reply within 1500 ms/);
+        assert.ok(Date.now() - started < 8000, `took ${Date.now() - started} ms`);
+        assert.equal(deaf.accepted.size, 0);
+      } finally {
+        await deaf.close();
       }
     });
 

@@ -20,6 +20,13 @@ export interface CountingSinkOptions {
   key: string;
   cert: string;
   chunking?: boolean;
+  /** Offer PIPELINING (default true). */
+  pipelining?: boolean;
+  /**
+   * Stop reading once DATA is answered 354 (a server that stalls mid-content): the client's
+   * writes then fill the socket buffers and wait for a drain that never comes.
+   */
+  deafAfterData?: boolean;
   /** What to do once a message's content is in; may be changed while the sink runs. */
   afterContent?: (recipients: readonly string[]) => SinkAction;
 }
@@ -94,7 +101,8 @@ function serve(
 ): void {
   const chunking = options.chunking ?? false;
   const caps = (secure: boolean) => {
-    const list = [options.name, 'PIPELINING', 'SIZE 104857600', '8BITMIME', 'DSN'];
+    const list = [options.name, 'SIZE 104857600', '8BITMIME', 'DSN'];
+    if (options.pipelining !== false) list.push('PIPELINING');
     if (secure && chunking) list.push('CHUNKING');
     if (!secure) list.push('STARTTLS');
     return list.map((c, i) => `250${i === list.length - 1 ? ' ' : '-'}${c}\r\n`).join('');
@@ -109,6 +117,7 @@ function serve(
     out = '';
   };
   const content = () => {
+    if (stalled) return;
     sink.contents++;
     const to = rcpts ?? [];
     rcpts = undefined;
@@ -172,6 +181,12 @@ function serve(
           }
           input.startData();
           out += '354 go ahead\r\n';
+          if (options.deafAfterData) {
+            flush();
+            stalled = true;
+            // The TLS socket reads the connection itself: it is the one to pause.
+            stream.pause();
+          }
           return;
         case 'RSET':
           rcpts = undefined;
