@@ -2,6 +2,7 @@
 // it with app.inject(); the `api` role of `securemail serve` listens on it.
 
 import { randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -23,7 +24,7 @@ import { outboundOptions } from '../security/settings.ts';
 import type { Store } from '../store/database.ts';
 import { authenticateAndCount } from './authenticate.ts';
 import { acceptOnlyJson, registerBodyParsers } from './body-parsers.ts';
-import type { AppConfig } from './settings.ts';
+import type { AppConfig, HttpServerLimits } from './settings.ts';
 import './caller.ts';
 import { type Commits, createCommits } from '../store/group-commit.ts';
 import { RouteTable, registerErrorHandling } from './error-handler.ts';
@@ -149,6 +150,7 @@ function createFastify(deps: AppDeps): FastifyInstance {
       : // Request logs never carry credentials (log-redaction.ts).
         { loggerInstance: deps.logger.child({}, requestLogOptions) as FastifyBaseLogger }),
     bodyLimit: config.bodyLimitBytes,
+    serverFactory: (handler) => httpServer(handler, config.http),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -160,6 +162,27 @@ function createFastify(deps: AppDeps): FastifyInstance {
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
     },
   });
+}
+
+/**
+ * The Node HTTP server under Fastify, with the time limits and the connection cap of the
+ * settings: a client that sends its request a byte at a time gets 408 and is closed once the
+ * headers' or the request's time is up, and holds one connection of the cap meanwhile. Node
+ * checks those times every `connectionsCheckingInterval` (30 s by default): checked at a
+ * tenth of the headers' time here, at most every 30 s, so a limit holds within 10 %.
+ */
+function httpServer(handler: http.RequestListener, limits: HttpServerLimits): http.Server {
+  const server = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveMs,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, limits.headersTimeoutMs / 10)),
+    },
+    handler,
+  );
+  server.maxConnections = limits.maxConnections;
+  return server;
 }
 
 /** OpenAPI 3.1 from the route schemas, and Swagger UI at /docs with the client-credentials flow. */

@@ -86,6 +86,45 @@ export const API_SETTINGS = {
       (seconds) => 1000 * seconds,
     ),
   },
+  // Time limits of the HTTP server, so that slow or idle clients cannot hold connections (a
+  // client sending a byte a second kept one open for as long as it liked). Node's defaults
+  // are 60 s for headers, 300 s for a request, 5 s keep-alive and no connection limit.
+  http: {
+    requestTimeoutMs: map(
+      integer('SECUREMAIL_HTTP_REQUEST_TIMEOUT_SECONDS', {
+        default: 300,
+        min: 1,
+        max: 86_400,
+        doc: 'Time for a whole request (headers and body) to arrive',
+      }),
+      (seconds) => 1000 * seconds,
+    ),
+    headersTimeoutMs: map(
+      integer('SECUREMAIL_HTTP_HEADERS_TIMEOUT_SECONDS', {
+        default: 30,
+        min: 1,
+        // Node requires the headers' time to be within the whole request's time.
+        max: (earlier) => Math.min(3600, (earlier.requestTimeoutMs as number) / 1000),
+        doc: "Time for a request's headers to arrive",
+      }),
+      (seconds) => 1000 * seconds,
+    ),
+    keepAliveMs: map(
+      integer('SECUREMAIL_HTTP_KEEP_ALIVE_SECONDS', {
+        default: 75,
+        min: 1,
+        max: 3600,
+        doc: 'How long an idle keep-alive connection stays open',
+      }),
+      (seconds) => 1000 * seconds,
+    ),
+    maxConnections: integer('SECUREMAIL_HTTP_MAX_CONNECTIONS', {
+      default: 1000,
+      min: 1,
+      max: 1_000_000,
+      doc: 'Simultaneous connections to the API',
+    }),
+  },
   bodyLimitBytes: integer('SECUREMAIL_BODY_LIMIT', {
     default: 1024 * 1024,
     min: 1024,
@@ -131,6 +170,8 @@ export interface ApiSettings {
   tokenTtlSeconds: number;
   /** Failed token requests allowed per client id and per address, per sliding window. */
   tokenFailures: { perClient: number; perAddress: number; windowMs: number };
+  /** Time limits and the connection cap of the HTTP server. */
+  http: HttpServerLimits;
   /** Largest request body accepted outside `POST /message`. */
   bodyLimitBytes: number;
   corsOrigin: string;
@@ -140,6 +181,17 @@ export interface ApiSettings {
   publicUrl: string | undefined;
   /** The web console (SECUREMAIL_CONSOLE); see docs/console.md. */
   console: { enabled: boolean };
+}
+
+export interface HttpServerLimits {
+  /** A request whose headers are not in after this long is answered 408 and closed. */
+  headersTimeoutMs: number;
+  /** The same for the whole request, body included. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveMs: number;
+  /** Connections beyond this many are closed at once. */
+  maxConnections: number;
 }
 
 /** Everything buildApp() reads of the configuration. */

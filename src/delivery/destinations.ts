@@ -24,6 +24,11 @@ export interface ConcurrencyLimits {
   perHost: number;
   /** Messages in flight per connection at most (the pipeline depth). */
   depth: number;
+  /**
+   * How long a failing destination is suspended (default SUSPEND_MS): the worker takes the
+   * first retry's delay when shorter, so that a suspension never outlasts the retries it defers.
+   */
+  suspendMs?: number;
 }
 
 /** Failed connections in a row, at a window of one, after which a destination is suspended. */
@@ -416,10 +421,11 @@ export class Destinations {
     d.window = Math.max(1, d.window / 2);
     if (d.window > 1 || d.failures < SUSPEND_AFTER_FAILURES) return undefined;
     if (d.suspended !== undefined && d.suspended.until > now) return undefined;
+    const suspendMs = this.limits.suspendMs ?? SUSPEND_MS;
     d.suspended = {
-      until: now + SUSPEND_MS,
+      until: now + suspendMs,
       reason,
-      detail: `delivery to ${d.domain} suspended for ${SUSPEND_MS / 1000} s after ${d.failures} failed connections in a row: ${detail}`,
+      detail: `delivery to ${d.domain} suspended for ${suspendMs / 1000} s after ${d.failures} failed connections in a row: ${detail}`,
     };
     return d.suspended;
   }

@@ -18,6 +18,17 @@ export const DELIVERY_SETTINGS = {
     }),
     (hours) => HOUR_MS * hours,
   ),
+  // Postfix: minimal_backoff_time (300 s). One minute by default, as before it was a setting;
+  // an operator with a private relay may want less, one on a metered link more.
+  retryMinMs: map(
+    integer('SECUREMAIL_RETRY_MIN_SECONDS', {
+      default: 60,
+      min: 1,
+      max: 3600,
+      doc: 'Delay before the first retry of a temporary failure',
+    }),
+    (seconds) => 1000 * seconds,
+  ),
   // Sized for internet latency: at a 50 ms round trip a connection carries at most one
   // flight of messages per 50 ms, so a process needs about a hundred busy connections to
   // keep two cores at work (issue 11: 20 connections gave 165 msg/s). Sockets in one event
@@ -83,6 +94,8 @@ export const DELIVERY_SETTINGS = {
 export interface DeliverySettings {
   /** Deferred recipients are retried this long after acceptance, then end `expired`. */
   retryWindowMs: number;
+  /** The first retry's delay; each later one doubles, up to an hour. Also a failing destination's suspension. */
+  retryMinMs: number;
   /** SMTP connections a worker process keeps open at once, over all destinations. */
   concurrency: number;
   /** Most connections at once to one destination (recipient domain). */

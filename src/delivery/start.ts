@@ -57,6 +57,7 @@ export function createDeliveryWorker(deps: StartDeliveryDeps): DeliveryWorker {
       leaseMs: config.delivery.leaseMs,
       staleMs: config.delivery.staleMs,
       retryWindowMs: config.delivery.retryWindowMs,
+      retryBaseMs: config.delivery.retryMinMs,
       concurrency: config.delivery.concurrency,
       destinationConcurrency: config.delivery.destinationConcurrency,
       initialConcurrency: config.delivery.initialConcurrency,

@@ -39,13 +39,13 @@ import { isStorageUnavailable, StorageOutage } from '../store/unavailable.ts';
 import type { PolicyLevel } from '../vocabulary/policy-levels.ts';
 import type { RecipientReason } from '../vocabulary/reasons.ts';
 import { type Acquired, type ConnectionDeps, LINGER_MS, runConnection } from './connection.ts';
-import { Destinations, type Waiting } from './destinations.ts';
+import { Destinations, SUSPEND_MS, type Waiting } from './destinations.ts';
 import type { SigningKey } from './dkim-sign.ts';
 import { Liveness } from './liveness.ts';
 import { MessagePreparer } from './message-preparer.ts';
 import { OutcomeWriter } from './outcome-writer.ts';
 import { PoolSource } from './pool-source.ts';
-import { nextAttempt } from './retry.ts';
+import { nextAttempt, RETRY_BASE_MS } from './retry.ts';
 import { SessionPool } from './session-pool.ts';
 
 export { verpAddress } from './connection.ts';
@@ -57,6 +57,8 @@ export interface WorkerSettings {
   leaseMs: number;
   /** How long a deferred recipient is retried before it ends `expired`. */
   retryWindowMs: number;
+  /** The first retry's delay (default RETRY_BASE_MS), and how long a failing destination is suspended. */
+  retryBaseMs?: number;
   /** Connections open at once, over all destinations. */
   concurrency: number;
   /** Most connections at once per destination (default 20). */
@@ -189,6 +191,7 @@ export class DeliveryWorker {
       initial: Math.min(s.initialConcurrency ?? 5, perDestination),
       perHost: s.hostConcurrency ?? 0,
       depth: s.pipelineDepth ?? 4,
+      suspendMs: Math.min(SUSPEND_MS, s.retryBaseMs ?? RETRY_BASE_MS),
     });
     this.#pool = new SessionPool({
       idleMs: s.sessionIdleMs ?? SESSION_IDLE_MS,
@@ -669,6 +672,7 @@ export class DeliveryWorker {
       r.acceptedAt,
       this.#deps.settings.retryWindowMs,
       this.#deps.random,
+      this.#deps.settings.retryBaseMs,
     );
     if (next.retry) return attemptOutcome('deferred', { reason, detail, nextAttemptAt: next.at });
     const hours = Math.round(this.#deps.settings.retryWindowMs / 3_600_000);

@@ -53,6 +53,13 @@ const SMTP_CLOSE_TIMEOUT_MS = 5000;
 /** A full store is said once per interval, not once per message. */
 const FULL_WARNING_INTERVAL_MS = 60_000;
 
+/** What endSession() uses of smtp-server's connection objects (untyped in its types). */
+interface SessionConnection {
+  id: string;
+  send(code: number, text: string, context: false): void;
+  close(): void;
+}
+
 class MxReply extends Error {
   readonly responseCode: number;
   constructor(code: number, message: string) {
@@ -71,6 +78,9 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
   // Which accounts each accepted RCPT belongs to, per session.
   const accepted = new Map<string, AcceptedRecipient[]>();
   const onData = dataHandler(deps, accepted, keepWithinBudget(deps, now), now);
+  // Open connections per remote address, and each counted session's address and time limit.
+  const perAddress = new Map<string, number>();
+  const counted = new Map<string, { address: string; timer: NodeJS.Timeout }>();
 
   const server = new SMTPServer({
     name: deps.hostname,
@@ -88,16 +98,23 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
     logger: false,
 
     onConnect(session, callback) {
-      if (!connections.hit(session.remoteAddress)) {
+      const address = session.remoteAddress;
+      const open = perAddress.get(address) ?? 0;
+      if (open >= config.connectionsPerAddress || !connections.hit(address)) {
         callback(new MxReply(421, '4.7.0 Too many connections from your address, try later'));
         return;
       }
+      perAddress.set(address, open + 1);
+      const timer = setTimeout(() => endSession(session.id), config.sessionTimeoutMs);
+      timer.unref();
+      counted.set(session.id, { address, timer });
       accepted.set(session.id, []);
       callback();
     },
 
     onClose(session) {
       accepted.delete(session.id);
+      uncount(session.id);
     },
 
     onMailFrom(_address, session, callback) {
@@ -113,6 +130,31 @@ export async function startInboundMx(deps: InboundMxDeps): Promise<RunningMx> {
     onRcptTo: rcptHandler(deps, accepted),
     onData,
   });
+  /**
+   * SECUREMAIL_MX_SESSION_TIMEOUT_SECONDS is up: 421 4.4.2 (RFC 3463: the connection timed
+   * out) and close, whatever the client is doing; a message not yet answered 250 is the
+   * sender's to retry.
+   */
+  function endSession(id: string): void {
+    // Uncounted here too: a connection that closed before onConnect ran gets no onClose.
+    uncount(id);
+    for (const connection of server.connections as Set<SessionConnection>) {
+      if (connection.id !== id) continue;
+      connection.send(421, `4.4.2 ${deps.hostname} session time limit reached, closing`, false);
+      connection.close();
+      return;
+    }
+  }
+
+  function uncount(id: string): void {
+    const entry = counted.get(id);
+    if (entry === undefined) return;
+    counted.delete(id);
+    clearTimeout(entry.timer);
+    const open = (perAddress.get(entry.address) ?? 1) - 1;
+    if (open > 0) perAddress.set(entry.address, open);
+    else perAddress.delete(entry.address);
+  }
   // A failure to listen is the caller's to report (once, with listenProblem's words); only
   // errors after that are connection errors.
   let listening = false;

@@ -6,6 +6,7 @@ import {
   custom,
   type Env,
   integer,
+  map,
   readSettings,
   type SettingContext,
   text,
@@ -67,6 +68,14 @@ export const INBOUND_SETTINGS = {
     max: 100_000,
     doc: 'Simultaneous connections.',
   }),
+  // A tenth of the slots per address: one sender (or one client trickling bytes) cannot hold
+  // them all, while a busy MTA keeps the handful of connections it opens to one host.
+  connectionsPerAddress: integer('SECUREMAIL_MX_CONNECTIONS_PER_ADDRESS', {
+    default: 10,
+    min: 1,
+    max: 100_000,
+    doc: 'Simultaneous connections per remote address',
+  }),
   connectionsPerMinute: integer('SECUREMAIL_MX_CONNECTIONS_PER_MINUTE', {
     default: 60,
     min: 1,
@@ -91,6 +100,18 @@ export const INBOUND_SETTINGS = {
     max: 3_600_000,
     doc: 'Idle time before a connection is closed.',
   }),
+  // The idle timeout restarts with every byte: a client sending one a second was never cut
+  // off. This limit is measured from the connection and nothing extends it; 10 minutes is
+  // RFC 5321 4.5.3.2's longest wait for one reply, ample for a DSN of a few megabytes.
+  sessionTimeoutMs: map(
+    integer('SECUREMAIL_MX_SESSION_TIMEOUT_SECONDS', {
+      default: 600,
+      min: 1,
+      max: 86_400,
+      doc: 'Longest a connection may last, however active',
+    }),
+    (seconds) => 1000 * seconds,
+  ),
   retentionDays: integer('SECUREMAIL_MX_RETENTION_DAYS', {
     default: 30,
     min: 1,
@@ -115,12 +136,16 @@ export interface InboundConfig {
   /** The most stored of all received messages together (every MX process on the database). */
   storeBytes: number;
   maxConnections: number;
+  /** Simultaneous connections per remote address. */
+  connectionsPerAddress: number;
   /** Connections per remote address per minute. */
   connectionsPerMinute: number;
   /** Messages per remote address per minute. */
   messagesPerMinute: number;
   maxRecipients: number;
   socketTimeoutMs: number;
+  /** A connection is answered 421 4.4.2 and closed after this long, however active. */
+  sessionTimeoutMs: number;
   /** Received bounces are deleted after this many days. */
   retentionDays: number;
 }

@@ -80,6 +80,49 @@ export function dotStuff(message: Buffer): Buffer {
   return Buffer.concat([stuffer.push(message), stuffer.end()]);
 }
 
+/** Messages above this size keep their dot-stuffed form for every connection that sends them. */
+export const SHARED_STUFFING_MIN = 64 * 1024;
+
+const stuffed = new WeakMap<Buffer, Buffer>();
+const chunked = new WeakMap<Buffer, Buffer>();
+
+/**
+ * dotStuff() of a message, made once per message buffer when it is large: a bulk message is
+ * one prepared (signed) buffer sent on many connections at once, and each send made its own
+ * stuffed copy (25 MB each, times the connections sending it). Kept as long as the message
+ * buffer itself lives (a WeakMap: nothing to free).
+ */
+export function dotStuffShared(message: Buffer): Buffer {
+  if (message.length <= SHARED_STUFFING_MIN) return dotStuff(message);
+  let form = stuffed.get(message);
+  if (form === undefined) {
+    form =
+      plainCrlf(message) && message[0] !== DOT && message.indexOf('\n.') < 0
+        ? Buffer.concat([message, Buffer.from(endsWithCrlf(message) ? '.\r\n' : '\r\n.\r\n')])
+        : dotStuff(message);
+    stuffed.set(message, form);
+  }
+  return form;
+}
+
+/**
+ * Whether every line ends with CRLF (no bare CR or LF), scanned in the buffer: the string of
+ * a 25 MB message that the small messages' check makes is 25 MB more garbage per form.
+ */
+function plainCrlf(message: Buffer): boolean {
+  for (let i = message.indexOf(LF); i >= 0; i = message.indexOf(LF, i + 1)) {
+    if (i === 0 || message[i - 1] !== CR) return false;
+  }
+  for (let i = message.indexOf(CR); i >= 0; i = message.indexOf(CR, i + 1)) {
+    if (message[i + 1] !== LF) return false;
+  }
+  return true;
+}
+
+function endsWithCrlf(message: Buffer): boolean {
+  return message.length >= 2 && message[message.length - 2] === CR && message.at(-1) === LF;
+}
+
 /**
  * The content of a BDAT chunk (RFC 3030): sent as it is, octet-counted, so no dot-stuffing
  * and no terminator. Line endings are still CRLF throughout, as for DATA: a server that
@@ -91,4 +134,18 @@ export function chunkContent(message: Buffer): Buffer {
   if (!BARE_LINE_END.test(text) && (text.length === 0 || text.endsWith('\r\n'))) return message;
   const normalised = text.replace(/\r\n|\r|\n/g, '\r\n');
   return Buffer.from(normalised.endsWith('\r\n') ? normalised : `${normalised}\r\n`, 'latin1');
+}
+
+/**
+ * chunkContent() of a message, found once per message buffer when it is large (its check
+ * reads the whole message as a string, a copy of its size per send otherwise).
+ */
+export function chunkContentShared(message: Buffer): Buffer {
+  if (message.length <= SHARED_STUFFING_MIN) return chunkContent(message);
+  let form = chunked.get(message);
+  if (form === undefined) {
+    form = plainCrlf(message) && endsWithCrlf(message) ? message : chunkContent(message);
+    chunked.set(message, form);
+  }
+  return form;
 }

@@ -102,6 +102,7 @@ export async function attemptAddress(
     ehloName: options.ehloName,
     connectTimeoutMs: options.connectTimeoutMs,
     commandTimeoutMs: options.commandTimeoutMs,
+    dataTimeoutMs: options.dataTimeoutMs,
     now: options.now,
   };
   let client: SmtpClient | undefined;

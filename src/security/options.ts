@@ -11,6 +11,8 @@ export interface SecurityOptions {
   connectTimeoutMs: number;
   /** Per command and for the TLS handshake. */
   commandTimeoutMs: number;
+  /** For the final reply to a message's content (RFC 5321 4.5.3.2: 10 minutes). */
+  dataTimeoutMs: number;
   /** Our host name in EHLO. */
   ehloName: string;
   /** PEM certificates trusted in addition to the Web PKI roots (SECUREMAIL_CA_FILE). */
@@ -40,6 +42,7 @@ export const DEFAULT_SECURITY_OPTIONS: Readonly<SecurityOptions> = Object.freeze
   // RFC 5321 4.5.3.2 suggests minutes; a secure-delivery worker retries later instead.
   connectTimeoutMs: 30_000,
   commandTimeoutMs: 60_000,
+  dataTimeoutMs: 600_000,
   ehloName: 'localhost',
   extraCa: [],
   policyLevel: 'verified',

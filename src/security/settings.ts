@@ -34,6 +34,14 @@ export const SECURITY_SETTINGS = {
     max: 600_000,
     doc: 'Time for each SMTP reply and for the TLS handshake.',
   }),
+  // RFC 5321 4.5.3.2: "DATA Termination: 10 minutes", since the server may check the whole
+  // message before it answers; a client that gives up earlier sends the message twice.
+  dataTimeoutMs: integer('SECUREMAIL_SMTP_DATA_TIMEOUT_MS', {
+    default: 600_000,
+    min: 100,
+    max: 3_600_000,
+    doc: "Time for the final reply to a message's content (after DATA's dot or BDAT LAST).",
+  }),
   mtaStsPort: integer('SECUREMAIL_MTA_STS_PORT', {
     default: 443,
     min: 1,
@@ -69,6 +77,8 @@ export interface OutboundSecurityConfig {
   caFile: string | undefined;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /** Time for the final reply to a message's content. */
+  dataTimeoutMs: number;
   /** Port of MTA-STS policy hosts: 443; tests point it elsewhere. */
   mtaStsPort: number;
   /** How long POST /security/check reuses a domain's result. */
@@ -118,6 +128,7 @@ export function outboundOptions(
     smtpPort: config.security.smtpPort,
     connectTimeoutMs: config.security.connectTimeoutMs,
     commandTimeoutMs: config.security.commandTimeoutMs,
+    dataTimeoutMs: config.security.dataTimeoutMs,
     mtaStsPort: config.security.mtaStsPort,
     ehloName: config.hostname,
     extraCa,

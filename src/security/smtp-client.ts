@@ -13,7 +13,7 @@ import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import type { AuthMethod } from '../vocabulary/policy-levels.ts';
-import { chunkContent, DotStuffer, dotStuff } from './dot-stuffing.ts';
+import { chunkContentShared, DotStuffer, dotStuffShared } from './dot-stuffing.ts';
 import { checkPath, isAscii, xtext } from './smtp-paths.ts';
 import {
   buildReply,
@@ -47,6 +47,11 @@ export interface SmtpConnectOptions {
   ehloName: string;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /**
+   * Time for the final reply to a message's content (RFC 5321 4.5.3.2: 10 minutes, as the
+   * server may check the whole message before it answers); commandTimeoutMs when absent.
+   */
+  dataTimeoutMs?: number;
   now: () => Date;
 }
 
@@ -87,6 +92,9 @@ interface Slot {
 /** A flight above this size is written as separate buffers (corked) instead of one copy. */
 const COPY_FLIGHT_MAX = 64 * 1024;
 
+/** The most bytes handed to the socket in one write (see #pump). */
+const WRITE_SLICE = 256 * 1024;
+
 const noop = () => {};
 
 export class SmtpClient {
@@ -122,6 +130,11 @@ export class SmtpClient {
   #flight: Buffer[] = [];
   #flightBytes = 0;
   #flushScheduled = false;
+  /** Bytes handed over for writing, not yet taken by the socket (it wanted a drain). */
+  #out: Buffer[] = [];
+  #awaitingDrain = false;
+  /** #write() calls waiting for the queue to be taken. */
+  #written: Array<{ resolve: () => void; reject: (error: SmtpError) => void }> = [];
   /** Resolved when the next transaction may write its envelope. */
   #turn: Promise<void> = Promise.resolve();
   /** Transactions whose MAIL was written and whose end was not read yet. */
@@ -398,7 +411,7 @@ export class SmtpClient {
     message: Buffer,
     release: () => void,
   ): Promise<SmtpReply> {
-    const content = chunkContent(message);
+    const content = chunkContentShared(message);
     const commands: Array<[SmtpStep, string]> = [
       ...(reset ? [['rset', 'RSET'] as [SmtpStep, string]] : []),
       ['mail', mailLine],
@@ -451,7 +464,7 @@ export class SmtpClient {
         reply: dataReply!,
       });
     }
-    const [end] = this.#pipeline([], dotStuff(message), 'message');
+    const [end] = this.#pipeline([], dotStuffShared(message), 'message');
     this.#sent('<message>');
     release();
     return finalReply('message', await end!);
@@ -469,7 +482,7 @@ export class SmtpClient {
     await this.#command('mail', mailLine, [250]);
     await this.#command('rcpt', rcptLine, [250, 251]);
     if (mode === 'data') return this.data(message);
-    const content = chunkContent(message);
+    const content = chunkContentShared(message);
     this.#step = 'message';
     const [end] = this.#pipeline([['message', `BDAT ${content.length} LAST`]], content);
     this.#sent('<message>');
@@ -483,22 +496,30 @@ export class SmtpClient {
     return this.#message(message);
   }
 
-  /** After 354: the dot-stuffed message and its final reply. */
+  /**
+   * After 354: the dot-stuffed message and its final reply. The reply is awaited (its timer
+   * running) before the content is written: a server that stops reading mid-message would
+   * otherwise hold the write, and the connection, forever.
+   */
   async #message(message: Buffer | Readable): Promise<SmtpReply> {
     this.#step = 'message';
+    if (this.#outOfStep()) {
+      const error = new SmtpError('message', 'protocol', 'unsolicited reply from the server');
+      this.#fail(error);
+      throw error;
+    }
+    const reply = this.#await('message');
     if (Buffer.isBuffer(message)) {
-      // One write (one TLS record when it fits) for the message and its final dot.
-      await this.#write(dotStuff(message));
-      this.#sent('<message>');
-      return this.#expect('message', [250]);
+      await this.#write(dotStuffShared(message));
+    } else {
+      const stuffer = new DotStuffer();
+      for await (const chunk of message as AsyncIterable<Buffer | string>) {
+        await this.#write(stuffer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
+      }
+      await this.#write(stuffer.end());
     }
-    const stuffer = new DotStuffer();
-    for await (const chunk of message as AsyncIterable<Buffer | string>) {
-      await this.#write(stuffer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
-    }
-    await this.#write(stuffer.end());
     this.#sent('<message>');
-    return this.#expect('message', [250]);
+    return check('message', await reply, [250]);
   }
 
   async rset(): Promise<SmtpReply> {
@@ -616,17 +637,18 @@ export class SmtpClient {
       return;
     }
     if (this.#timer !== undefined) return;
+    const step = this.#slots[0]!.step;
+    const ms = this.#timeoutFor(step);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      const step = this.#slots[0]?.step ?? this.#step;
-      this.#fail(
-        new SmtpError(
-          step,
-          'timeout',
-          `${step}: no reply within ${this.options.commandTimeoutMs} ms`,
-        ),
-      );
-    }, this.options.commandTimeoutMs);
+      this.#fail(new SmtpError(step, 'timeout', `${step}: no reply within ${ms} ms`));
+    }, ms);
+  }
+
+  /** The reply to a message's content has the data timeout; every other reply the command one. */
+  #timeoutFor(step: SmtpStep): number {
+    if (step === 'message') return this.options.dataTimeoutMs ?? this.options.commandTimeoutMs;
+    return this.options.commandTimeoutMs;
   }
 
   #receive(chunk: Buffer): void {
@@ -678,13 +700,11 @@ export class SmtpClient {
       this.#replies.push(reply);
       return true;
     }
-    // The next awaited reply gets a full command timeout of its own.
+    // The next awaited reply gets a full timeout of its own (the data timeout for a content).
     if (this.#timer !== undefined) {
-      if (this.#slots.length > 0) this.#timer.refresh();
-      else {
-        clearTimeout(this.#timer);
-        this.#timer = undefined;
-      }
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#armTimer();
     }
     slot.resolve(reply);
     return true;
@@ -700,6 +720,8 @@ export class SmtpClient {
     for (const slot of slots) slot.reject(failureAt(error, slot.step));
     this.#flight = [];
     this.#flightBytes = 0;
+    this.#out = [];
+    for (const waiter of this.#written.splice(0)) waiter.reject(error);
     this.close();
   }
 
@@ -737,37 +759,60 @@ export class SmtpClient {
     const size = this.#flightBytes;
     this.#flightBytes = 0;
     if (this.#failure) return;
-    const socket = this.#tlsSocket ?? this.#socket;
-    // Write errors surface as 'error' on the socket, which fails every awaited reply.
-    if (flight.length === 1) socket.write(flight[0]!);
-    else if (size <= COPY_FLIGHT_MAX) socket.write(Buffer.concat(flight, size));
-    else {
-      socket.cork();
-      for (const bytes of flight) socket.write(bytes);
-      socket.uncork();
+    if (flight.length > 1 && size <= COPY_FLIGHT_MAX) this.#enqueue(Buffer.concat(flight, size));
+    else for (const bytes of flight) this.#enqueue(bytes);
+    this.#pump();
+  }
+
+  /** Adds bytes to the outgoing queue, a large buffer as WRITE_SLICE views of it (no copy). */
+  #enqueue(bytes: Buffer): void {
+    if (bytes.length <= WRITE_SLICE) {
+      this.#out.push(bytes);
+      return;
+    }
+    for (let at = 0; at < bytes.length; at += WRITE_SLICE) {
+      this.#out.push(bytes.subarray(at, at + WRITE_SLICE));
     }
   }
 
+  /**
+   * Writes the outgoing queue while the socket takes it, and waits for `drain` when it is
+   * full. A message handed to a TLS socket in one write is encrypted whole at once: a copy
+   * of its size per connection on top of the shared plaintext. Measured (issue 15, 5 MB to
+   * 1,000 recipients, with the shared dot-stuffed form): 892 -> 342 MiB peak RSS.
+   */
+  #pump(): void {
+    if (this.#awaitingDrain) return;
+    const socket = this.#tlsSocket ?? this.#socket;
+    while (this.#out.length > 0) {
+      if (this.#failure) {
+        this.#out = [];
+        return;
+      }
+      // Write errors surface as 'error' on the socket, which fails every awaited reply.
+      if (!socket.write(this.#out.shift()!)) {
+        this.#awaitingDrain = true;
+        socket.once('drain', () => {
+          this.#awaitingDrain = false;
+          this.#pump();
+        });
+        return;
+      }
+    }
+    for (const waiter of this.#written.splice(0)) waiter.resolve();
+  }
+
+  /** Resolves once `bytes` (after everything queued before them) were taken by the socket. */
   #write(bytes: Buffer): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
     // Whatever this turn queued goes first: the bytes must leave in the order written.
     this.#flush();
-    const socket = this.#tlsSocket ?? this.#socket;
-    return new Promise<void>((resolve, reject) => {
-      // Write errors also surface as 'error' on the socket, which fails the pending read.
-      if (socket.write(bytes)) {
-        resolve();
-        return;
-      }
-      const settle = () => {
-        socket.off('drain', settle);
-        socket.off('close', settle);
-        if (this.#failure) reject(this.#failure);
-        else resolve();
-      };
-      socket.on('drain', settle);
-      socket.on('close', settle);
+    this.#enqueue(bytes);
+    const written = new Promise<void>((resolve, reject) => {
+      this.#written.push({ resolve, reject });
     });
+    this.#pump();
+    return written;
   }
 
   #sent(line: string): void {

@@ -148,6 +148,11 @@ export class TestDnsServer {
   followCnames = true;
   /** Extra: TTL and SOA minimum of negative answers. */
   negativeTtl = DEFAULT_NEGATIVE_TTL;
+  /**
+   * Extra: a resolver outage: every query fails this way ('timeout': the resolver is down and
+   * says nothing; 'servfail': it answers SERVFAIL to everything). Undefined: answer normally.
+   */
+  outage: FailureMode | undefined;
 
   readonly #udp: dgram.Socket;
   readonly #tcp: net.Server;
@@ -276,6 +281,7 @@ export class TestDnsServer {
     this.followCnames = true;
     this.negativeTtl = DEFAULT_NEGATIVE_TTL;
     this.validating = true;
+    this.outage = undefined;
   }
 
   async close(): Promise<void> {
@@ -336,7 +342,9 @@ export class TestDnsServer {
       adRequested: query.flag_ad,
     });
 
-    if (name === '' && question.type === 'SOA') return this.#rootSoa(query, question, opt);
+    if (name === '' && question.type === 'SOA' && this.outage === undefined) {
+      return this.#rootSoa(query, question, opt);
+    }
     const resolution = this.#resolve(name, question.type);
     const failure = this.#failureFor(resolution.names, question.type, transport);
     if (failure === 'timeout') return { packet: undefined };
@@ -495,6 +503,7 @@ export class TestDnsServer {
   }
 
   #failureFor(names: string[], type: string, transport: Transport): FailureMode | undefined {
+    if (this.outage !== undefined) return this.outage;
     for (const name of names) {
       for (const key of [
         failureKey(name, type, transport),

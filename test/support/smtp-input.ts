@@ -24,11 +24,17 @@ export interface SmtpInputHandler {
 export interface SmtpInputOptions {
   /** Frame `BDAT n [LAST]` chunks; without it BDAT is just another command line. */
   chunking: boolean;
+  /**
+   * Extra: false to frame contents without keeping them (the handler gets an empty buffer):
+   * a sink counting 25 MB messages on a hundred connections would hold gigabytes.
+   */
+  keepContent?: boolean;
 }
 
 export class SmtpInput {
   readonly #handler: SmtpInputHandler;
   readonly #chunking: boolean;
+  readonly #keep: boolean;
   #mode: 'command' | 'data' | 'chunk' = 'command';
   #stopped = false;
   /** Unconsumed bytes in command mode (a partial line). */
@@ -48,6 +54,7 @@ export class SmtpInput {
   constructor(handler: SmtpInputHandler, options: SmtpInputOptions) {
     this.#handler = handler;
     this.#chunking = options.chunking;
+    this.#keep = options.keepContent ?? true;
   }
 
   /**
@@ -111,7 +118,7 @@ export class SmtpInput {
 
   #takeChunk(bytes: Buffer): Buffer {
     const take = Math.min(this.#chunkLeft, bytes.length);
-    this.#parts.push(bytes.subarray(0, take));
+    if (this.#keep) this.#parts.push(bytes.subarray(0, take));
     this.#chunkLeft -= take;
     if (this.#chunkLeft === 0) this.#endChunk();
     return bytes.subarray(take);
@@ -136,7 +143,7 @@ export class SmtpInput {
       if (inside >= 0) at = inside + tail.length;
     }
     if (at < 0) {
-      this.#parts.push(bytes);
+      if (this.#keep) this.#parts.push(bytes);
       this.#length += bytes.length;
       const joined = bytes.length >= 4 ? bytes : Buffer.concat([tail, bytes]);
       this.#tail = Buffer.from(joined.subarray(Math.max(0, joined.length - 4)));
@@ -144,8 +151,9 @@ export class SmtpInput {
     }
     // `at` counts from the start of the tail; the content keeps the CRLF before the dot.
     const contentEnd = at + 2 - tail.length;
-    const length = this.#length + contentEnd;
-    const parts = contentEnd > 0 ? [...this.#parts, bytes.subarray(0, contentEnd)] : this.#parts;
+    const length = this.#keep ? this.#length + contentEnd : 0;
+    const parts =
+      contentEnd > 0 && this.#keep ? [...this.#parts, bytes.subarray(0, contentEnd)] : this.#parts;
     const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const content = all.subarray(0, length);
     this.#parts = [];

@@ -1,0 +1,346 @@
+// What the network faults of the chaos suite share (issue 15): a test network around a real
+// `securemail serve` child process, whose faults are injected from outside it. The parent
+// holds the in-process DNS server standing in for the operator's validating resolver (it
+// can go silent or answer SERVFAIL), counting SMTP sinks with certificates from a test CA
+// (they can drop or stall after a message's content), and the SQLite file the child uses; it
+// creates the sending account through an in-process API on that file, then submits over HTTP
+// to the child like any client. A row's figures come from the database and the sinks:
+// recipients lost (not final, or `delivered` yet absent at the sink) and copies beyond one.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { buildApp } from '../../src/api/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createResolver } from '../../src/dns/index.ts';
+import { openStore, type Store } from '../../src/store/database.ts';
+import { migrateToLatest } from '../../src/store/migrations.ts';
+import { chainPem, makeCa, makeLeaf, type TestCert } from '../../test/support/certs.ts';
+import { CountingSink, type SinkAction } from '../../test/support/counting-sink.ts';
+import { TestDnsServer } from '../../test/support/dns-server.ts';
+import { verifiedSendingAccount } from '../../test/support/sending-account.ts';
+import type { ChaosContext } from '../types.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const SENDER_DOMAIN = 'shop.nl';
+
+export interface NetWorld {
+  dns: TestDnsServer;
+  ca: TestCert;
+  store: Store;
+  masterKey: Buffer;
+  dataDir: string;
+  /** The Authorization header of the sending client. */
+  auth: string;
+  /** One sink per recipient domain. */
+  sinks: Map<string, CountingSink>;
+  smtpPort: number;
+}
+
+/** The test network and a verified sending account in an SQLite file under context.workDir. */
+export async function startNetWorld(context: ChaosContext): Promise<NetWorld> {
+  // A directory of its own: a fault may start several worlds in one work directory.
+  mkdirSync(context.workDir, { recursive: true, mode: 0o700 });
+  const dataDir = mkdtempSync(path.join(context.workDir, 'data-'));
+  const store = openStore({ sqlitePath: path.join(dataDir, 'securemail.db') });
+  await migrateToLatest(store.db);
+  const dns = await TestDnsServer.start();
+  const ca = await makeCa('SecureMail Chaos Root');
+  const masterKey = randomBytes(32);
+  const resolver = createResolver({
+    servers: [{ host: dns.host, port: dns.port }],
+    timeoutMs: 1000,
+    attempts: 1,
+    cache: false,
+  });
+  const app = await buildApp({
+    config: loadConfig({ ...baseEnv(dns, dataDir), SECUREMAIL_TOKEN_TTL: '86400' }),
+    store,
+    logger: false,
+    now: Date.now,
+    masterKey,
+    resolver,
+    extraCa: [ca.pem],
+  });
+  await app.ready();
+  const { tenant } = await verifiedSendingAccount(app, store, dns, {
+    domain: SENDER_DOMAIN,
+    notificationEmail: 'ops@notify.test',
+    clientName: 'chaos',
+    now: Date.now(),
+  });
+  await app.close();
+  await resolver.close();
+  return {
+    dns,
+    ca,
+    store,
+    masterKey,
+    dataDir,
+    auth: tenant.auth.authorization,
+    sinks: new Map(),
+    smtpPort: 0,
+  };
+}
+
+function baseEnv(dns: TestDnsServer, dataDir: string): Record<string, string> {
+  return {
+    SECUREMAIL_DATA_DIR: dataDir,
+    SECUREMAIL_HOSTNAME: 'platform.test',
+    SECUREMAIL_MX_HOSTS: 'mx1.platform.test,mx2.platform.test',
+    SECUREMAIL_SPF_INCLUDE: 'spf.platform.test',
+    SECUREMAIL_DNS_SERVERS: dns.server,
+    SECUREMAIL_QUOTA_LIMIT: '1000000000',
+    SECUREMAIL_MESSAGES_PER_DAY: '1000000000',
+  };
+}
+
+/** A sink for `domain` on its own loopback address (127.0.0.<octet>), its MX and A records published (signed). */
+export async function addDomain(
+  world: NetWorld,
+  domain: string,
+  octet: number,
+  afterContent?: (recipients: readonly string[]) => SinkAction,
+  /** Offer CHUNKING (BDAT); without it messages go with DATA, dot-stuffed. */
+  chunking = true,
+): Promise<CountingSink> {
+  const host = `mx.${domain}`;
+  const leaf = await makeLeaf({ names: [host], issuer: world.ca });
+  const sink = await CountingSink.start({
+    host: `127.0.0.${octet}`,
+    port: world.smtpPort,
+    name: host,
+    key: leaf.keyPem,
+    cert: chainPem(leaf),
+    chunking,
+    ...(afterContent ? { afterContent } : {}),
+  });
+  world.smtpPort = sink.port;
+  world.sinks.set(domain, sink);
+  world.dns.set(domain, [{ type: 'MX', preference: 10, exchange: host }]);
+  world.dns.set(host, [{ type: 'A', data: sink.host }]);
+  world.dns.sign(domain);
+  return sink;
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** `securemail serve` as a child process, with the tail of its output kept for failures. */
+export class ServiceProcess {
+  readonly child: ChildProcess;
+  readonly httpPort: number;
+  readonly mxPort: number;
+  #output = '';
+  readonly exited: Promise<void>;
+  /** Highest VmHWM seen (read while it runs; /proc forgets it at exit). */
+  #peakKb = 0;
+  readonly #sampler: NodeJS.Timeout;
+
+  private constructor(child: ChildProcess, httpPort: number, mxPort: number) {
+    this.child = child;
+    this.httpPort = httpPort;
+    this.mxPort = mxPort;
+    const keep = (chunk: Buffer) => {
+      this.#output = (this.#output + chunk.toString()).slice(-20_000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    this.#sampler = setInterval(() => this.#sample(), 200);
+    this.#sampler.unref();
+  }
+
+  /** Starts `serve --roles <roles>` on the world's database and network and waits until /healthz answers. */
+  static async start(
+    world: NetWorld,
+    roles: string,
+    extra: Record<string, string> = {},
+  ): Promise<ServiceProcess> {
+    const caFile = path.join(world.dataDir, 'chaos-ca.pem');
+    writeFileSync(caFile, world.ca.pem);
+    const httpPort = await freePort();
+    const mxPort = roles.includes('mx') ? await freePort() : 0;
+    const env = {
+      PATH: process.env.PATH ?? '',
+      ...baseEnv(world.dns, world.dataDir),
+      SECUREMAIL_MASTER_KEY: world.masterKey.toString('base64'),
+      SECUREMAIL_SMTP_PORT: String(world.smtpPort),
+      SECUREMAIL_MX_ALLOW_NETWORKS: '127.0.0.0/8,::1/128',
+      SECUREMAIL_CA_FILE: caFile,
+      SECUREMAIL_HTTP_HOST: '127.0.0.1',
+      SECUREMAIL_HTTP_PORT: String(httpPort),
+      SECUREMAIL_MX_HOST: '127.0.0.1',
+      SECUREMAIL_MX_PORT: String(mxPort),
+      SECUREMAIL_LOG_LEVEL: 'warn',
+      ...extra,
+    };
+    const child = spawn(process.execPath, ['src/main.ts', 'serve', '--roles', roles], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const service = new ServiceProcess(child, httpPort, mxPort);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const response = await fetch(`${service.url}/healthz`);
+        if (response.ok) return service;
+      } catch {
+        // not listening yet
+      }
+      if (child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`the service did not start:\n${service.output}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  get output(): string {
+    return this.#output;
+  }
+
+  #sample(): void {
+    try {
+      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+      const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+      this.#peakKb = Math.max(this.#peakKb, kb);
+    } catch {
+      // gone
+    }
+  }
+
+  /** Peak resident memory so far (VmHWM), MiB. */
+  peakRssMiB(): number {
+    this.#sample();
+    return Math.round(this.#peakKb / 1024);
+  }
+
+  /** SIGTERM (graceful stop), SIGKILL after 15 s. */
+  async stop(): Promise<void> {
+    this.#sample();
+    clearInterval(this.#sampler);
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A MIME message of about `bytes` from the sending domain (CRLF lines of 78 octets). */
+export function mimeOf(bytes: number, tag = randomBytes(6).toString('hex')): string {
+  const line = `${'x'.repeat(76)}\r\n`;
+  const body = line.repeat(Math.max(1, Math.ceil(bytes / line.length)));
+  return [
+    `From: Shop <news@${SENDER_DOMAIN}>`,
+    'To: customers@example.org',
+    `Subject: chaos ${tag}`,
+    `Date: ${new Date().toUTCString()}`,
+    `Message-ID: <${tag}.${randomBytes(6).toString('hex')}@${SENDER_DOMAIN}>`,
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    body,
+  ].join('\r\n');
+}
+
+/** POST /message to the service; the status code and the time it took. */
+export async function submit(
+  world: NetWorld,
+  service: ServiceProcess,
+  recipients: string[],
+  message: string,
+): Promise<{ status: number; ms: number; body: string }> {
+  const started = Date.now();
+  const response = await fetch(`${service.url}/message`, {
+    method: 'POST',
+    headers: { authorization: world.auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ sender: `news@${SENDER_DOMAIN}`, recipients, message }),
+  });
+  const body = await response.text();
+  return { status: response.status, ms: Date.now() - started, body };
+}
+
+export function addresses(n: number, domain: string, prefix = 'r'): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}${i}@${domain}`);
+}
+
+/** Recipients per status. */
+export async function statusCounts(store: Store): Promise<Map<string, number>> {
+  const rows = await store.db
+    .selectFrom('recipients')
+    .select(['status', sql<number>`count(*)`.as('n')])
+    .groupBy('status')
+    .execute();
+  return new Map(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+/** Waits until no recipient is queued or deferred; false when `timeoutMs` ran out first. */
+export async function waitAllFinal(store: Store, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await statusCounts(store);
+    if ((counts.get('queued') ?? 0) + (counts.get('deferred') ?? 0) === 0) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(250);
+  }
+}
+
+export interface Ledger {
+  recipients: number;
+  /** Not final, or `delivered` without a copy at the sink. */
+  lost: number;
+  /** Copies at the sinks beyond one per recipient. */
+  duplicated: number;
+  /** `delivered` although the sink never answered 250 for it. */
+  deliveredUnanswered: number;
+  /** Final but not delivered (refused, bounced, failed, expired). */
+  undelivered: number;
+}
+
+/** Compares the database with the sinks. */
+export async function ledger(world: NetWorld): Promise<Ledger> {
+  const rows = await world.store.db
+    .selectFrom('recipients')
+    .select(['address', 'status'])
+    .execute();
+  const sinkOf = (address: string) => world.sinks.get(address.slice(address.lastIndexOf('@') + 1));
+  let lost = 0;
+  let deliveredUnanswered = 0;
+  let undelivered = 0;
+  for (const r of rows) {
+    const sink = sinkOf(r.address);
+    if (r.status === 'queued' || r.status === 'deferred') lost++;
+    else if (r.status === 'delivered') {
+      if ((sink?.copies(r.address) ?? 0) === 0) lost++;
+      if ((sink?.accepted.get(r.address) ?? 0) === 0) deliveredUnanswered++;
+    } else undelivered++;
+  }
+  let duplicated = 0;
+  for (const sink of world.sinks.values()) duplicated += sink.duplicates;
+  return { recipients: rows.length, lost, duplicated, deliveredUnanswered, undelivered };
+}
+
+export async function closeNetWorld(world: NetWorld): Promise<void> {
+  for (const sink of world.sinks.values()) await sink.close();
+  await world.dns.close();
+  await world.store.close();
+}
