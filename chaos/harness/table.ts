@@ -33,18 +33,14 @@ export function formatTable(rows: readonly FaultRow[]): string {
     notesOf(r),
   ]);
   const widths = HEADERS.map((h, i) =>
-    Math.max(h.length, ...cells.map((c) => (i === HEADERS.length - 1 ? 0 : c[i]!.length))),
+    Math.max(5, h.length, ...cells.map((c) => (i === HEADERS.length - 1 ? 0 : c[i]!.length))),
   );
   const line = (values: string[]) =>
     values
       .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [
-    line(HEADERS),
-    line(widths.map((w) => '-'.repeat(Math.max(w, 5)))),
-    ...cells.map(line),
-  ].join('\n');
+  return [line(HEADERS), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 /** The same rows as a Markdown table, for docs/reliability.md. */
