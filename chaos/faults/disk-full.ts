@@ -13,6 +13,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { sqliteDb } from '../harness/database.ts';
 import { mountSmallDisk, type SmallDisk } from '../harness/disk.ts';
 import { waitForLedger } from '../harness/ledger.ts';
+import { ledgerRow } from '../harness/row.ts';
 import { startScenario } from '../harness/scenario.ts';
 import { Submitter } from '../harness/submit.ts';
 import { sleep, waitUntil } from '../harness/wait.ts';
@@ -134,39 +135,23 @@ async function fullRow(
       submitter.summary(),
     ];
     if (acceptedWhileFull > 0) notes.push(`${acceptedWhileFull} recipients accepted while full`);
-    if (ledger.open > 0) notes.push(`stuck: ${ledger.stuck}`);
-    if (ledger.absentAtSink > 0) notes.push(`${ledger.absentAtSink} delivered but not at the sink`);
-    if (ledger.falseAccepts > 0) notes.push(`${ledger.falseAccepts} messages 202'd but not stored`);
-    if (submitter.serverErrors > 0)
-      notes.push(`${submitter.serverErrors} answers 5xx other than 503`);
-    if (crashes.length > 0) notes.push(`crashed: ${crashes.join(', ')}`);
-    const others = Object.entries(ledger.statuses).filter(([s]) => s !== 'delivered');
-    if (others.length > 0)
-      notes.push(`not delivered: ${others.map(([s, n]) => `${s} ${n}`).join(', ')}`);
-    return {
+    return ledgerRow({
       fault: 'disk-full',
       database: 'sqlite',
       runs: done,
-      recipients: ledger.accepted,
-      lost: ledger.lost,
-      duplicated: ledger.duplicated,
-      duplicateBound,
+      ledger,
+      submitter,
+      crashes,
       peakRssMiB: fleet.peakRssMiB(),
-      falseAccepts: ledger.falseAccepts,
+      duplicateBound,
       notes,
-      ok:
-        ledger.lost === 0 &&
-        ledger.falseAccepts === 0 &&
-        ledger.duplicated <= duplicateBound &&
-        crashes.length === 0 &&
-        submitter.gaveUp === 0 &&
-        submitter.refused.length === 0 &&
-        submitter.serverErrors === 0 &&
-        unavailableWhileFull > 0 &&
-        submitter.unavailableWithRetryAfter === submitter.unavailable &&
-        recovery.length === done &&
+      checks: [
+        unavailableWhileFull > 0,
+        submitter.unavailableWithRetryAfter === submitter.unavailable,
+        recovery.length === done,
         integrity === 'ok',
-    };
+      ],
+    });
   } finally {
     await scenario.close();
   }

@@ -13,11 +13,12 @@
 import path from 'node:path';
 import { postgresDb, type StopMode, startPrivateCluster } from '../harness/database.ts';
 import { waitForLedger } from '../harness/ledger.ts';
+import { ledgerRow } from '../harness/row.ts';
 import { startScenario } from '../harness/scenario.ts';
 import { Submitter } from '../harness/submit.ts';
 import { randomBetween, sleep, waitUntil } from '../harness/wait.ts';
 import { RECIPIENT_DOMAINS } from '../harness/world.ts';
-import type { Fault, FaultRow } from '../types.ts';
+import type { Fault } from '../types.ts';
 
 const WORKER_BATCH = 100;
 const RECIPIENTS_PER_MESSAGE = 50;
@@ -140,42 +141,24 @@ export const fault: Fault = {
         `worker delivering again after ${workerRecovery.map((s) => (s === undefined ? 'never' : s.toFixed(1))).join(', ')} s`,
         submitter.summary(),
       ];
-      if (ledger.open > 0) notes.push(`stuck: ${ledger.stuck}`);
-      if (ledger.absentAtSink > 0)
-        notes.push(`${ledger.absentAtSink} delivered but not at the sink`);
-      if (ledger.falseAccepts > 0)
-        notes.push(`${ledger.falseAccepts} messages 202'd but not stored`);
-      if (submitter.serverErrors > 0)
-        notes.push(`${submitter.serverErrors} answers 5xx other than 503`);
-      if (crashes.length > 0) notes.push(`crashed: ${crashes.join(', ')}`);
-      const others = Object.entries(ledger.statuses).filter(([s]) => s !== 'delivered');
-      if (others.length > 0)
-        notes.push(`not delivered: ${others.map(([s, n]) => `${s} ${n}`).join(', ')}`);
-      const row: FaultRow = {
+      const row = ledgerRow({
         fault: 'pg-restart',
         database: 'postgres',
         runs: done,
-        recipients: ledger.accepted,
-        lost: ledger.lost,
-        duplicated: ledger.duplicated,
-        duplicateBound,
+        ledger,
+        submitter,
+        crashes,
         peakRssMiB: fleet.peakRssMiB(),
-        falseAccepts: ledger.falseAccepts,
+        duplicateBound,
         notes,
-        ok:
-          ledger.lost === 0 &&
-          ledger.falseAccepts === 0 &&
-          ledger.duplicated <= duplicateBound &&
-          crashes.length === 0 &&
-          submitter.gaveUp === 0 &&
-          submitter.refused.length === 0 &&
-          submitter.serverErrors === 0 &&
-          unavailableWhileDown > 0 &&
-          submitter.unavailableWithRetryAfter === submitter.unavailable &&
-          apiRecovery.length === done &&
-          workerRecovery.length === done &&
+        checks: [
+          unavailableWhileDown > 0,
+          submitter.unavailableWithRetryAfter === submitter.unavailable,
+          apiRecovery.length === done,
+          workerRecovery.length === done,
           workerRecovery.every((s) => s !== undefined),
-      };
+        ],
+      });
       return [row];
     } finally {
       await scenario.close();
