@@ -1,10 +1,13 @@
-// PostgreSQL introspection that survives other schemas being dropped while it reads the
-// catalog. Kysely's migrator finds its bookkeeping tables by listing the tables of every
-// schema, and that query calls has_schema_privilege(name) per schema: when another schema is
-// dropped in the middle of it, PostgreSQL fails the whole query with invalid_schema_name
-// (3F000) naming that other schema. Seen in CI, where test files drop their schemas while
-// other files migrate; it can happen in any database shared with other users. The query only
-// reads, so it is simply asked again.
+// PostgreSQL introspection that survives other schemas changing while it reads the catalog.
+// Kysely's migrator finds its bookkeeping tables by listing the columns of every table of
+// every schema, and that query calls functions that look names up again as it goes:
+// has_schema_privilege(schema) and pg_get_serial_sequence(table, column). When another
+// session drops a schema, a table or a column in the middle of it, PostgreSQL fails the whole
+// query naming that other object: invalid_schema_name (3F000), undefined_table (42P01),
+// undefined_column (42703), or an internal "cache lookup failed". All were seen in CI, where
+// test files drop their schemas and run their migrations while other files migrate; any
+// database shared with other users can do the same. The query only reads, so it is simply
+// asked again.
 
 import {
   type DatabaseIntrospector,
@@ -15,7 +18,9 @@ import {
   type TableMetadata,
 } from 'kysely';
 
-const INVALID_SCHEMA_NAME = '3F000';
+/** SQLSTATEs that mean "something this query looked up was just dropped or renamed". */
+const VANISHED = new Set(['3F000', '42P01', '42703']);
+const INTERNAL_ERROR = 'XX000';
 /**
  * Each try is one catalog query. In a stress run against a database where a schema was
  * dropped every few milliseconds, one try in two failed and the longest run of failures was
@@ -24,11 +29,14 @@ const INVALID_SCHEMA_NAME = '3F000';
 const MAX_TRIES = 20;
 const PAUSE_MS = 10;
 
-function schemaVanished(error: unknown): boolean {
+function somethingVanished(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string') return false;
+  if (VANISHED.has(code)) return true;
+  // The catalog caches were read between the object's drop and its commit.
   return (
-    typeof error === 'object' &&
-    error !== null &&
-    (error as { code?: unknown }).code === INVALID_SCHEMA_NAME
+    code === INTERNAL_ERROR && typeof message === 'string' && /cache lookup failed/.test(message)
   );
 }
 
@@ -37,7 +45,7 @@ async function retried<T>(read: () => Promise<T>): Promise<T> {
     try {
       return await read();
     } catch (error) {
-      if (attempt >= MAX_TRIES || !schemaVanished(error)) throw error;
+      if (attempt >= MAX_TRIES || !somethingVanished(error)) throw error;
       await new Promise((resolve) => setTimeout(resolve, PAUSE_MS * (0.5 + Math.random())));
     }
   }

@@ -184,6 +184,19 @@ describe('worker liveness', () => {
         const slow = extraWorker(w, store, slowEnv);
         const observer = extraWorker(w, await store.openSibling(), ENV);
         slow.start();
+        try {
+          // The observer starts once the slow one holds both recipients: started together, the
+          // observer could win the first claim (seen in CI), and then it is not an observer.
+          await waitFor(
+            () => slow.counters.claimed === 2,
+            10_000,
+            () => `the slow worker claimed ${slow.counters.claimed}`,
+            20,
+          );
+        } catch (error) {
+          await slow.stop();
+          throw error;
+        }
         observer.start();
         try {
           await waitFor(

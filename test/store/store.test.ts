@@ -53,16 +53,21 @@ for (const dialect of dialects()) {
 
     // PostgreSQL only: SQLite has no schemas to drop.
     if (dialect.name === 'postgres')
-      test('migrations succeed while other schemas of the database are dropped', async () => {
-        // Kysely's migrator lists the tables of every schema; a schema dropped during that
-        // query failed it (3F000) before src/store/postgres-introspection.ts asked again.
+      test('migrations succeed while other schemas, tables and columns are dropped', async () => {
+        // Kysely's migrator lists the columns of every table of every schema; a schema, table
+        // or column dropped or renamed during that query failed it (3F000, 42P01, 42703) before
+        // src/store/postgres-introspection.ts asked again.
         const churn = await dialect.open();
         let stop = false;
         const dropping = (async () => {
           for (let i = 0; !stop; i++) {
             const name = sql.id(`${churn.schema}_churn_${i}`);
             await sql`create schema ${name}`.execute(churn.db);
-            await sql`create table ${name}.t (a int, b int)`.execute(churn.db);
+            await sql`create table ${name}.t (a serial, b int, c int)`.execute(churn.db);
+            await sql`create table ${name}.u (a int)`.execute(churn.db);
+            await sql`alter table ${name}.t rename column b to d`.execute(churn.db);
+            await sql`alter table ${name}.t drop column c`.execute(churn.db);
+            await sql`drop table ${name}.u`.execute(churn.db);
             await sql`drop schema ${name} cascade`.execute(churn.db);
           }
         })();
