@@ -41,6 +41,7 @@ import { deleteInboundBefore } from './store/inbound.repository.ts';
 import { migrateToLatest } from './store/migrations.ts';
 import type { PermissionWarning } from './store/private-files.ts';
 import { deleteQuotaBefore } from './store/quota.repository.ts';
+import { lockSqliteDatabase, type SqliteLock } from './store/sqlite-lock.ts';
 import { StorageOutage } from './store/unavailable.ts';
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
@@ -107,7 +108,19 @@ export async function startService(
   logger: Logger,
   roles: readonly Role[],
 ): Promise<RunningService> {
-  const { store, masterKey } = await openReadyStore(config, logger);
+  // Before the store is opened: a second process on the same SQLite file stops here, having
+  // migrated nothing and taken back no claim (src/store/sqlite-lock.ts).
+  const sqliteLock =
+    config.databaseUrl === undefined
+      ? lockSqliteDatabase(config.sqlitePath, (details, message) => logger.warn(details, message))
+      : undefined;
+  const { store: openedStore, masterKey } = await openReadyStore(config, logger).catch(
+    (error: unknown) => {
+      sqliteLock?.release();
+      throw error;
+    },
+  );
+  const store = withLockRelease(openedStore, sqliteLock);
   logger.info({ database: store.description, roles }, 'starting');
   logSettingsOfNote(config, logger);
   // One registry for every role of this process (docs/operations.md, "Metrics").
@@ -177,6 +190,22 @@ export async function startService(
     registry,
     metricsPort: metricsServer?.port,
     stop,
+  };
+}
+
+/** The store, whose close() also gives up the SQLite lock, after the database is closed. */
+function withLockRelease(store: Store, lock: SqliteLock | undefined): Store {
+  if (lock === undefined) return store;
+  const close = store.close.bind(store);
+  return {
+    ...store,
+    close: async () => {
+      try {
+        await close();
+      } finally {
+        lock.release();
+      }
+    },
   };
 }
 

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { ALL_ROLES, type Config, ConfigError, loadConfig, type Role } from '../config.ts';
 import { openReadyStore, startService } from '../service.ts';
+import { SqliteInUseError } from '../store/sqlite-lock.ts';
 import { runAccountsCommand } from './accounts-command.ts';
 import { parseOrThrow, UsageError } from './args.ts';
 import { runCheckCommand } from './check-command.ts';
@@ -65,6 +66,11 @@ export async function runCli(argv: string[], env: Env): Promise<number> {
       const hint = error.message.startsWith('usage:') ? '' : `\n(securemail ${command} --help)`;
       console.error(`securemail: ${error.message}${hint}`);
       return 2;
+    }
+    if (error instanceof SqliteInUseError) {
+      // An operator's mistake with its remedy in the message: a stack trace would hide it.
+      logger.fatal({ lockFile: error.lockFile }, error.message);
+      return 1;
     }
     logger.fatal({ err: error }, error instanceof Error ? error.message : 'failed');
     return 1;
