@@ -9,6 +9,7 @@ import {
   listDueChecks,
 } from '../store/domain-checks.repository.ts';
 import type { VerificationOutcome } from '../store/schema.ts';
+import { isStorageUnavailable, StorageOutage } from '../store/unavailable.ts';
 import { type VerificationDeps, verifyAccount } from './verification.ts';
 
 /** Checks one worker runs per batch; the next batch follows at once while work is due. */
@@ -52,6 +53,9 @@ export async function runDueVerifications(deps: VerifierDeps): Promise<DueRun> {
         run.checked++;
         deps.onChecked?.(result.outcome);
       } catch (error) {
+        // The database away is the poll's failure, said once by its outage (below), not a
+        // failed check per domain.
+        if (isStorageUnavailable(error)) throw error;
         run.errors++;
         deps.onChecked?.('error');
         deps.logger?.error(
@@ -76,11 +80,19 @@ export function startDomainVerifier(deps: VerifierDeps): DomainVerifier {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<DueRun> | undefined;
   let stopped = false;
+  // While the database is away every poll fails the same way: said once when it starts and
+  // once when it ends. Other failures are logged each time.
+  const outage =
+    deps.logger === undefined ? undefined : new StorageOutage(deps.logger, 'domain verifier');
 
   const runOnce = (): Promise<DueRun> => {
     running ??= runDueVerifications(deps)
+      .then((run) => {
+        outage?.succeeded();
+        return run;
+      })
       .catch((error: unknown) => {
-        deps.logger?.error({ err: error }, 'domain verifier poll failed; retrying next poll');
+        outage?.failed(error);
         return { checked: 0, errors: 1 };
       })
       .finally(() => {
