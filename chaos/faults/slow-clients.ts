@@ -8,6 +8,7 @@
 // The limits are shortened (seconds, not minutes) so that the row fits the suite's time.
 
 import net from 'node:net';
+import { type Trickler, trickle } from '../../test/support/trickle.ts';
 import type { ChaosContext, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
@@ -24,39 +25,6 @@ import {
 } from './net-support.ts';
 
 const DOMAINS = ['slow1.test', 'slow2.test'];
-
-interface Trickler {
-  received: () => string;
-  /** Resolves with the seconds the connection lasted. */
-  closed: Promise<number>;
-}
-
-/** Connects (from `localAddress`) and writes `text` one byte per `everyMs`, reading all replies. */
-function trickle(
-  port: number,
-  text: string,
-  everyMs: number,
-  localAddress = '127.0.0.1',
-): Trickler {
-  const socket = net.connect({ port, host: '127.0.0.1', localAddress });
-  let received = '';
-  const started = Date.now();
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.toString('latin1');
-  });
-  socket.on('error', () => {});
-  let at = 0;
-  const timer = setInterval(() => {
-    if (at < text.length && socket.writable) socket.write(text[at++]!);
-  }, everyMs);
-  const closed = new Promise<number>((resolve) => {
-    socket.on('close', () => {
-      clearInterval(timer);
-      resolve((Date.now() - started) / 1000);
-    });
-  });
-  return { received: () => received, closed };
-}
 
 /** An ordinary SMTP session from another address: EHLO and QUIT; the seconds it took. */
 async function ordinarySmtp(port: number): Promise<{ ok: boolean; seconds: number }> {
@@ -82,41 +50,18 @@ async function ordinarySmtp(port: number): Promise<{ ok: boolean; seconds: numbe
   });
 }
 
+/** Half send their headers a byte a second, half complete headers at once and then the body. */
 function slowHttp(world: NetWorld, port: number, n: number): Trickler[] {
-  const list: Trickler[] = [];
-  for (let i = 0; i < n; i++) {
-    if (i % 2 === 0) {
-      list.push(
-        trickle(
+  const head = `POST /message HTTP/1.1\r\nHost: api.test\r\nAuthorization: ${world.auth}\r\nContent-Type: application/json\r\nContent-Length: 600\r\n\r\n`;
+  return Array.from({ length: n }, (_, i) =>
+    i % 2 === 0
+      ? trickle(
           port,
           `POST /message HTTP/1.1\r\nHost: api.test\r\nX-Slow: ${'a'.repeat(600)}`,
           1000,
-        ),
-      );
-    } else {
-      // Complete headers at once, then the body a byte a second.
-      const head = `POST /message HTTP/1.1\r\nHost: api.test\r\nAuthorization: ${world.auth}\r\nContent-Type: application/json\r\nContent-Length: 600\r\n\r\n`;
-      const socket = net.connect({ port, host: '127.0.0.1' });
-      socket.on('error', () => {});
-      let received = '';
-      socket.on('data', (chunk: Buffer) => {
-        received += chunk.toString('latin1');
-      });
-      socket.write(head);
-      const timer = setInterval(() => socket.writable && socket.write('{'), 1000);
-      const started = Date.now();
-      list.push({
-        received: () => received,
-        closed: new Promise((resolve) =>
-          socket.on('close', () => {
-            clearInterval(timer);
-            resolve((Date.now() - started) / 1000);
-          }),
-        ),
-      });
-    }
-  }
-  return list;
+        )
+      : trickle(port, '{'.repeat(600), 1000, { head }),
+  );
 }
 
 async function run(context: ChaosContext): Promise<FaultRow[]> {
@@ -153,8 +98,8 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
       slowestSubmit = Math.max(slowestSubmit, response.ms);
     }
     const ordinary = await ordinarySmtp(service.mxPort);
-    const httpSeconds = await Promise.all(http.map((t) => t.closed));
-    const smtpSeconds = await Promise.all(smtp.map((t) => t.closed));
+    const httpSeconds = (await Promise.all(http.map((t) => t.closed))).map((ms) => ms / 1000);
+    const smtpSeconds = (await Promise.all(smtp.map((t) => t.closed))).map((ms) => ms / 1000);
     const got408 = http.filter((t) => / 408 /.test(t.received())).length;
     const sessionLimited = smtp.filter((t) => /421 4\.4\.2 /.test(t.received())).length;
     const addressLimited = smtp.filter((t) => /^421 4\.7\.0 /.test(t.received())).length;
