@@ -6,6 +6,7 @@
 // row to minutes); its DNS cache is cold for the recipient domains, as the outage starts
 // before their first lookup.
 
+import { sleep } from '../harness/wait.ts';
 import type { ChaosContext, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
@@ -13,8 +14,7 @@ import {
   closeNetWorld,
   ledger,
   mimeOf,
-  ServiceProcess,
-  sleep,
+  NetService,
   startNetWorld,
   statusCounts,
   submit,
@@ -29,11 +29,11 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
   const started = Date.now();
   const world = await startNetWorld(context);
   const notes: string[] = [];
-  let service: ServiceProcess | undefined;
+  let service: NetService | undefined;
   try {
     const sinks = [];
     for (const [i, domain] of DOMAINS.entries()) sinks.push(await addDomain(world, domain, 71 + i));
-    service = await ServiceProcess.start(world, 'api,worker', {
+    service = await NetService.start(world, 'api,worker', {
       SECUREMAIL_RETRY_MIN_SECONDS: '2',
     });
     world.dns.outage = 'servfail';

@@ -12,7 +12,7 @@ import {
   closeNetWorld,
   ledger,
   mimeOf,
-  ServiceProcess,
+  NetService,
   startNetWorld,
   submit,
   waitAllFinal,
@@ -31,12 +31,12 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
   const started = Date.now();
   const world = await startNetWorld(context);
   const notes: string[] = [];
-  let service: ServiceProcess | undefined;
+  let service: NetService | undefined;
   try {
     for (const [i, domain] of DOMAINS.entries()) {
       await addDomain(world, domain, 81 + i, undefined, i % 2 === 0);
     }
-    service = await ServiceProcess.start(world, 'api,worker');
+    service = await NetService.start(world, 'api,worker');
     const recipients = DOMAINS.flatMap((d) => addresses(count / DOMAINS.length, d));
     const message = mimeOf(MESSAGE_BYTES - 400);
     const response = await submit(world, service, recipients, message);

@@ -9,6 +9,7 @@
 // 3 s for the stall (SECUREMAIL_SMTP_DATA_TIMEOUT_MS, 10 minutes by default).
 
 import type { SinkAction } from '../../test/support/counting-sink.ts';
+import { sleep } from '../harness/wait.ts';
 import type { ChaosContext, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
@@ -16,8 +17,7 @@ import {
   closeNetWorld,
   ledger,
   mimeOf,
-  ServiceProcess,
-  sleep,
+  NetService,
   startNetWorld,
   submit,
   waitAllFinal,
@@ -38,13 +38,13 @@ async function runServerFault(
   const world = await startNetWorld(context);
   let faulty = true;
   const notes: string[] = [];
-  let service: ServiceProcess | undefined;
+  let service: NetService | undefined;
   try {
     const sink = await addDomain(world, FAULTY, 61, () => (faulty ? action : 'reply'));
     const healthy = [];
     for (const [i, domain] of HEALTHY.entries())
       healthy.push(await addDomain(world, domain, 62 + i));
-    service = await ServiceProcess.start(world, 'api,worker', {
+    service = await NetService.start(world, 'api,worker', {
       SECUREMAIL_RETRY_MIN_SECONDS: '2',
       SECUREMAIL_SMTP_DATA_TIMEOUT_MS: '3000',
     });

@@ -9,6 +9,7 @@
 
 import net from 'node:net';
 import { type Trickler, trickle } from '../../test/support/trickle.ts';
+import { sleep } from '../harness/wait.ts';
 import type { ChaosContext, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
@@ -16,9 +17,8 @@ import {
   closeNetWorld,
   ledger,
   mimeOf,
+  NetService,
   type NetWorld,
-  ServiceProcess,
-  sleep,
   startNetWorld,
   submit,
   waitAllFinal,
@@ -74,10 +74,10 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
   const started = Date.now();
   const world = await startNetWorld(context);
   const notes: string[] = [];
-  let service: ServiceProcess | undefined;
+  let service: NetService | undefined;
   try {
     for (const [i, domain] of DOMAINS.entries()) await addDomain(world, domain, 91 + i);
-    service = await ServiceProcess.start(world, 'api,worker,mx', {
+    service = await NetService.start(world, 'api,worker,mx', {
       SECUREMAIL_HTTP_HEADERS_TIMEOUT_SECONDS: String(headersSeconds),
       SECUREMAIL_HTTP_REQUEST_TIMEOUT_SECONDS: String(requestSeconds),
       SECUREMAIL_MX_SESSION_TIMEOUT_SECONDS: String(sessionSeconds),
