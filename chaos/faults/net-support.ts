@@ -22,7 +22,7 @@ import { TestDnsServer } from '../../test/support/dns-server.ts';
 import { verifiedSendingAccount } from '../../test/support/sending-account.ts';
 import { freePort, ServiceProcess } from '../harness/service.ts';
 import { sleep } from '../harness/wait.ts';
-import type { ChaosContext } from '../types.ts';
+import type { ChaosContext, FaultRow } from '../types.ts';
 
 export const SENDER_DOMAIN = 'shop.nl';
 
@@ -37,6 +37,8 @@ export interface NetWorld {
   /** One sink per recipient domain. */
   sinks: Map<string, CountingSink>;
   smtpPort: number;
+  /** The services started on this world; closeNetWorld stops them. */
+  services: NetService[];
 }
 
 /** The test network and a verified sending account in an SQLite file under context.workDir. */
@@ -82,6 +84,7 @@ export async function startNetWorld(context: ChaosContext): Promise<NetWorld> {
     auth: tenant.auth.authorization,
     sinks: new Map(),
     smtpPort: 0,
+    services: [],
   };
 }
 
@@ -172,8 +175,10 @@ export class NetService {
       healthUrl: `http://127.0.0.1:${httpPort}/healthz`,
       logDir: world.dataDir,
     });
+    const started = new NetService(service, httpPort, mxPort);
+    world.services.push(started);
     await service.start();
-    return new NetService(service, httpPort, mxPort);
+    return started;
   }
 
   get url(): string {
@@ -285,7 +290,48 @@ export async function ledger(world: NetWorld): Promise<Ledger> {
   return { recipients: rows.length, lost, duplicated, deliveredUnanswered, undelivered };
 }
 
+/** The row of a network fault: its own checks, and the books (all final, none lost, copies within the bound). */
+export function netRow(input: {
+  fault: string;
+  runs: number;
+  /** Recipients answered 202, and how many were sent. */
+  accepted: number;
+  sent: number;
+  allFinal: boolean;
+  ledger: Ledger;
+  duplicateBound: number;
+  peakRssMiB: number;
+  notes: string[];
+  checks: boolean[];
+  /** Date.now() when the fault began, for the row's seconds. */
+  started: number;
+}): FaultRow {
+  const { ledger } = input;
+  const notes = [...input.notes];
+  if (!input.allFinal) notes.push('not all final in time');
+  notes.push(`${((Date.now() - input.started) / 1000).toFixed(0)} s`);
+  return {
+    fault: input.fault,
+    database: 'sqlite',
+    runs: input.runs,
+    recipients: input.accepted,
+    lost: ledger.lost,
+    duplicated: ledger.duplicated,
+    duplicateBound: input.duplicateBound,
+    peakRssMiB: input.peakRssMiB,
+    notes,
+    ok:
+      input.allFinal &&
+      input.accepted === input.sent &&
+      ledger.lost === 0 &&
+      ledger.duplicated <= input.duplicateBound &&
+      input.checks.every(Boolean),
+  };
+}
+
+/** Stops the services started on the world, then its sinks, DNS server and store. */
 export async function closeNetWorld(world: NetWorld): Promise<void> {
+  for (const service of world.services) await service.stop();
   for (const sink of world.sinks.values()) await sink.close();
   await world.dns.close();
   await world.store.close();
