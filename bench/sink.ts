@@ -3,8 +3,9 @@
 // PIPELINING, SIZE, ENHANCEDSTATUSCODES, 8BITMIME, DSN, SMTPUTF8 and CHUNKING (RFC 3030
 // `BDAT n [LAST]`; off with `chunking: false`), takes MAIL/RCPT/DATA/BDAT/RSET/NOOP/QUIT,
 // answers pipelined commands in order with the replies to one read in one write, accepts
-// every recipient and keeps only counters. Framing is test/support/smtp-input.ts, shared with
-// the test SMTP server, so the BDAT octet counting is the one its tests check.
+// every recipient and keeps only counters. The SMTP dialogue is test/support/sink-session.ts,
+// shared with the counting sink of the fault tests, and its framing smtp-input.ts, shared
+// with the test SMTP server, so the BDAT octet counting is the one their tests check.
 //
 // WAN mode (`rttMs` > 0): the sink speaks through a delayed link (delayed-link.ts) that
 // holds every byte RTT/2 in each direction, TCP and TLS handshakes included; so the replies
@@ -16,7 +17,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { SmtpInput, type SmtpInputHandler } from '../test/support/smtp-input.ts';
+import { serveSinkSession } from '../test/support/sink-session.ts';
 import { delayedLink } from './delayed-link.ts';
 
 export interface SinkStart {
@@ -52,122 +53,30 @@ const stats: SinkStats = {
   cpuMicros: 0,
 };
 
-function ehloReply(secure: boolean, chunking: boolean): string {
-  const caps = ['mx.sink.test', 'PIPELINING', 'SIZE 52428800', 'ENHANCEDSTATUSCODES'];
-  caps.push('8BITMIME', 'DSN', 'SMTPUTF8');
-  if (chunking) caps.push('CHUNKING');
-  if (!secure) caps.push('STARTTLS');
-  return caps.map((c, i) => `250${i === caps.length - 1 ? ' ' : '-'}${c}\r\n`).join('');
-}
+/** What Postfix 3.4+ offers besides CHUNKING and STARTTLS. */
+const CAPABILITIES = [
+  'PIPELINING',
+  'SIZE 52428800',
+  'ENHANCEDSTATUSCODES',
+  '8BITMIME',
+  'DSN',
+  'SMTPUTF8',
+];
 
+/** Accepts every message after its content and keeps only the counters. */
 function serve(link: Duplex, context: tls.SecureContext, start: SinkStart): void {
-  const ehloPlain = ehloReply(false, start.chunking);
-  const ehloSecure = ehloReply(true, start.chunking);
-  let stream: Duplex = link;
-  let secure = false;
-  /** Recipients accepted in the open transaction; -1: no MAIL yet. */
-  let recipients = -1;
-  /** Octets of the open transaction's BDAT chunks. */
-  let chunked = 0;
-  let out = '';
-
-  const accepted = (size: number) => {
-    stats.messages++;
-    stats.recipients += recipients;
-    stats.bytes += size;
-    recipients = -1;
-    chunked = 0;
-    out += `250 2.0.0 Ok: queued as S${stats.messages}\r\n`;
-  };
-  const handler: SmtpInputHandler = {
-    command(line) {
-      switch (line.slice(0, 4).toUpperCase()) {
-        case 'EHLO':
-          out += secure ? ehloSecure : ehloPlain;
-          return;
-        case 'STAR': {
-          out += '220 2.0.0 Ready to start TLS\r\n';
-          flush();
-          input.stop();
-          link.off('data', onData);
-          input = new SmtpInput(handler, { chunking: start.chunking });
-          const secureSocket = new tls.TLSSocket(link, { isServer: true, secureContext: context });
-          secureSocket.on('error', () => link.destroy());
-          secureSocket.on('data', onData);
-          secure = true;
-          stream = secureSocket;
-          return;
-        }
-        case 'MAIL':
-          recipients = 0;
-          chunked = 0;
-          out += '250 2.1.0 Ok\r\n';
-          return;
-        case 'RCPT':
-          if (recipients < 0) {
-            out += '503 5.5.1 Error: need MAIL command\r\n';
-            return;
-          }
-          recipients++;
-          out += '250 2.1.5 Ok\r\n';
-          return;
-        case 'DATA':
-          if (recipients <= 0) {
-            out += '554 5.5.1 Error: no valid recipients\r\n';
-            return;
-          }
-          input.startData();
-          out += '354 End data with <CR><LF>.<CR><LF>\r\n';
-          return;
-        case 'RSET':
-          recipients = -1;
-          chunked = 0;
-          out += '250 2.0.0 Ok\r\n';
-          return;
-        case 'NOOP':
-          out += '250 2.0.0 Ok\r\n';
-          return;
-        case 'QUIT':
-          out += '221 2.0.0 Bye\r\n';
-          flush();
-          stream.end();
-          return;
-        default:
-          out += '500 5.5.2 Unknown command\r\n';
-      }
+  serveSinkSession(link, context, {
+    name: 'mx.sink.test',
+    capabilities: CAPABILITIES,
+    chunking: start.chunking,
+    content(recipients, octets, chunked) {
+      stats.messages++;
+      stats.recipients += recipients.length;
+      stats.bytes += octets;
+      if (chunked) stats.chunked++;
+      return 'reply';
     },
-    data(content) {
-      accepted(content.length);
-    },
-    chunk(_line, size, last) {
-      // The octets are read either way (RFC 3030); a chunk without recipients is refused.
-      if (recipients <= 0) {
-        out += '554 5.5.1 Error: no valid recipients\r\n';
-        return;
-      }
-      chunked += size;
-      if (!last) {
-        out += `250 2.0.0 Ok: ${size} octets received\r\n`;
-        return;
-      }
-      stats.chunked++;
-      accepted(chunked);
-    },
-  };
-  let input = new SmtpInput(handler, { chunking: start.chunking });
-  const flush = () => {
-    if (out !== '' && !stream.destroyed) stream.write(out);
-    out = '';
-  };
-  // Replies produced while one read is handled go out in one write, as a pipelining server
-  // (and Postfix, which flushes when its input buffer is empty) sends them.
-  const onData = (chunk: Buffer) => {
-    input.push(chunk);
-    flush();
-  };
-  link.on('data', onData);
-  link.on('error', () => {});
-  link.write('220 mx.sink.test ESMTP sink\r\n');
+  });
 }
 
 process.on('message', (message: SinkStart | { stats: true }) => {

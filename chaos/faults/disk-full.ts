@@ -12,16 +12,14 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { sqliteDb } from '../harness/database.ts';
 import { mountSmallDisk, type SmallDisk } from '../harness/disk.ts';
-import { waitForLedger } from '../harness/ledger.ts';
-import { ledgerRow } from '../harness/row.ts';
-import { startScenario } from '../harness/scenario.ts';
+import { duplicateBound, ledgerRow, skippedRow, WORKER_BATCH } from '../harness/row.ts';
+import { closeBooks, startScenario } from '../harness/scenario.ts';
 import { Submitter } from '../harness/submit.ts';
 import { sleep, waitUntil } from '../harness/wait.ts';
 import { RECIPIENT_DOMAINS } from '../harness/world.ts';
 import type { Fault, FaultRow } from '../types.ts';
 
 const DISK_MIB = 32;
-const WORKER_BATCH = 100;
 const RECIPIENTS_PER_MESSAGE = 50;
 
 export const fault: Fault = {
@@ -35,7 +33,7 @@ export const fault: Fault = {
     try {
       disk = mountSmallDisk(path.join(context.workDir, 'disk'), DISK_MIB);
     } catch (error) {
-      return [skippedRow(`cannot mount a tmpfs: ${firstLine(error)}`)];
+      return [skippedRow('disk-full', 'sqlite', `cannot mount a tmpfs: ${firstLine(error)}`)];
     }
     try {
       return [await fullRow(context, disk, { fills, fullMs, messages })];
@@ -112,21 +110,15 @@ async function fullRow(
       );
       if (!service!.running) break;
     }
-    const crashed = fleet.crashes().length > 0;
-    if (crashed) submitter.abort();
-    await sending;
-    context.log(`disk-full: sending done: ${submitter.summary()}`);
-    const { ledger } = await waitForLedger(
-      () => db.open(),
-      submitter.accepted,
-      () => world.received(),
-      crashed ? 5000 : context.short ? 60_000 : 120_000,
-      context.log,
+    const { ledger, crashes } = await closeBooks(
+      context,
+      scenario,
+      submitter,
+      sending,
+      'disk-full',
     );
-    const crashes = fleet.crashes();
     await fleet.stop();
     integrity = integrityCheck(db.sqliteFile!);
-    const duplicateBound = done * 2 * WORKER_BATCH;
     const notes = [
       `${done} fills, ${plan.fullMs / 1000} s full each`,
       `503 while full: ${unavailableWhileFull} (${submitter.unavailableWithRetryAfter}/${submitter.unavailable} with Retry-After)`,
@@ -143,7 +135,7 @@ async function fullRow(
       submitter,
       crashes,
       peakRssMiB: fleet.peakRssMiB(),
-      duplicateBound,
+      duplicateBound: duplicateBound(done),
       notes,
       checks: [
         unavailableWhileFull > 0,
@@ -168,21 +160,6 @@ function integrityCheck(file: string): string {
   } finally {
     db.close();
   }
-}
-
-function skippedRow(why: string): FaultRow {
-  return {
-    fault: 'disk-full',
-    database: 'sqlite',
-    runs: 0,
-    recipients: 0,
-    lost: 0,
-    duplicated: 0,
-    duplicateBound: 0,
-    notes: [],
-    skipped: why,
-    ok: true,
-  };
 }
 
 function firstLine(error: unknown): string {

@@ -6,6 +6,7 @@
 // row to minutes); its DNS cache is cold for the recipient domains, as the outage starts
 // before their first lookup.
 
+import { sleep } from '../harness/wait.ts';
 import type { ChaosContext, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
@@ -13,8 +14,8 @@ import {
   closeNetWorld,
   ledger,
   mimeOf,
-  ServiceProcess,
-  sleep,
+  NetService,
+  netRow,
   startNetWorld,
   statusCounts,
   submit,
@@ -29,11 +30,10 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
   const started = Date.now();
   const world = await startNetWorld(context);
   const notes: string[] = [];
-  let service: ServiceProcess | undefined;
   try {
     const sinks = [];
     for (const [i, domain] of DOMAINS.entries()) sinks.push(await addDomain(world, domain, 71 + i));
-    service = await ServiceProcess.start(world, 'api,worker', {
+    const service = await NetService.start(world, 'api,worker', {
       SECUREMAIL_RETRY_MIN_SECONDS: '2',
     });
     world.dns.outage = 'servfail';
@@ -67,36 +67,32 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
     notes.push(
       `${Number(attempts.n)} attempts deferred during the outage, ${connectionsDuringOutage} connections`,
       `all delivered ${recoverSeconds.toFixed(1)} s after DNS returned`,
-      `${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
     if (!onlyDeferred(duringServfail) || !onlyDeferred(duringSilence)) {
       notes.push(`final during the outage: ${JSON.stringify(Object.fromEntries(duringSilence))}`);
     }
     return [
-      {
+      netRow({
         fault: 'dns-outage',
-        database: 'sqlite',
         runs: 2,
-        recipients: accepted,
-        lost: l.lost,
-        duplicated: l.duplicated,
+        accepted,
+        sent: perDomain * DOMAINS.length,
+        allFinal,
+        ledger: l,
         duplicateBound: 0,
         peakRssMiB: service.peakRssMiB(),
         notes,
-        ok:
-          allFinal &&
-          accepted === perDomain * DOMAINS.length &&
-          l.lost === 0 &&
-          l.duplicated === 0 &&
-          l.undelivered === 0 &&
-          connectionsDuringOutage === 0 &&
-          onlyDeferred(duringServfail) &&
+        checks: [
+          l.undelivered === 0,
+          connectionsDuringOutage === 0,
+          onlyDeferred(duringServfail),
           onlyDeferred(duringSilence),
-      },
+        ],
+        started,
+      }),
     ];
   } finally {
     world.dns.outage = undefined;
-    await service?.stop();
     await closeNetWorld(world);
   }
 }

@@ -13,16 +13,13 @@
 import path from 'node:path';
 import { type ChaosDb, postgresDb, sqliteDb } from '../harness/database.ts';
 import type { Member } from '../harness/fleet.ts';
-import { waitForLedger } from '../harness/ledger.ts';
-import { ledgerRow } from '../harness/row.ts';
-import { startScenario } from '../harness/scenario.ts';
+import { duplicateBound, ledgerRow, skippedRow, WORKER_BATCH } from '../harness/row.ts';
+import { closeBooks, startScenario } from '../harness/scenario.ts';
 import { Submitter } from '../harness/submit.ts';
 import { randomBetween, sleep } from '../harness/wait.ts';
 import { RECIPIENT_DOMAINS } from '../harness/world.ts';
 import type { ChaosContext, ChaosDatabase, Fault, FaultRow } from '../types.ts';
 
-/** Small, so the duplicate bound says something: 2 x 100 recipients per worker kill. */
-const WORKER_BATCH = 100;
 const RECIPIENTS_PER_MESSAGE = 100;
 /** No progress for this long between kills: the work is stuck, stop killing and go to the books. */
 const STALL_MS = 20_000;
@@ -34,28 +31,13 @@ export const fault: Fault = {
   async run(context) {
     const rows = [await killRow(context, 'sqlite')];
     if (context.postgresUrl === undefined) {
-      rows.push(skipped('postgres', 'no PostgreSQL (set TEST_DATABASE_URL)'));
+      rows.push(skippedRow('kill', 'postgres', 'no PostgreSQL (set TEST_DATABASE_URL)'));
     } else {
       rows.push(await killRow(context, 'postgres'));
     }
     return rows;
   },
 };
-
-function skipped(database: ChaosDatabase, why: string): FaultRow {
-  return {
-    fault: 'kill',
-    database,
-    runs: 0,
-    recipients: 0,
-    lost: 0,
-    duplicated: 0,
-    duplicateBound: 0,
-    notes: [],
-    skipped: why,
-    ok: true,
-  };
-}
 
 async function killRow(context: ChaosContext, database: ChaosDatabase): Promise<FaultRow> {
   const kills = context.short ? 5 : 10;
@@ -144,17 +126,13 @@ async function killRow(context: ChaosContext, database: ChaosDatabase): Promise<
       kill++;
       notBefore = Date.now() + randomBetween(200, 1500);
     }
-    await sending;
-    context.log(`kill/${database}: sending done: ${submitter.summary()}`);
-    const { ledger } = await waitForLedger(
-      () => db.open(),
-      submitter.accepted,
-      () => world.received(),
-      context.short ? 60_000 : 120_000,
-      context.log,
+    const { ledger, crashes } = await closeBooks(
+      context,
+      scenario,
+      submitter,
+      sending,
+      `kill/${database}`,
     );
-    const duplicateBound = workerKills * 2 * WORKER_BATCH;
-    const crashes = fleet.crashes();
     const notes = [
       `${kill} kills (${[...killed].map(([n, k]) => `${n} ${k}`).join(', ')})`,
       `all final ${ledger.open === 0 ? `${Math.round((Date.now() - started) / 1000)} s after the send began` : 'NOT within the deadline'}`,
@@ -168,7 +146,7 @@ async function killRow(context: ChaosContext, database: ChaosDatabase): Promise<
       submitter,
       crashes,
       peakRssMiB: fleet.peakRssMiB(),
-      duplicateBound,
+      duplicateBound: duplicateBound(workerKills),
       notes,
       checks: [kill >= 5],
       serverErrorsAllowed: true,

@@ -12,7 +12,8 @@ import {
   closeNetWorld,
   ledger,
   mimeOf,
-  ServiceProcess,
+  NetService,
+  netRow,
   startNetWorld,
   submit,
   waitAllFinal,
@@ -31,12 +32,11 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
   const started = Date.now();
   const world = await startNetWorld(context);
   const notes: string[] = [];
-  let service: ServiceProcess | undefined;
   try {
     for (const [i, domain] of DOMAINS.entries()) {
       await addDomain(world, domain, 81 + i, undefined, i % 2 === 0);
     }
-    service = await ServiceProcess.start(world, 'api,worker');
+    const service = await NetService.start(world, 'api,worker');
     const recipients = DOMAINS.flatMap((d) => addresses(count / DOMAINS.length, d));
     const message = mimeOf(MESSAGE_BYTES - 400);
     const response = await submit(world, service, recipients, message);
@@ -59,31 +59,23 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
       `accepted in ${(response.ms / 1000).toFixed(1)} s (peak ${acceptedMiB} MiB)`,
       `delivered in ${deliverySeconds.toFixed(0)} s`,
       `bound ${bound} MiB`,
-      `${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
-    if (!allFinal) notes.push('not all final in time');
     return [
-      {
+      netRow({
         fault: 'large-message',
-        database: 'sqlite',
         runs: 1,
-        recipients: accepted,
-        lost: l.lost,
-        duplicated: l.duplicated,
+        accepted,
+        sent: count,
+        allFinal,
+        ledger: l,
         duplicateBound: 0,
         peakRssMiB: peak,
         notes,
-        ok:
-          allFinal &&
-          accepted === count &&
-          l.lost === 0 &&
-          l.duplicated === 0 &&
-          l.undelivered === 0 &&
-          peak <= bound,
-      },
+        checks: [l.undelivered === 0, peak <= bound],
+        started,
+      }),
     ];
   } finally {
-    await service?.stop();
     await closeNetWorld(world);
   }
 }

@@ -7,12 +7,9 @@
 // to the child like any client. A row's figures come from the database and the sinks:
 // recipients lost (not final, or `delivered` yet absent at the sink) and copies beyond one.
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { buildApp } from '../../src/api/app.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -23,9 +20,10 @@ import { chainPem, makeCa, makeLeaf, type TestCert } from '../../test/support/ce
 import { CountingSink, type SinkAction } from '../../test/support/counting-sink.ts';
 import { TestDnsServer } from '../../test/support/dns-server.ts';
 import { verifiedSendingAccount } from '../../test/support/sending-account.ts';
-import type { ChaosContext } from '../types.ts';
+import { freePort, ServiceProcess } from '../harness/service.ts';
+import { sleep } from '../harness/wait.ts';
+import type { ChaosContext, FaultRow } from '../types.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SENDER_DOMAIN = 'shop.nl';
 
 export interface NetWorld {
@@ -39,6 +37,8 @@ export interface NetWorld {
   /** One sink per recipient domain. */
   sinks: Map<string, CountingSink>;
   smtpPort: number;
+  /** The services started on this world; closeNetWorld stops them. */
+  services: NetService[];
 }
 
 /** The test network and a verified sending account in an SQLite file under context.workDir. */
@@ -84,6 +84,7 @@ export async function startNetWorld(context: ChaosContext): Promise<NetWorld> {
     auth: tenant.auth.authorization,
     sinks: new Map(),
     smtpPort: 0,
+    services: [],
   };
 }
 
@@ -127,45 +128,28 @@ export async function addDomain(
   return sink;
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** `securemail serve` as a child process, with the tail of its output kept for failures. */
-export class ServiceProcess {
-  readonly child: ChildProcess;
+/**
+ * `securemail serve` as a child process on the world's database and network: the chaos
+ * harness's ServiceProcess (log file under the data dir, cleanup if the runner dies, VmHWM
+ * sampled), with the ports this world's faults talk to.
+ */
+export class NetService {
+  readonly process: ServiceProcess;
   readonly httpPort: number;
   readonly mxPort: number;
-  #output = '';
-  readonly exited: Promise<void>;
-  /** Highest VmHWM seen (read while it runs; /proc forgets it at exit). */
-  #peakKb = 0;
-  readonly #sampler: NodeJS.Timeout;
 
-  private constructor(child: ChildProcess, httpPort: number, mxPort: number) {
-    this.child = child;
+  private constructor(process: ServiceProcess, httpPort: number, mxPort: number) {
+    this.process = process;
     this.httpPort = httpPort;
     this.mxPort = mxPort;
-    const keep = (chunk: Buffer) => {
-      this.#output = (this.#output + chunk.toString()).slice(-20_000);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    this.#sampler = setInterval(() => this.#sample(), 200);
-    this.#sampler.unref();
   }
 
-  /** Starts `serve --roles <roles>` on the world's database and network and waits until /healthz answers. */
+  /** Starts `serve --roles <roles>` and waits until /healthz answers. */
   static async start(
     world: NetWorld,
     roles: string,
     extra: Record<string, string> = {},
-  ): Promise<ServiceProcess> {
+  ): Promise<NetService> {
     const caFile = path.join(world.dataDir, 'chaos-ca.pem');
     writeFileSync(caFile, world.ca.pem);
     const httpPort = await freePort();
@@ -184,66 +168,33 @@ export class ServiceProcess {
       SECUREMAIL_LOG_LEVEL: 'warn',
       ...extra,
     };
-    const child = spawn(process.execPath, ['src/main.ts', 'serve', '--roles', roles], {
-      cwd: REPO_ROOT,
+    const service = new ServiceProcess({
+      name: 'service',
+      roles,
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      healthUrl: `http://127.0.0.1:${httpPort}/healthz`,
+      logDir: world.dataDir,
     });
-    const service = new ServiceProcess(child, httpPort, mxPort);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        const response = await fetch(`${service.url}/healthz`);
-        if (response.ok) return service;
-      } catch {
-        // not listening yet
-      }
-      if (child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`the service did not start:\n${service.output}`);
-      }
-      await sleep(100);
-    }
+    const started = new NetService(service, httpPort, mxPort);
+    world.services.push(started);
+    await service.start();
+    return started;
   }
 
   get url(): string {
     return `http://127.0.0.1:${this.httpPort}`;
   }
 
-  get output(): string {
-    return this.#output;
-  }
-
-  #sample(): void {
-    try {
-      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-      const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
-      this.#peakKb = Math.max(this.#peakKb, kb);
-    } catch {
-      // gone
-    }
-  }
-
   /** Peak resident memory so far (VmHWM), MiB. */
   peakRssMiB(): number {
-    this.#sample();
-    return Math.round(this.#peakKb / 1024);
+    this.process.sample();
+    return Math.round(this.process.peakRssKiB / 1024);
   }
 
   /** SIGTERM (graceful stop), SIGKILL after 15 s. */
-  async stop(): Promise<void> {
-    this.#sample();
-    clearInterval(this.#sampler);
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
-      await this.exited;
-      clearTimeout(timer);
-    }
+  stop(): Promise<void> {
+    return this.process.stop();
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A MIME message of about `bytes` from the sending domain (CRLF lines of 78 octets). */
@@ -265,7 +216,7 @@ export function mimeOf(bytes: number, tag = randomBytes(6).toString('hex')): str
 /** POST /message to the service; the status code and the time it took. */
 export async function submit(
   world: NetWorld,
-  service: ServiceProcess,
+  service: NetService,
   recipients: string[],
   message: string,
 ): Promise<{ status: number; ms: number; body: string }> {
@@ -339,7 +290,48 @@ export async function ledger(world: NetWorld): Promise<Ledger> {
   return { recipients: rows.length, lost, duplicated, deliveredUnanswered, undelivered };
 }
 
+/** The row of a network fault: its own checks, and the books (all final, none lost, copies within the bound). */
+export function netRow(input: {
+  fault: string;
+  runs: number;
+  /** Recipients answered 202, and how many were sent. */
+  accepted: number;
+  sent: number;
+  allFinal: boolean;
+  ledger: Ledger;
+  duplicateBound: number;
+  peakRssMiB: number;
+  notes: string[];
+  checks: boolean[];
+  /** Date.now() when the fault began, for the row's seconds. */
+  started: number;
+}): FaultRow {
+  const { ledger } = input;
+  const notes = [...input.notes];
+  if (!input.allFinal) notes.push('not all final in time');
+  notes.push(`${((Date.now() - input.started) / 1000).toFixed(0)} s`);
+  return {
+    fault: input.fault,
+    database: 'sqlite',
+    runs: input.runs,
+    recipients: input.accepted,
+    lost: ledger.lost,
+    duplicated: ledger.duplicated,
+    duplicateBound: input.duplicateBound,
+    peakRssMiB: input.peakRssMiB,
+    notes,
+    ok:
+      input.allFinal &&
+      input.accepted === input.sent &&
+      ledger.lost === 0 &&
+      ledger.duplicated <= input.duplicateBound &&
+      input.checks.every(Boolean),
+  };
+}
+
+/** Stops the services started on the world, then its sinks, DNS server and store. */
 export async function closeNetWorld(world: NetWorld): Promise<void> {
+  for (const service of world.services) await service.stop();
   for (const sink of world.sinks.values()) await sink.close();
   await world.dns.close();
   await world.store.close();

@@ -12,15 +12,13 @@
 
 import path from 'node:path';
 import { postgresDb, type StopMode, startPrivateCluster } from '../harness/database.ts';
-import { waitForLedger } from '../harness/ledger.ts';
-import { ledgerRow } from '../harness/row.ts';
-import { startScenario } from '../harness/scenario.ts';
+import { duplicateBound, ledgerRow, WORKER_BATCH } from '../harness/row.ts';
+import { closeBooks, startScenario } from '../harness/scenario.ts';
 import { Submitter } from '../harness/submit.ts';
 import { randomBetween, sleep, waitUntil } from '../harness/wait.ts';
 import { RECIPIENT_DOMAINS } from '../harness/world.ts';
 import type { Fault } from '../types.ts';
 
-const WORKER_BATCH = 100;
 const RECIPIENTS_PER_MESSAGE = 50;
 /** How long the roles may take to work again once PostgreSQL is back. */
 const RECOVERY_DEADLINE_MS = 30_000;
@@ -120,20 +118,13 @@ export const fault: Fault = {
         );
         await sleep(randomBetween(1000, 2500));
       }
-      // A process that exited has failed the row already: no need to wait for the deadlines.
-      const crashed = fleet.crashes().length > 0;
-      if (crashed) submitter.abort();
-      await sending;
-      context.log(`pg-restart: sending done: ${submitter.summary()}`);
-      const { ledger } = await waitForLedger(
-        () => db.open(),
-        submitter.accepted,
-        () => world.received(),
-        crashed ? 5000 : context.short ? 60_000 : 120_000,
-        context.log,
+      const { ledger, crashes } = await closeBooks(
+        context,
+        scenario,
+        submitter,
+        sending,
+        'pg-restart',
       );
-      const crashes = fleet.crashes();
-      const duplicateBound = done * 2 * WORKER_BATCH;
       const notes = [
         `${done} restarts, ${downMs / 1000} s down each`,
         `503 while down: ${unavailableWhileDown} (${submitter.unavailableWithRetryAfter}/${submitter.unavailable} with Retry-After)`,
@@ -149,7 +140,7 @@ export const fault: Fault = {
         submitter,
         crashes,
         peakRssMiB: fleet.peakRssMiB(),
-        duplicateBound,
+        duplicateBound: duplicateBound(done),
         notes,
         checks: [
           unavailableWhileDown > 0,

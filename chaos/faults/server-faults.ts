@@ -9,6 +9,7 @@
 // 3 s for the stall (SECUREMAIL_SMTP_DATA_TIMEOUT_MS, 10 minutes by default).
 
 import type { SinkAction } from '../../test/support/counting-sink.ts';
+import { sleep } from '../harness/wait.ts';
 import type { ChaosContext, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
@@ -16,8 +17,8 @@ import {
   closeNetWorld,
   ledger,
   mimeOf,
-  ServiceProcess,
-  sleep,
+  NetService,
+  netRow,
   startNetWorld,
   submit,
   waitAllFinal,
@@ -38,13 +39,12 @@ async function runServerFault(
   const world = await startNetWorld(context);
   let faulty = true;
   const notes: string[] = [];
-  let service: ServiceProcess | undefined;
   try {
     const sink = await addDomain(world, FAULTY, 61, () => (faulty ? action : 'reply'));
     const healthy = [];
     for (const [i, domain] of HEALTHY.entries())
       healthy.push(await addDomain(world, domain, 62 + i));
-    service = await ServiceProcess.start(world, 'api,worker', {
+    const service = await NetService.start(world, 'api,worker', {
       SECUREMAIL_RETRY_MIN_SECONDS: '2',
       SECUREMAIL_SMTP_DATA_TIMEOUT_MS: '3000',
     });
@@ -83,29 +83,25 @@ async function runServerFault(
     );
     if (l.deliveredUnanswered > 0) notes.push(`${l.deliveredUnanswered} delivered without a 250`);
     if (healthyDuplicates > 0) notes.push(`${healthyDuplicates} duplicates at healthy domains`);
-    if (!allFinal) notes.push('not all final in time');
-    return {
+    return netRow({
       fault: name,
-      database: 'sqlite',
       runs: kept,
-      recipients: accepted,
-      lost: l.lost,
-      duplicated: l.duplicated,
+      accepted,
+      sent: faultyCount + 2 * healthyCount,
+      allFinal,
+      ledger: l,
       duplicateBound: kept,
       peakRssMiB: service.peakRssMiB(),
-      notes: [...notes, `${((Date.now() - started) / 1000).toFixed(0)} s`],
-      ok:
-        allFinal &&
-        healthyDone &&
-        l.lost === 0 &&
-        l.undelivered === 0 &&
-        l.deliveredUnanswered === 0 &&
-        healthyDuplicates === 0 &&
-        l.duplicated <= kept &&
-        accepted === faultyCount + 2 * healthyCount,
-    };
+      notes,
+      checks: [
+        healthyDone,
+        l.undelivered === 0,
+        l.deliveredUnanswered === 0,
+        healthyDuplicates === 0,
+      ],
+      started,
+    });
   } finally {
-    await service?.stop();
     await closeNetWorld(world);
   }
 }

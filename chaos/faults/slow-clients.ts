@@ -8,6 +8,8 @@
 // The limits are shortened (seconds, not minutes) so that the row fits the suite's time.
 
 import net from 'node:net';
+import { type Trickler, trickle } from '../../test/support/trickle.ts';
+import { sleep } from '../harness/wait.ts';
 import type { ChaosContext, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
@@ -15,48 +17,15 @@ import {
   closeNetWorld,
   ledger,
   mimeOf,
+  NetService,
   type NetWorld,
-  ServiceProcess,
-  sleep,
+  netRow,
   startNetWorld,
   submit,
   waitAllFinal,
 } from './net-support.ts';
 
 const DOMAINS = ['slow1.test', 'slow2.test'];
-
-interface Trickler {
-  received: () => string;
-  /** Resolves with the seconds the connection lasted. */
-  closed: Promise<number>;
-}
-
-/** Connects (from `localAddress`) and writes `text` one byte per `everyMs`, reading all replies. */
-function trickle(
-  port: number,
-  text: string,
-  everyMs: number,
-  localAddress = '127.0.0.1',
-): Trickler {
-  const socket = net.connect({ port, host: '127.0.0.1', localAddress });
-  let received = '';
-  const started = Date.now();
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.toString('latin1');
-  });
-  socket.on('error', () => {});
-  let at = 0;
-  const timer = setInterval(() => {
-    if (at < text.length && socket.writable) socket.write(text[at++]!);
-  }, everyMs);
-  const closed = new Promise<number>((resolve) => {
-    socket.on('close', () => {
-      clearInterval(timer);
-      resolve((Date.now() - started) / 1000);
-    });
-  });
-  return { received: () => received, closed };
-}
 
 /** An ordinary SMTP session from another address: EHLO and QUIT; the seconds it took. */
 async function ordinarySmtp(port: number): Promise<{ ok: boolean; seconds: number }> {
@@ -82,41 +51,18 @@ async function ordinarySmtp(port: number): Promise<{ ok: boolean; seconds: numbe
   });
 }
 
+/** Half send their headers a byte a second, half complete headers at once and then the body. */
 function slowHttp(world: NetWorld, port: number, n: number): Trickler[] {
-  const list: Trickler[] = [];
-  for (let i = 0; i < n; i++) {
-    if (i % 2 === 0) {
-      list.push(
-        trickle(
+  const head = `POST /message HTTP/1.1\r\nHost: api.test\r\nAuthorization: ${world.auth}\r\nContent-Type: application/json\r\nContent-Length: 600\r\n\r\n`;
+  return Array.from({ length: n }, (_, i) =>
+    i % 2 === 0
+      ? trickle(
           port,
           `POST /message HTTP/1.1\r\nHost: api.test\r\nX-Slow: ${'a'.repeat(600)}`,
           1000,
-        ),
-      );
-    } else {
-      // Complete headers at once, then the body a byte a second.
-      const head = `POST /message HTTP/1.1\r\nHost: api.test\r\nAuthorization: ${world.auth}\r\nContent-Type: application/json\r\nContent-Length: 600\r\n\r\n`;
-      const socket = net.connect({ port, host: '127.0.0.1' });
-      socket.on('error', () => {});
-      let received = '';
-      socket.on('data', (chunk: Buffer) => {
-        received += chunk.toString('latin1');
-      });
-      socket.write(head);
-      const timer = setInterval(() => socket.writable && socket.write('{'), 1000);
-      const started = Date.now();
-      list.push({
-        received: () => received,
-        closed: new Promise((resolve) =>
-          socket.on('close', () => {
-            clearInterval(timer);
-            resolve((Date.now() - started) / 1000);
-          }),
-        ),
-      });
-    }
-  }
-  return list;
+        )
+      : trickle(port, '{'.repeat(600), 1000, { head }),
+  );
 }
 
 async function run(context: ChaosContext): Promise<FaultRow[]> {
@@ -129,17 +75,16 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
   const started = Date.now();
   const world = await startNetWorld(context);
   const notes: string[] = [];
-  let service: ServiceProcess | undefined;
   try {
     for (const [i, domain] of DOMAINS.entries()) await addDomain(world, domain, 91 + i);
-    service = await ServiceProcess.start(world, 'api,worker,mx', {
+    const service = await NetService.start(world, 'api,worker,mx', {
       SECUREMAIL_HTTP_HEADERS_TIMEOUT_SECONDS: String(headersSeconds),
       SECUREMAIL_HTTP_REQUEST_TIMEOUT_SECONDS: String(requestSeconds),
       SECUREMAIL_MX_SESSION_TIMEOUT_SECONDS: String(sessionSeconds),
     });
     const http = slowHttp(world, service.httpPort, slowHttpCount);
     const smtp = Array.from({ length: slowSmtpCount }, () =>
-      trickle(service!.mxPort, `EHLO ${'s'.repeat(300)}\r\n`, 1000),
+      trickle(service.mxPort, `EHLO ${'s'.repeat(300)}\r\n`, 1000),
     );
     await sleep(500);
     // Ordinary clients meanwhile.
@@ -153,8 +98,8 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
       slowestSubmit = Math.max(slowestSubmit, response.ms);
     }
     const ordinary = await ordinarySmtp(service.mxPort);
-    const httpSeconds = await Promise.all(http.map((t) => t.closed));
-    const smtpSeconds = await Promise.all(smtp.map((t) => t.closed));
+    const httpSeconds = (await Promise.all(http.map((t) => t.closed))).map((ms) => ms / 1000);
+    const smtpSeconds = (await Promise.all(smtp.map((t) => t.closed))).map((ms) => ms / 1000);
     const got408 = http.filter((t) => / 408 /.test(t.received())).length;
     const sessionLimited = smtp.filter((t) => /421 4\.4\.2 /.test(t.received())).length;
     const addressLimited = smtp.filter((t) => /^421 4\.7\.0 /.test(t.received())).length;
@@ -166,35 +111,31 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
       `${got408}/${slowHttpCount} slow HTTP clients got 408, all closed within ${httpMax.toFixed(1)} s (limits ${headersSeconds}/${requestSeconds} s)`,
       `${sessionLimited}/${slowSmtpCount} slow SMTP clients got 421 4.4.2 within ${smtpMax.toFixed(1)} s (limit ${sessionSeconds} s), ${addressLimited} got 421 4.7.0`,
       `slowest ordinary submission ${slowestSubmit} ms; ordinary MX session ${ordinary.ok ? 'served' : 'NOT served'} in ${ordinary.seconds.toFixed(2)} s`,
-      `${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
     return [
-      {
+      netRow({
         fault: 'slow-clients',
-        database: 'sqlite',
         runs: slowHttpCount + slowSmtpCount,
-        recipients: accepted,
-        lost: l.lost,
-        duplicated: l.duplicated,
+        accepted,
+        sent: messages * 20,
+        allFinal,
+        ledger: l,
         duplicateBound: 0,
         peakRssMiB: service.peakRssMiB(),
         notes,
-        ok:
-          allFinal &&
-          accepted === messages * 20 &&
-          l.lost === 0 &&
-          l.duplicated === 0 &&
-          got408 === slowHttpCount &&
-          httpMax <= requestSeconds + 2 &&
-          sessionLimited + addressLimited === slowSmtpCount &&
-          addressLimited === slowSmtpCount - 10 &&
-          smtpMax <= sessionSeconds + 2 &&
-          ordinary.ok &&
+        checks: [
+          got408 === slowHttpCount,
+          httpMax <= requestSeconds + 2,
+          sessionLimited + addressLimited === slowSmtpCount,
+          addressLimited === slowSmtpCount - 10,
+          smtpMax <= sessionSeconds + 2,
+          ordinary.ok,
           slowestSubmit < 2_000,
-      },
+        ],
+        started,
+      }),
     ];
   } finally {
-    await service?.stop();
     await closeNetWorld(world);
   }
 }

@@ -6,6 +6,36 @@ import type { ChaosDatabase, FaultRow } from '../types.ts';
 import type { Ledger } from './ledger.ts';
 import type { Submitter } from './submit.ts';
 
+/**
+ * SECUREMAIL_WORKER_BATCH of the faults that interrupt delivery: small, so that the
+ * duplicate bound says something.
+ */
+export const WORKER_BATCH = 100;
+
+/**
+ * Copies beyond one that `interruptions` of a worker may cause: each may repeat at most the
+ * recipients the worker held, 2 x SECUREMAIL_WORKER_BATCH (src/delivery/settings.ts).
+ */
+export function duplicateBound(interruptions: number): number {
+  return interruptions * 2 * WORKER_BATCH;
+}
+
+/** The row of a fault that could not run here (no PostgreSQL, no tmpfs): SKIPPED with why. */
+export function skippedRow(fault: string, database: ChaosDatabase, why: string): FaultRow {
+  return {
+    fault,
+    database,
+    runs: 0,
+    recipients: 0,
+    lost: 0,
+    duplicated: 0,
+    duplicateBound: 0,
+    notes: [],
+    skipped: why,
+    ok: true,
+  };
+}
+
 export interface LedgerRowInput {
   fault: string;
   database: ChaosDatabase;

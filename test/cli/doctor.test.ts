@@ -17,6 +17,7 @@ import { loadConfig } from '../../src/config.ts';
 import { startInboundMx } from '../../src/inbound/mx-server.ts';
 import { openStore } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrations.ts';
+import { insertTokenIssuedLater } from '../doctor/support.ts';
 import { chainPem, makeCa, makeLeaf } from '../support/certs.ts';
 import { TestDnsServer } from '../support/dns-server.ts';
 import { cli } from './run.ts';
@@ -195,26 +196,7 @@ describe('securemail doctor', () => {
       await sql`insert into kysely_migration (name, timestamp) values ('9999_future', '2030-01-01')`.execute(
         store.db,
       );
-      await store.db
-        .insertInto('clients')
-        .values({
-          client_id: 'c',
-          name: 'c',
-          secret_hash: 'x',
-          quota_limit: null,
-          created_at: now,
-          secret_rotated_at: now,
-        })
-        .execute();
-      await store.db
-        .insertInto('access_tokens')
-        .values({
-          token_hash: 'h',
-          client_id: 'c',
-          issued_at: now + 3_600_000,
-          expires_at: now + 7_200_000,
-        })
-        .execute();
+      await insertTokenIssuedLater(store, now);
     } finally {
       await store.close();
     }

@@ -13,6 +13,7 @@ import { assertMasterKeyMatches, masterKeyState } from '../../src/secrets/master
 import { openStore, type Store } from '../../src/store/database.ts';
 import { migrationStatus } from '../../src/store/migrations.ts';
 import { dialects, postgresUrl, type TestStore } from '../support/db.ts';
+import { insertTokenIssuedLater } from './support.ts';
 
 /** The same data, opened the doctor's way. */
 function readOnlyTwin(store: TestStore): Store {
@@ -99,26 +100,7 @@ for (const dialect of dialects()) {
         assert.equal(fine?.status, 'ok', fine?.message);
 
         // A token issued an hour "later": this clock went back.
-        await store.db
-          .insertInto('clients')
-          .values({
-            client_id: 'c',
-            name: 'c',
-            secret_hash: 'x',
-            quota_limit: null,
-            created_at: now,
-            secret_rotated_at: now,
-          })
-          .execute();
-        await store.db
-          .insertInto('access_tokens')
-          .values({
-            token_hash: 'h',
-            client_id: 'c',
-            issued_at: now + 3_600_000,
-            expires_at: now + 7_200_000,
-          })
-          .execute();
+        await insertTokenIssuedLater(store, now);
         const found = await checkClock(store, now);
         const back = found.find((f) => f.status === 'fail');
         assert.match(back?.message ?? '', /3600 s ahead of this clock.*the clock went back/);

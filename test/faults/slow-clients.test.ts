@@ -12,32 +12,7 @@ import { type RunningMx, startInboundMx } from '../../src/inbound/mx-server.ts';
 import { loadInboundConfig } from '../../src/inbound/settings.ts';
 import { startWorld, type World } from '../delivery/support.ts';
 import { dialects, type TestStore } from '../support/db.ts';
-
-/** Connects, writes `text` a byte every `everyMs`, and collects what comes back until closed. */
-function trickle(
-  port: number,
-  text: string,
-  everyMs: number,
-): { received: () => string; closed: Promise<number> } {
-  const socket = net.connect(port, '127.0.0.1');
-  let received = '';
-  const started = Date.now();
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.toString('latin1');
-  });
-  socket.on('error', () => {});
-  let at = 0;
-  const timer = setInterval(() => {
-    if (at < text.length && socket.writable) socket.write(text[at++]!);
-  }, everyMs);
-  const closed = new Promise<number>((resolve) => {
-    socket.on('close', () => {
-      clearInterval(timer);
-      resolve(Date.now() - started);
-    });
-  });
-  return { received: () => received, closed };
-}
+import { trickle } from '../support/trickle.ts';
 
 /** An SMTP dialogue at normal speed: each line once the previous reply (or greeting) came. */
 function dialogue(
@@ -126,27 +101,13 @@ describe('slow clients', () => {
   });
 
   test('API: a body sent a byte at a time gets 408 once the request time is up', async () => {
-    const head =
-      'POST /message HTTP/1.1\r\nHost: api.test\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n';
-    const socket = net.connect(port, '127.0.0.1');
-    socket.on('error', () => {});
-    let received = '';
     const auth = Object.entries(w.tenant.auth)
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join('');
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-    });
-    const started = Date.now();
-    socket.write(`${head}${auth}\r\n`);
-    const timer = setInterval(() => socket.writable && socket.write('{'), 100);
-    const ms = await new Promise<number>((resolve) =>
-      socket.on('close', () => {
-        clearInterval(timer);
-        resolve(Date.now() - started);
-      }),
-    );
-    assert.match(received, /^HTTP\/1\.1 408 /);
+    const head = `POST /message HTTP/1.1\r\nHost: api.test\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n${auth}\r\n`;
+    const slow = trickle(port, '{'.repeat(1000), 100, { head });
+    const ms = await slow.closed;
+    assert.match(slow.received(), /^HTTP\/1\.1 408 /);
     assert.ok(ms >= 1900 && ms < 3500, `closed after ${ms} ms`);
   });
 

@@ -15,7 +15,6 @@ import {
   type SecureSessionResult,
   type SessionSource,
 } from '../../src/security/open-session.ts';
-import type { SecurityOptions } from '../../src/security/options.ts';
 import type { SmtpClient } from '../../src/security/smtp-client.ts';
 import { SmtpError } from '../../src/security/smtp-reply.ts';
 
@@ -25,7 +24,16 @@ import { chainPem, makeLeaf, type TestCert } from '../support/certs.ts';
 import { policyText } from '../support/https-policy-server.ts';
 import { Mitm } from '../support/mitm.ts';
 import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
-import { deps, type Fixture, options, publishMx, startFixture, tlsaData } from './fixture.ts';
+import {
+  type CheckArgs,
+  checkSession,
+  deps,
+  type Fixture,
+  options,
+  publishMx,
+  startFixture,
+  tlsaData,
+} from './fixture.ts';
 
 let fx: Fixture;
 const servers: Array<{ close(): Promise<void> }> = [];
@@ -60,16 +68,8 @@ async function tlsServer(
   return { server, leaf };
 }
 
-async function check(
-  domain: string,
-  port: number,
-  extra: Partial<SecurityOptions> = {},
-  stsCache = createMemoryStsPolicyCache(),
-): Promise<SecureSessionResult> {
-  const result = await openSecureSession(domain, options(fx, port, extra), deps(fx, stsCache));
-  if (result.verdict === 'deliver') await result.session.quit();
-  return result;
-}
+/** The verdict for mail to a domain, with this file's fixture. */
+const check = (...args: CheckArgs) => checkSession(fx, ...args);
 
 function assertVerdict(
   result: SecureSessionResult,

@@ -9,12 +9,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { SecureSessionResult } from '../../src/security/open-session.ts';
-import { openSecureSession } from '../../src/security/open-session.ts';
 import type { SecurityOptions } from '../../src/security/options.ts';
 import { chainPem, makeCa, makeLeaf, type TestCert } from '../support/certs.ts';
 import { HttpsPolicyServer, policyText } from '../support/https-policy-server.ts';
 import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
-import { deps, type Fixture, options, publishMx, startFixture, tlsaData } from './fixture.ts';
+import {
+  type CheckArgs,
+  checkSession,
+  type Fixture,
+  publishMx,
+  startFixture,
+  tlsaData,
+} from './fixture.ts';
 
 let fx: Fixture;
 const servers: Array<{ close(): Promise<void> }> = [];
@@ -33,15 +39,8 @@ async function smtpServer(tls: TestSmtpOptions['tls']): Promise<TestSmtpServer> 
   return server;
 }
 
-async function check(
-  domain: string,
-  port: number,
-  extra: Partial<SecurityOptions> = {},
-): Promise<SecureSessionResult> {
-  const result = await openSecureSession(domain, options(fx, port, extra), deps(fx));
-  if (result.verdict === 'deliver') await result.session.quit();
-  return result;
-}
+/** The verdict for mail to a domain, with this file's fixture. */
+const check = (...args: CheckArgs) => checkSession(fx, ...args);
 
 function describeResult(result: SecureSessionResult): string {
   return JSON.stringify(result.evidence.map((e) => [e.mxHost, e.reason, e.detail]));

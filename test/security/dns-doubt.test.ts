@@ -6,11 +6,18 @@ import { after, before, describe, test } from 'node:test';
 import { createResolver } from '../../src/dns/index.ts';
 import { createMemoryStsPolicyCache } from '../../src/security/mta-sts-cache.ts';
 import { openSecureSession, type SecureSessionResult } from '../../src/security/open-session.ts';
-import type { SecurityOptions } from '../../src/security/options.ts';
 import { chainPem, makeLeaf } from '../support/certs.ts';
 import { policyText } from '../support/https-policy-server.ts';
 import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
-import { deps, type Fixture, options, publishMx, startFixture, tlsaData } from './fixture.ts';
+import {
+  type CheckArgs,
+  checkSession,
+  type Fixture,
+  options,
+  publishMx,
+  startFixture,
+  tlsaData,
+} from './fixture.ts';
 
 let fx: Fixture;
 const servers: TestSmtpServer[] = [];
@@ -33,16 +40,8 @@ async function tlsServer(names: string[], extra: TestSmtpOptions = {}) {
   return { server, leaf };
 }
 
-async function check(
-  domain: string,
-  port: number,
-  extra: Partial<SecurityOptions> = {},
-  stsCache = createMemoryStsPolicyCache(),
-): Promise<SecureSessionResult> {
-  const result = await openSecureSession(domain, options(fx, port, extra), deps(fx, stsCache));
-  if (result.verdict === 'deliver') await result.session.quit();
-  return result;
-}
+/** The verdict for mail to a domain, with this file's fixture. */
+const check = (...args: CheckArgs) => checkSession(fx, ...args);
 
 function outcome(result: SecureSessionResult): string {
   return result.verdict === 'deliver'

@@ -7,6 +7,7 @@ import {
   createMemoryStsPolicyCache,
   type StsPolicyCache,
 } from '../../src/security/mta-sts-cache.ts';
+import { openSecureSession, type SecureSessionResult } from '../../src/security/open-session.ts';
 import type { SecurityDeps, SecurityOptions } from '../../src/security/options.ts';
 import { chainPem, makeCa, makeLeaf, type TestCert } from '../support/certs.ts';
 import { TestDnsServer } from '../support/dns-server.ts';
@@ -98,6 +99,27 @@ export function options(
     allowNetworks: TEST_NETWORKS,
     ...extra,
   };
+}
+
+/** What a security check is asked: the domain, its MX servers' port, options, an MTA-STS cache. */
+export type CheckArgs = [
+  domain: string,
+  port: number,
+  extra?: Partial<SecurityOptions>,
+  stsCache?: StsPolicyCache,
+];
+
+/**
+ * The security verdict for mail to `domain`: openSecureSession with the fixture's options. A
+ * session it opened is closed again; the verdict and evidence are what the tests look at.
+ */
+export async function checkSession(
+  fx: Fixture,
+  ...[domain, port, extra = {}, stsCache = createMemoryStsPolicyCache()]: CheckArgs
+): Promise<SecureSessionResult> {
+  const result = await openSecureSession(domain, options(fx, port, extra), deps(fx, stsCache));
+  if (result.verdict === 'deliver') await result.session.quit();
+  return result;
 }
 
 /** MX records for `domain` plus an A record per host. */

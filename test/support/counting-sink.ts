@@ -3,14 +3,14 @@
 // lost from duplicated deliveries without holding gigabytes of bodies (the test SMTP server
 // keeps every message's bytes). It offers PIPELINING, SIZE, 8BITMIME, DSN and, when asked,
 // CHUNKING after STARTTLS, and can misbehave after a message's content: `drop` the
-// connection before replying, or `stall` (never reply again). Framing is smtp-input.ts.
+// connection before replying, or `stall` (never reply again). The SMTP dialogue is
+// sink-session.ts, shared with the benchmark sink.
 
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { SmtpInput, type SmtpInputHandler } from './smtp-input.ts';
+import { type SinkAction, serveSinkSession } from './sink-session.ts';
 
-export type SinkAction = 'reply' | 'drop' | 'stall';
+export type { SinkAction };
 
 export interface CountingSinkOptions {
   host: string;
@@ -99,128 +99,19 @@ function serve(
   context: tls.SecureContext,
   options: CountingSinkOptions,
 ): void {
-  const chunking = options.chunking ?? false;
-  const caps = (secure: boolean) => {
-    const list = [options.name, 'SIZE 104857600', '8BITMIME', 'DSN'];
-    if (options.pipelining !== false) list.push('PIPELINING');
-    if (secure && chunking) list.push('CHUNKING');
-    if (!secure) list.push('STARTTLS');
-    return list.map((c, i) => `250${i === list.length - 1 ? ' ' : '-'}${c}\r\n`).join('');
-  };
-  let stream: Duplex = link;
-  let secure = false;
-  let rcpts: string[] | undefined;
-  let out = '';
-  let stalled = false;
-  const flush = () => {
-    if (out !== '' && !stream.destroyed && !stalled) stream.write(out);
-    out = '';
-  };
-  const content = () => {
-    if (stalled) return;
-    sink.contents++;
-    const to = rcpts ?? [];
-    rcpts = undefined;
-    const action = sink.afterContent(to);
-    if (action !== 'reply') {
-      for (const a of to) sink.unanswered.set(a, (sink.unanswered.get(a) ?? 0) + 1);
-    }
-    if (action === 'drop') {
-      flush();
-      stream.destroy();
-      link.destroy();
-      return;
-    }
-    if (action === 'stall') {
-      flush();
-      stalled = true;
-      return;
-    }
-    for (const address of to) sink.accepted.set(address, (sink.accepted.get(address) ?? 0) + 1);
-    out += `250 2.0.0 Ok: queued as C${sink.contents}\r\n`;
-  };
-  const handler: SmtpInputHandler = {
-    command(line) {
-      if (stalled) return;
-      const verb = line.slice(0, 4).toUpperCase();
-      switch (verb) {
-        case 'EHLO':
-          out += caps(secure);
-          return;
-        case 'STAR': {
-          out += '220 2.0.0 Ready to start TLS\r\n';
-          flush();
-          input.stop();
-          link.off('data', onData);
-          input = new SmtpInput(handler, { chunking, keepContent: false });
-          const secureSocket = new tls.TLSSocket(link, { isServer: true, secureContext: context });
-          secureSocket.on('error', () => link.destroy());
-          secureSocket.on('data', onData);
-          secure = true;
-          stream = secureSocket;
-          return;
-        }
-        case 'MAIL':
-          rcpts = [];
-          out += '250 2.1.0 Ok\r\n';
-          return;
-        case 'RCPT': {
-          if (rcpts === undefined) {
-            out += '503 5.5.1 need MAIL\r\n';
-            return;
-          }
-          const match = /<([^>]*)>/.exec(line);
-          rcpts.push((match?.[1] ?? '').toLowerCase());
-          out += '250 2.1.5 Ok\r\n';
-          return;
-        }
-        case 'DATA':
-          if (rcpts === undefined || rcpts.length === 0) {
-            out += '554 5.5.1 no valid recipients\r\n';
-            return;
-          }
-          input.startData();
-          out += '354 go ahead\r\n';
-          if (options.deafAfterData) {
-            flush();
-            stalled = true;
-            // The TLS socket reads the connection itself: it is the one to pause.
-            stream.pause();
-          }
-          return;
-        case 'RSET':
-          rcpts = undefined;
-          out += '250 2.0.0 Ok\r\n';
-          return;
-        case 'NOOP':
-          out += '250 2.0.0 Ok\r\n';
-          return;
-        case 'QUIT':
-          out += '221 2.0.0 Bye\r\n';
-          flush();
-          stream.end();
-          return;
-        default:
-          out += '500 5.5.2 unknown command\r\n';
-      }
+  const capabilities = ['SIZE 104857600', '8BITMIME', 'DSN'];
+  if (options.pipelining !== false) capabilities.push('PIPELINING');
+  serveSinkSession(link, context, {
+    name: options.name,
+    capabilities,
+    chunking: options.chunking ?? false,
+    deafAfterData: options.deafAfterData,
+    content(recipients) {
+      sink.contents++;
+      const action = sink.afterContent(recipients);
+      const counts = action === 'reply' ? sink.accepted : sink.unanswered;
+      for (const address of recipients) counts.set(address, (counts.get(address) ?? 0) + 1);
+      return action;
     },
-    data() {
-      content();
-    },
-    chunk(_line, size, last) {
-      if (rcpts === undefined || rcpts.length === 0) {
-        out += '554 5.5.1 no valid recipients\r\n';
-        return;
-      }
-      if (last) content();
-      else out += `250 2.0.0 ${size} octets\r\n`;
-    },
-  };
-  let input = new SmtpInput(handler, { chunking, keepContent: false });
-  const onData = (chunk: Buffer) => {
-    input.push(chunk);
-    flush();
-  };
-  link.on('data', onData);
-  link.write(`220 ${options.name} ESMTP counting sink\r\n`);
+  });
 }

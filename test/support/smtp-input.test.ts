@@ -106,6 +106,35 @@ test('a DATA terminator split across reads at every position', () => {
   }
 });
 
+test('without keeping contents, DATA still reports its octets, wherever the reads split it', () => {
+  const stream = Buffer.from('DATA\r\n..x\r\n.\r\nDATA\r\n.\r\n');
+  for (let cut = 1; cut < stream.length; cut++) {
+    const seen: Array<[number, number]> = [];
+    const input: SmtpInput = new SmtpInput(
+      {
+        command(line) {
+          if (line === 'DATA') input.startData();
+        },
+        data(content, octets) {
+          seen.push([content.length, octets]);
+        },
+        chunk() {},
+      },
+      { chunking: true, keepContent: false },
+    );
+    input.push(stream.subarray(0, cut));
+    input.push(stream.subarray(cut));
+    assert.deepEqual(
+      seen,
+      [
+        [0, '..x\r\n'.length],
+        [0, 0],
+      ],
+      `cut at ${cut}`,
+    );
+  }
+});
+
 test('without chunking, and for a malformed BDAT, the line is a command and no octets are taken', () => {
   assert.deepEqual(frame(Buffer.from('BDAT 2 LAST\r\nok\r\n'), [100], false), [
     { kind: 'command', line: 'BDAT 2 LAST' },

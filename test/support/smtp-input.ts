@@ -1,5 +1,5 @@
 // The server side of SMTP framing, shared by the test SMTP server (smtp-server.ts) and the
-// benchmark sink (bench/sink.ts), so both split a byte stream into commands, DATA content and
+// sinks that keep no messages (sink-session.ts), so all split a byte stream into commands, DATA content and
 // BDAT chunks (RFC 3030 CHUNKING) the same way. It only frames: what to answer is the
 // caller's business. Chunks are framed by their octet count alone, so a chunk is consumed
 // even when the server refuses the BDAT (no recipients, after BDAT LAST): otherwise its bytes
@@ -15,8 +15,11 @@ const BDAT_LINE = /^BDAT ([0-9]{1,15})( LAST)?$/i;
 export interface SmtpInputHandler {
   /** A command line without its line ending, as latin1 (decode UTF-8 yourself if you need it). */
   command(line: string): void;
-  /** DATA content up to the terminating `.`: still dot-stuffed, ends with CRLF unless empty. */
-  data(content: Buffer): void;
+  /**
+   * DATA content up to the terminating `.`: still dot-stuffed, ends with CRLF unless empty.
+   * `octets` is its length, also when the content is not kept.
+   */
+  data(content: Buffer, octets: number): void;
   /** One BDAT chunk, after exactly `size` octets arrived. `line` is the command as sent. */
   chunk(line: string, size: number, last: boolean, content: Buffer): void;
 }
@@ -151,14 +154,14 @@ export class SmtpInput {
     }
     // `at` counts from the start of the tail; the content keeps the CRLF before the dot.
     const contentEnd = at + 2 - tail.length;
-    const length = this.#keep ? this.#length + contentEnd : 0;
+    const octets = this.#length + contentEnd;
     const parts =
       contentEnd > 0 && this.#keep ? [...this.#parts, bytes.subarray(0, contentEnd)] : this.#parts;
     const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    const content = all.subarray(0, length);
+    const content = all.subarray(0, this.#keep ? octets : 0);
     this.#parts = [];
     this.#mode = 'command';
-    this.#handler.data(content);
+    this.#handler.data(content, octets);
     return bytes.subarray(at + END_OF_DATA.length - tail.length);
   }
 }
