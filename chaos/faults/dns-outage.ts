@@ -7,7 +7,7 @@
 // before their first lookup.
 
 import { sleep } from '../harness/wait.ts';
-import type { ChaosContext, Fault, FaultRow } from '../types.ts';
+import type { ChaosContext, ChaosDatabase, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
   addresses,
@@ -16,6 +16,7 @@ import {
   mimeOf,
   NetService,
   netRow,
+  onEachDatabase,
   startNetWorld,
   statusCounts,
   submit,
@@ -24,11 +25,11 @@ import {
 
 const DOMAINS = ['dns1.test', 'dns2.test'];
 
-async function run(context: ChaosContext): Promise<FaultRow[]> {
+async function runOn(context: ChaosContext, database: ChaosDatabase): Promise<FaultRow> {
   const perDomain = context.short ? 100 : 1_000;
   const phaseMs = context.short ? 4_000 : 20_000;
   const started = Date.now();
-  const world = await startNetWorld(context);
+  const world = await startNetWorld(context, database);
   const notes: string[] = [];
   try {
     const sinks = [];
@@ -71,26 +72,25 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
     if (!onlyDeferred(duringServfail) || !onlyDeferred(duringSilence)) {
       notes.push(`final during the outage: ${JSON.stringify(Object.fromEntries(duringSilence))}`);
     }
-    return [
-      netRow({
-        fault: 'dns-outage',
-        runs: 2,
-        accepted,
-        sent: perDomain * DOMAINS.length,
-        allFinal,
-        ledger: l,
-        duplicateBound: 0,
-        peakRssMiB: service.peakRssMiB(),
-        notes,
-        checks: [
-          l.undelivered === 0,
-          connectionsDuringOutage === 0,
-          onlyDeferred(duringServfail),
-          onlyDeferred(duringSilence),
-        ],
-        started,
-      }),
-    ];
+    return netRow({
+      database,
+      fault: 'dns-outage',
+      runs: 2,
+      accepted,
+      sent: perDomain * DOMAINS.length,
+      allFinal,
+      ledger: l,
+      duplicateBound: 0,
+      peakRssMiB: service.peakRssMiB(),
+      notes,
+      checks: [
+        l.undelivered === 0,
+        connectionsDuringOutage === 0,
+        onlyDeferred(duringServfail),
+        onlyDeferred(duringSilence),
+      ],
+      started,
+    });
   } finally {
     world.dns.outage = undefined;
     await closeNetWorld(world);
@@ -100,5 +100,5 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
 export const fault: Fault = {
   name: 'dns-outage',
   describe: 'the resolver answers SERVFAIL, then nothing, then comes back',
-  run,
+  run: (context) => onEachDatabase(context, 'dns-outage', (database) => runOn(context, database)),
 };

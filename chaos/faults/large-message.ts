@@ -5,7 +5,7 @@
 // the bound docs/faults-network.md states in terms of the message size, whatever the
 // recipient count: the body is held once per message, not per recipient or connection.
 
-import type { ChaosContext, Fault, FaultRow } from '../types.ts';
+import type { ChaosContext, ChaosDatabase, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
   addresses,
@@ -14,6 +14,7 @@ import {
   mimeOf,
   NetService,
   netRow,
+  onEachDatabase,
   startNetWorld,
   submit,
   waitAllFinal,
@@ -27,10 +28,10 @@ const DOMAINS = ['big1.test', 'big2.test', 'big3.test', 'big4.test', 'big5.test'
 export const BOUND_BASE_MIB = 280;
 export const BOUND_FACTOR = 12;
 
-async function run(context: ChaosContext): Promise<FaultRow[]> {
+async function runOn(context: ChaosContext, database: ChaosDatabase): Promise<FaultRow> {
   const count = context.short ? 1_000 : 10_000;
   const started = Date.now();
-  const world = await startNetWorld(context);
+  const world = await startNetWorld(context, database);
   const notes: string[] = [];
   try {
     for (const [i, domain] of DOMAINS.entries()) {
@@ -60,21 +61,20 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
       `delivered in ${deliverySeconds.toFixed(0)} s`,
       `bound ${bound} MiB`,
     );
-    return [
-      netRow({
-        fault: 'large-message',
-        runs: 1,
-        accepted,
-        sent: count,
-        allFinal,
-        ledger: l,
-        duplicateBound: 0,
-        peakRssMiB: peak,
-        notes,
-        checks: [l.undelivered === 0, peak <= bound],
-        started,
-      }),
-    ];
+    return netRow({
+      database,
+      fault: 'large-message',
+      runs: 1,
+      accepted,
+      sent: count,
+      allFinal,
+      ledger: l,
+      duplicateBound: 0,
+      peakRssMiB: peak,
+      notes,
+      checks: [l.undelivered === 0, peak <= bound],
+      started,
+    });
   } finally {
     await closeNetWorld(world);
   }
@@ -83,5 +83,6 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
 export const fault: Fault = {
   name: 'large-message',
   describe: 'one 25 MB message to 1,000 (short) or 10,000 recipients, peak memory bounded',
-  run,
+  run: (context) =>
+    onEachDatabase(context, 'large-message', (database) => runOn(context, database)),
 };

@@ -2,9 +2,10 @@
 // `securemail serve` child process, whose faults are injected from outside it. The parent
 // holds the in-process DNS server standing in for the operator's validating resolver (it
 // can go silent or answer SERVFAIL), counting SMTP sinks with certificates from a test CA
-// (they can drop or stall after a message's content), and the SQLite file the child uses; it
-// creates the sending account through an in-process API on that file, then submits over HTTP
-// to the child like any client. A row's figures come from the database and the sinks:
+// (they can drop or stall after a message's content), and the database the child uses (its
+// SQLite file, or a PostgreSQL database of its own); it creates the sending account through
+// an in-process API on that database, then submits over HTTP to the child like any client.
+// Every network fault runs once per database. A row's figures come from the database and the sinks:
 // recipients lost (not final, or `delivered` yet absent at the sink) and copies beyond one.
 
 import { randomBytes } from 'node:crypto';
@@ -14,19 +15,24 @@ import { sql } from 'kysely';
 import { buildApp } from '../../src/api/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createResolver } from '../../src/dns/index.ts';
-import { openStore, type Store } from '../../src/store/database.ts';
+import type { Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrations.ts';
 import { chainPem, makeCa, makeLeaf, type TestCert } from '../../test/support/certs.ts';
 import { CountingSink, type SinkAction } from '../../test/support/counting-sink.ts';
 import { TestDnsServer } from '../../test/support/dns-server.ts';
 import { verifiedSendingAccount } from '../../test/support/sending-account.ts';
+import { type ChaosDb, postgresDb, sqliteDb } from '../harness/database.ts';
+import { skippedRow } from '../harness/row.ts';
 import { freePort, ServiceProcess } from '../harness/service.ts';
 import { sleep } from '../harness/wait.ts';
-import type { ChaosContext, FaultRow } from '../types.ts';
+import type { ChaosContext, ChaosDatabase, FaultRow } from '../types.ts';
 
 export const SENDER_DOMAIN = 'shop.nl';
 
 export interface NetWorld {
+  database: ChaosDatabase;
+  /** The database's settings for the child (data dir, DATABASE_URL on PostgreSQL). */
+  db: ChaosDb;
   dns: TestDnsServer;
   ca: TestCert;
   store: Store;
@@ -41,13 +47,36 @@ export interface NetWorld {
   services: NetService[];
 }
 
-/** The test network and a verified sending account in an SQLite file under context.workDir. */
-export async function startNetWorld(context: ChaosContext): Promise<NetWorld> {
+/**
+ * The rows of a network fault on each database: SQLite, then PostgreSQL when the suite has
+ * one (a skipped row otherwise, as the other faults do).
+ */
+export async function onEachDatabase(
+  context: ChaosContext,
+  fault: string,
+  row: (database: ChaosDatabase) => Promise<FaultRow>,
+): Promise<FaultRow[]> {
+  const rows = [await row('sqlite')];
+  rows.push(
+    context.postgresUrl === undefined
+      ? skippedRow(fault, 'postgres', 'no PostgreSQL (set TEST_DATABASE_URL)')
+      : await row('postgres'),
+  );
+  return rows;
+}
+
+/** The test network and a verified sending account in a fresh database of the kind asked for. */
+export async function startNetWorld(
+  context: ChaosContext,
+  database: ChaosDatabase,
+): Promise<NetWorld> {
   // A directory of its own: a fault may start several worlds in one work directory.
   mkdirSync(context.workDir, { recursive: true, mode: 0o700 });
-  const dataDir = mkdtempSync(path.join(context.workDir, 'data-'));
-  const store = openStore({ sqlitePath: path.join(dataDir, 'securemail.db') });
-  await migrateToLatest(store.db);
+  const dataDir = mkdtempSync(path.join(context.workDir, `${database}-data-`));
+  const db =
+    database === 'sqlite' ? sqliteDb(dataDir) : await postgresDb(context.postgresUrl!, dataDir);
+  const store = db.open();
+  await migrateToLatest(store.db, store.schema);
   const dns = await TestDnsServer.start();
   const ca = await makeCa('SecureMail Chaos Root');
   const masterKey = randomBytes(32);
@@ -76,6 +105,8 @@ export async function startNetWorld(context: ChaosContext): Promise<NetWorld> {
   await app.close();
   await resolver.close();
   return {
+    database,
+    db,
     dns,
     ca,
     store,
@@ -157,6 +188,7 @@ export class NetService {
     const env = {
       PATH: process.env.PATH ?? '',
       ...baseEnv(world.dns, world.dataDir),
+      ...world.db.env,
       SECUREMAIL_MASTER_KEY: world.masterKey.toString('base64'),
       SECUREMAIL_SMTP_PORT: String(world.smtpPort),
       SECUREMAIL_MX_ALLOW_NETWORKS: '127.0.0.0/8,::1/128',
@@ -293,6 +325,7 @@ export async function ledger(world: NetWorld): Promise<Ledger> {
 /** The row of a network fault: its own checks, and the books (all final, none lost, copies within the bound). */
 export function netRow(input: {
   fault: string;
+  database: ChaosDatabase;
   runs: number;
   /** Recipients answered 202, and how many were sent. */
   accepted: number;
@@ -312,7 +345,7 @@ export function netRow(input: {
   notes.push(`${((Date.now() - input.started) / 1000).toFixed(0)} s`);
   return {
     fault: input.fault,
-    database: 'sqlite',
+    database: input.database,
     runs: input.runs,
     recipients: input.accepted,
     lost: ledger.lost,
@@ -335,4 +368,5 @@ export async function closeNetWorld(world: NetWorld): Promise<void> {
   for (const sink of world.sinks.values()) await sink.close();
   await world.dns.close();
   await world.store.close();
+  await world.db.close();
 }

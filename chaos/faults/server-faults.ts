@@ -10,7 +10,7 @@
 
 import type { SinkAction } from '../../test/support/counting-sink.ts';
 import { sleep } from '../harness/wait.ts';
-import type { ChaosContext, Fault, FaultRow } from '../types.ts';
+import type { ChaosContext, ChaosDatabase, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
   addresses,
@@ -19,6 +19,7 @@ import {
   mimeOf,
   NetService,
   netRow,
+  onEachDatabase,
   startNetWorld,
   submit,
   waitAllFinal,
@@ -30,13 +31,14 @@ const HEALTHY = ['fine1.test', 'fine2.test'];
 async function runServerFault(
   context: ChaosContext,
   name: 'server-drop' | 'server-stall',
+  database: ChaosDatabase,
 ): Promise<FaultRow> {
   const action: SinkAction = name === 'server-drop' ? 'drop' : 'stall';
   const faultyCount = context.short ? 300 : 10_000;
   const healthyCount = context.short ? 100 : 1_000;
   const faultMs = context.short ? 6_000 : 20_000;
   const started = Date.now();
-  const world = await startNetWorld(context);
+  const world = await startNetWorld(context, database);
   let faulty = true;
   const notes: string[] = [];
   try {
@@ -84,6 +86,7 @@ async function runServerFault(
     if (l.deliveredUnanswered > 0) notes.push(`${l.deliveredUnanswered} delivered without a 250`);
     if (healthyDuplicates > 0) notes.push(`${healthyDuplicates} duplicates at healthy domains`);
     return netRow({
+      database,
       fault: name,
       runs: kept,
       accepted,
@@ -130,13 +133,19 @@ export const serverDrop: Fault = {
   name: 'server-drop',
   describe:
     "a recipient server drops the connection after each message's content, before its reply, for a while",
-  run: async (context) => [await runServerFault(context, 'server-drop')],
+  run: (context) =>
+    onEachDatabase(context, 'server-drop', (database) =>
+      runServerFault(context, 'server-drop', database),
+    ),
 };
 
 export const serverStall: Fault = {
   name: 'server-stall',
   describe: "a recipient server goes silent after each message's content, for a while",
-  run: async (context) => [await runServerFault(context, 'server-stall')],
+  run: (context) =>
+    onEachDatabase(context, 'server-stall', (database) =>
+      runServerFault(context, 'server-stall', database),
+    ),
 };
 
 /** Both rows. */

@@ -10,7 +10,7 @@
 import net from 'node:net';
 import { type Trickler, trickle } from '../../test/support/trickle.ts';
 import { sleep } from '../harness/wait.ts';
-import type { ChaosContext, Fault, FaultRow } from '../types.ts';
+import type { ChaosContext, ChaosDatabase, Fault, FaultRow } from '../types.ts';
 import {
   addDomain,
   addresses,
@@ -20,6 +20,7 @@ import {
   NetService,
   type NetWorld,
   netRow,
+  onEachDatabase,
   startNetWorld,
   submit,
   waitAllFinal,
@@ -65,7 +66,7 @@ function slowHttp(world: NetWorld, port: number, n: number): Trickler[] {
   );
 }
 
-async function run(context: ChaosContext): Promise<FaultRow[]> {
+async function runOn(context: ChaosContext, database: ChaosDatabase): Promise<FaultRow> {
   const headersSeconds = context.short ? 3 : 10;
   const requestSeconds = context.short ? 6 : 30;
   const sessionSeconds = context.short ? 5 : 20;
@@ -73,7 +74,7 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
   const slowSmtpCount = 20;
   const messages = context.short ? 10 : 50;
   const started = Date.now();
-  const world = await startNetWorld(context);
+  const world = await startNetWorld(context, database);
   const notes: string[] = [];
   try {
     for (const [i, domain] of DOMAINS.entries()) await addDomain(world, domain, 91 + i);
@@ -112,29 +113,28 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
       `${sessionLimited}/${slowSmtpCount} slow SMTP clients got 421 4.4.2 within ${smtpMax.toFixed(1)} s (limit ${sessionSeconds} s), ${addressLimited} got 421 4.7.0`,
       `slowest ordinary submission ${slowestSubmit} ms; ordinary MX session ${ordinary.ok ? 'served' : 'NOT served'} in ${ordinary.seconds.toFixed(2)} s`,
     );
-    return [
-      netRow({
-        fault: 'slow-clients',
-        runs: slowHttpCount + slowSmtpCount,
-        accepted,
-        sent: messages * 20,
-        allFinal,
-        ledger: l,
-        duplicateBound: 0,
-        peakRssMiB: service.peakRssMiB(),
-        notes,
-        checks: [
-          got408 === slowHttpCount,
-          httpMax <= requestSeconds + 2,
-          sessionLimited + addressLimited === slowSmtpCount,
-          addressLimited === slowSmtpCount - 10,
-          smtpMax <= sessionSeconds + 2,
-          ordinary.ok,
-          slowestSubmit < 2_000,
-        ],
-        started,
-      }),
-    ];
+    return netRow({
+      database,
+      fault: 'slow-clients',
+      runs: slowHttpCount + slowSmtpCount,
+      accepted,
+      sent: messages * 20,
+      allFinal,
+      ledger: l,
+      duplicateBound: 0,
+      peakRssMiB: service.peakRssMiB(),
+      notes,
+      checks: [
+        got408 === slowHttpCount,
+        httpMax <= requestSeconds + 2,
+        sessionLimited + addressLimited === slowSmtpCount,
+        addressLimited === slowSmtpCount - 10,
+        smtpMax <= sessionSeconds + 2,
+        ordinary.ok,
+        slowestSubmit < 2_000,
+      ],
+      started,
+    });
   } finally {
     await closeNetWorld(world);
   }
@@ -143,5 +143,5 @@ async function run(context: ChaosContext): Promise<FaultRow[]> {
 export const fault: Fault = {
   name: 'slow-clients',
   describe: 'API and bounce-MX clients that send one byte per second',
-  run,
+  run: (context) => onEachDatabase(context, 'slow-clients', (database) => runOn(context, database)),
 };
