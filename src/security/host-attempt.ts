@@ -110,6 +110,17 @@ export async function attemptAddress(
     client = await SmtpClient.connect(connect);
     await client.ehlo();
     if (!client.capabilities.has('STARTTLS')) {
+      // DNSSEC-signed TLSA records say this host speaks TLS (RFC 7672 2.2), so a missing
+      // STARTTLS is more likely a man in the middle than the server's final word: defer,
+      // so that stripping it cannot turn the recipient into a bounce. Without DANE nothing
+      // authenticated says so, and the refusal stands. Either way nothing is sent.
+      if (input.method === 'dane') {
+        return await fail(
+          client,
+          'dane-starttls-missing',
+          'STARTTLS is not advertised, though the host has DNSSEC-signed TLSA records',
+        );
+      }
       return await fail(client, 'starttls-not-supported', 'STARTTLS is not advertised');
     }
     const socket = await client.startTls({

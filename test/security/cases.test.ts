@@ -177,6 +177,23 @@ describe('STARTTLS', () => {
     assert.ok(!server.commands.includes('STARTTLS'));
   });
 
+  test('STARTTLS stripped in front of a DANE host: deferred, never refused, nothing sent', async () => {
+    const { server, leaf } = await tlsServer(['mx.dane-stripped.test'], { issuer: null });
+    const mitm = await Mitm.start(server, { kind: 'strip-starttls' });
+    servers.push(mitm);
+    fx.dns.sign('dane-stripped.test');
+    publishMx(fx, 'dane-stripped.test', [{ name: 'mx.dane-stripped.test' }]);
+    fx.dns.set(`_${mitm.port}._tcp.mx.dane-stripped.test`, [
+      { type: 'TLSA', usage: 3, selector: 1, matchingType: 1, data: tlsaData(leaf, 1, 1) },
+    ]);
+    for (const policyLevel of ['verified', 'dane-only'] as const) {
+      const result = await check('dane-stripped.test', mitm.port, { policyLevel });
+      assertVerdict(result, 'defer', 'dane-starttls-missing');
+    }
+    assert.equal(server.sawMailFrom, false);
+    assert.ok(!server.commands.includes('STARTTLS'));
+  });
+
   test('454 to STARTTLS: deferred, starttls-refused', async () => {
     const { server } = await tlsServer(
       ['mx.454.test'],
