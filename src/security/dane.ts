@@ -52,6 +52,18 @@ export function tlsaMatches(record: TlsaRecord, cert: X509Certificate): boolean 
   return digest.equals(record.data);
 }
 
+/**
+ * The names a DANE-TA certificate may have (RFC 7672 3.2.2): the TLSA base domain, the MX
+ * host name (the alias, when the base is its expanded name) and the recipient domain.
+ */
+export function daneNames(input: {
+  tlsaBase?: string;
+  mxHost: string;
+  recipientDomain: string;
+}): string[] {
+  return [...new Set([input.tlsaBase ?? input.mxHost, input.mxHost, input.recipientDomain])];
+}
+
 export type DaneResult =
   | { ok: true; usage: number; matched: string; detail: string }
   | { ok: false; reason: ReasonCode; detail: string };

@@ -13,7 +13,7 @@ import type { HostAssessment, JudgedHost } from './host-assessment.ts';
 import { attemptAddress } from './host-attempt.ts';
 import { discoverStsPolicy, type StsDiscovery } from './mta-sts.ts';
 import { policyAllowsHost } from './mta-sts-policy.ts';
-import { type MxHost, resolveAddresses, resolveMx, resolveTlsa } from './mx.ts';
+import { type MxHost, resolveAddresses, resolveHostTlsa, resolveMx } from './mx.ts';
 import {
   addressPolicyOf,
   type SecurityDeps,
@@ -286,13 +286,20 @@ export async function assessHost(
     base.validation.push(`addresses outside the public internet skipped: ${refused}`);
   }
   let usableTlsa: TlsaRecord[] = [];
+  let tlsaBase = host.host;
   let dnssecTrusted = assessment.mxAdTrusted && resolved.adTrusted;
   if (assessment.mxSecure && resolved.secure) {
-    const tlsa = await resolveTlsa(deps.resolver, host.host, options.smtpPort);
+    const tlsa = await resolveHostTlsa(
+      deps.resolver,
+      host.host,
+      resolved.canonical,
+      options.smtpPort,
+    );
     base.dnssec.tlsa = tlsa.dnssec;
     if (!tlsa.ok) return failHost(tlsa.reason, tlsa.detail);
     dnssecTrusted &&= tlsa.adTrusted;
     usableTlsa = tlsa.usable;
+    if (tlsa.usable.length > 0) tlsaBase = tlsa.base;
     if (tlsa.records.length > 0) {
       base.tlsa = {
         name: tlsa.name,
@@ -311,6 +318,7 @@ export async function assessHost(
     addresses,
     method: choice.method,
     tlsa: usableTlsa,
+    tlsaBase,
     base,
   };
 }
@@ -363,6 +371,7 @@ export async function connectHost(
       address,
       method: host.method,
       tlsa: host.tlsa,
+      tlsaBase: host.tlsaBase,
       options,
       ...(offered ? { resume: offered } : {}),
     },
