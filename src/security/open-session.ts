@@ -46,6 +46,14 @@ export type SecureSessionResult =
 export const MAX_ADDRESSES_TRIED = 10;
 
 /**
+ * A bound on the MX hosts looked at per attempt, whether or not they get as far as a
+ * connection. The MX set is the recipient's to choose: without it, thousands of MX records
+ * whose lookups time out or that point inside (no connection, so not counted above) held
+ * one delivery for hours of DNS queries.
+ */
+export const MAX_HOSTS_ASSESSED = 10;
+
+/**
  * Steps 1 and 2 of the policy for one recipient domain (MX, MTA-STS), before any host is
  * looked at. The delivery worker keeps these per domain and compares them with sessions it
  * already holds; openSecureSession goes on to connect.
@@ -125,7 +133,7 @@ export async function openSecureSession(
   const assessment = assessed.assessment;
   const evidence: HostEvidence[] = [];
   let addressesTried = 0;
-  for (const host of assessment.hosts) {
+  for (const host of assessment.hosts.slice(0, MAX_HOSTS_ASSESSED)) {
     if (addressesTried >= MAX_ADDRESSES_TRIED) break;
     const judged = await assessHost(assessment, host, deps);
     if (!judged.ok) {

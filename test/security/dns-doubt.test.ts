@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createResolver } from '../../src/dns/index.ts';
 import { createMemoryStsPolicyCache } from '../../src/security/mta-sts-cache.ts';
-import { openSecureSession, type SecureSessionResult } from '../../src/security/open-session.ts';
+import {
+  MAX_HOSTS_ASSESSED,
+  openSecureSession,
+  type SecureSessionResult,
+} from '../../src/security/open-session.ts';
 import type { SecurityOptions } from '../../src/security/options.ts';
 import { chainPem, makeLeaf } from '../support/certs.ts';
 import { policyText } from '../support/https-policy-server.ts';
@@ -284,6 +288,22 @@ describe('never connect to internal addresses', () => {
       const result = await check('v6inside.test', 25, { allowNetworks: [] });
       assertVerdict(result, 'refuse', 'mx-address-forbidden');
     }
+  });
+
+  test('a long MX set that only points inside: at most MAX_HOSTS_ASSESSED hosts are looked up', async () => {
+    const hosts = Array.from({ length: 60 }, (_, i) => ({
+      name: `mx${i}.many.test`,
+      address: `10.0.${i}.25`,
+      preference: i,
+    }));
+    publishMx(fx, 'many.test', hosts);
+    const asked = () => fx.dns.queries.filter((q) => /^mx\d+\.many\.test$/.test(q.name)).length;
+    const before = asked();
+    const result = await check('many.test', 25, { allowNetworks: [] });
+    assertVerdict(result, 'refuse', 'mx-address-forbidden');
+    assert.equal(result.evidence.length, MAX_HOSTS_ASSESSED);
+    // A and AAAA per host looked at, nothing for the rest.
+    assert.equal(asked() - before, 2 * MAX_HOSTS_ASSESSED);
   });
 
   test('a forbidden host next to a good one: the good one delivers', async () => {
