@@ -1,5 +1,6 @@
 // Which MTA-STS policy applies to a recipient domain right now (RFC 8461 5.1), combining
 // discovery, the HTTPS fetch and the cache.
+import { prefixedName } from '../dns/names.ts';
 import { describeAnswer, type Resolver } from '../dns/types.ts';
 import type { AddressPolicy } from '../net/address-ranges.ts';
 import type { ReasonCode } from '../vocabulary/reasons.ts';
@@ -46,7 +47,13 @@ export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<
       ? { ...base, policy: cached, source: 'cache' }
       : { ...base, policy: undefined, source: 'none' };
 
-  const answer = await deps.resolver.query(`_mta-sts.${domain}`, 'TXT');
+  const txtName = prefixedName('_mta-sts', domain);
+  // A domain too long for the prefix cannot publish the record (and a cached policy, were
+  // there one, still applies).
+  if (txtName === undefined) {
+    return fromCache({ txt: 'absent', txtDnssec: 'no lookup: the name would be too long' });
+  }
+  const answer = await deps.resolver.query(txtName, 'TXT');
   const txtDnssec = describeAnswer(answer);
   if (answer.outcome === 'servfail' || answer.outcome === 'timeout') {
     const found = fromCache({ txt: 'dns-failure', txtDnssec });

@@ -1,6 +1,6 @@
 // MX resolution (RFC 5321 5.1, RFC 7505), each host's addresses, and the TLSA lookup that
 // only happens when the path to the host is DNSSEC-secure (RFC 7672 2.2).
-import { normaliseName } from '../dns/names.ts';
+import { normaliseName, prefixedName } from '../dns/names.ts';
 import { type DnsAnswer, describeAnswer, type Resolver, type TlsaRecord } from '../dns/types.ts';
 import type { ReasonCode } from '../vocabulary/reasons.ts';
 import { isUsable } from './dane.ts';
@@ -183,7 +183,20 @@ export async function resolveTlsa(
   host: string,
   port: number,
 ): Promise<TlsaResolution> {
-  const name = `_${port}._tcp.${host}`;
+  const name = prefixedName(`_${port}._tcp`, host);
+  if (name === undefined) {
+    // No TLSA record can exist at a name DNS cannot hold; nothing was asked, so no resolver
+    // was doubted either.
+    const dnssec = 'no lookup: the TLSA name would be longer than DNS allows';
+    return {
+      ok: true,
+      name: `_${port}._tcp.${host}`,
+      records: [],
+      usable: [],
+      adTrusted: true,
+      dnssec,
+    };
+  }
   const answer = await resolver.query(name, 'TLSA');
   const dnssec = describeAnswer(answer);
   if (isFailure(answer)) {

@@ -211,6 +211,28 @@ describe('malformed answers fail one host', () => {
     ]);
     assertVerdict(await check('allbad.names.test', 1), 'defer', 'dns-invalid-answer');
   });
+
+  test('names too long for the TLSA or _mta-sts prefix: judged without them, nothing thrown', async () => {
+    const label = 'a'.repeat(60);
+    // 243 characters: a valid host name, but `_<port>._tcp.` in front exceeds 253.
+    const host = `${label}.${label}.${label}.${'b'.repeat(50)}.long.test`;
+    const { server } = await tlsServer([host]);
+    fx.dns.sign('long.test');
+    fx.dns.set('long.test', [{ type: 'MX', preference: 10, exchange: host }]);
+    fx.dns.set(host, [{ type: 'A', data: '127.0.0.1' }]);
+    const verified = await check('long.test', server.port);
+    assert.equal(outcome(verified), 'deliver pkix');
+    assertVerdict(
+      await check('long.test', server.port, { policyLevel: 'dane-only' }),
+      'refuse',
+      'dane-required',
+    );
+
+    // A 250-character recipient domain: `_mta-sts.` in front exceeds 253.
+    const domain = `${'c'.repeat(60)}.${'c'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(62)}.test`;
+    fx.dns.set(domain, [{ type: 'MX', preference: 10, exchange: host }]);
+    assert.equal(outcome(await check(domain, server.port)), 'deliver pkix');
+  });
 });
 
 describe('the AD bit of an untrusted resolver', () => {
