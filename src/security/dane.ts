@@ -30,11 +30,32 @@ export function describeTlsa(record: TlsaRecord): string {
   return `${record.usage} ${record.selector} ${record.matchingType} ${record.data.toString('hex')}`;
 }
 
+/**
+ * The DER public key of `cert`, or undefined when Node cannot decode it (an unknown key
+ * algorithm, broken parameters). The chain is the peer's to choose, and OpenSSL does not
+ * decode the keys of certificates it does not verify: reading such a key throws, which must
+ * make that certificate match nothing rather than end the whole assessment.
+ */
+function spkiOf(cert: X509Certificate): Buffer | undefined {
+  try {
+    return cert.publicKey.export({ type: 'spki', format: 'der' });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `child` names `parent` as issuer and carries its signature; false when unreadable. */
+function signedBy(child: X509Certificate, parent: X509Certificate): boolean {
+  try {
+    return child.checkIssued(parent) && child.verify(parent.publicKey);
+  } catch {
+    return false;
+  }
+}
+
 export function tlsaMatches(record: TlsaRecord, cert: X509Certificate): boolean {
-  const selected =
-    record.selector === SELECTOR_SPKI
-      ? cert.publicKey.export({ type: 'spki', format: 'der' })
-      : cert.raw;
+  const selected = record.selector === SELECTOR_SPKI ? spkiOf(cert) : cert.raw;
+  if (selected === undefined) return false;
   let digest: Buffer;
   switch (record.matchingType) {
     case MATCHING_EXACT:
@@ -144,7 +165,7 @@ function checkBelowAnchor(
   for (let i = 0; i < path.length - 1; i++) {
     const child = path[i]!;
     const parent = path[i + 1]!;
-    if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) {
+    if (!signedBy(child, parent)) {
       return {
         ok: false,
         reason: 'tlsa-invalid',

@@ -173,6 +173,23 @@ describe('TLSA matching', async () => {
     const leafAsTa = verifyDane([record(2, 1, 1, leaf)], chain, ['mx.unit.test'], now);
     assert.equal(!leafAsTa.ok && leafAsTa.reason, 'tlsa-invalid');
   });
+
+  test('a certificate whose public key cannot be read matches nothing and throws nothing', () => {
+    // The intermediate with its key algorithm changed to an unknown OID (1.2.840.10045.2.9):
+    // still a certificate, but Node cannot decode its key. A man in the middle can put such
+    // a certificate into the chain; reading its key threw out of the whole assessment.
+    const der = Buffer.from(intermediate.der);
+    const ecPublicKey = Buffer.from('06072a8648ce3d0201', 'hex');
+    der[der.indexOf(ecPublicKey) + ecPublicKey.length - 1] = 0x09;
+    const unreadable = new X509Certificate(der);
+    assert.throws(() => unreadable.publicKey);
+    const withIt = [x(leaf), unreadable, x(ca)];
+    for (const records of [[record(2, 1, 1, ca)], [record(2, 1, 1, intermediate)]]) {
+      const result = verifyDane(records, withIt, ['mx.unit.test'], now);
+      assert.equal(!result.ok && result.reason, 'tlsa-invalid');
+    }
+    assert.equal(tlsaMatches(record(3, 1, 1), unreadable), false);
+  });
 });
 
 describe('DANE-TA: the certificates above the leaf must be CAs', async () => {
