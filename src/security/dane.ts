@@ -14,15 +14,27 @@ const MATCHING_EXACT = 0;
 const MATCHING_SHA256 = 1;
 const MATCHING_SHA512 = 2;
 
-/** Usages 0/1 (PKIX-TA/EE) are unusable for SMTP (RFC 7672 3.1.3); unknown parameters too. */
+/** Octets of the data of each matching type; undefined: any non-empty length (a DER value). */
+const DATA_LENGTH: Readonly<Record<number, number | undefined>> = {
+  [MATCHING_EXACT]: undefined,
+  [MATCHING_SHA256]: 32,
+  [MATCHING_SHA512]: 64,
+};
+
+/**
+ * Usages 0/1 (PKIX-TA/EE) are unusable for SMTP (RFC 7672 3.1.3); unknown parameters too,
+ * and so is a record whose data cannot be what its matching type says (a SHA-256 digest
+ * that is not 32 octets, empty data): it can match no certificate, so like an unknown
+ * parameter it is malformed, unusable (RFC 7672 2.2), rather than a record the server
+ * fails (Postfix ignores such records the same way). Only usable records make DANE apply; without any, the host is judged as if it had
+ * none (MTA-STS or PKIX, still authenticated; `dane-only` refuses).
+ */
 export function isUsable(record: TlsaRecord): boolean {
-  return (
-    (record.usage === TLSA_USAGE_DANE_TA || record.usage === TLSA_USAGE_DANE_EE) &&
-    (record.selector === SELECTOR_FULL_CERT || record.selector === SELECTOR_SPKI) &&
-    (record.matchingType === MATCHING_EXACT ||
-      record.matchingType === MATCHING_SHA256 ||
-      record.matchingType === MATCHING_SHA512)
-  );
+  if (record.usage !== TLSA_USAGE_DANE_TA && record.usage !== TLSA_USAGE_DANE_EE) return false;
+  if (record.selector !== SELECTOR_FULL_CERT && record.selector !== SELECTOR_SPKI) return false;
+  if (!(record.matchingType in DATA_LENGTH)) return false;
+  const length = DATA_LENGTH[record.matchingType];
+  return length === undefined ? record.data.length > 0 : record.data.length === length;
 }
 
 /** `3 1 1 ab12...` presentation form, for evidence. */

@@ -365,6 +365,45 @@ describe('DANE', () => {
     assertDelivers(await check('pkix-tlsa-ok.test', server.port), 'pkix');
   });
 
+  test('TLSA data of the wrong length (a 2-octet SHA-256, a 63-octet SHA-512) is unusable', async () => {
+    const { server, leaf } = await tlsServer(['mx.tlsa-short.test']);
+    fx.dns.sign('tlsa-short.test');
+    publishMx(fx, 'tlsa-short.test', [{ name: 'mx.tlsa-short.test' }]);
+    const name = `_${server.port}._tcp.mx.tlsa-short.test`;
+    const malformed = [
+      {
+        type: 'TLSA' as const,
+        usage: 3,
+        selector: 1,
+        matchingType: 1,
+        data: Buffer.from('ab12', 'hex'),
+      },
+      {
+        type: 'TLSA' as const,
+        usage: 3,
+        selector: 1,
+        matchingType: 2,
+        data: tlsaData(leaf, 1, 2).subarray(1),
+      },
+    ];
+    fx.dns.set(name, malformed);
+    const verified = await check('tlsa-short.test', server.port);
+    assertDelivers(verified, 'pkix');
+    assert.equal(verified.evidence[0]!.tlsa?.usable, 0);
+    assertVerdict(
+      await check('tlsa-short.test', server.port, { policyLevel: 'dane-only' }),
+      'refuse',
+      'dane-required',
+    );
+    // Next to a well-formed record, that one decides: a mismatch is refused, no PKIX.
+    const other = await makeLeaf({ names: ['mx.tlsa-short.test'] });
+    fx.dns.set(name, [
+      ...malformed,
+      { type: 'TLSA', usage: 3, selector: 1, matchingType: 2, data: tlsaData(other, 1, 2) },
+    ]);
+    assertVerdict(await check('tlsa-short.test', server.port), 'refuse', 'tlsa-invalid');
+  });
+
   test('TLSA in an unsigned zone is not looked up: PKIX applies', async () => {
     const { server } = await tlsServer(['mx.unsigned-tlsa.test'], { issuer: null });
     publishMx(fx, 'unsigned-tlsa.test', [{ name: 'mx.unsigned-tlsa.test' }]);

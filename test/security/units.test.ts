@@ -136,6 +136,12 @@ describe('TLSA matching', async () => {
     assert.ok(!isUsable(record(0, 1, 1)));
     assert.ok(!isUsable({ usage: 3, selector: 2, matchingType: 1, data: Buffer.alloc(32) }));
     assert.ok(!isUsable({ usage: 3, selector: 1, matchingType: 3, data: Buffer.alloc(32) }));
+    // Data that cannot be what the matching type says: malformed, so unusable.
+    assert.ok(!isUsable({ usage: 3, selector: 1, matchingType: 1, data: Buffer.alloc(2) }));
+    assert.ok(!isUsable({ usage: 3, selector: 1, matchingType: 1, data: Buffer.alloc(33) }));
+    assert.ok(!isUsable({ usage: 2, selector: 0, matchingType: 2, data: Buffer.alloc(32) }));
+    assert.ok(!isUsable({ usage: 3, selector: 1, matchingType: 0, data: Buffer.alloc(0) }));
+    assert.ok(isUsable({ usage: 3, selector: 1, matchingType: 2, data: Buffer.alloc(64) }));
   });
 
   test('DANE-EE ignores names and expiry', () => {
