@@ -303,6 +303,10 @@ describe('MTA-STS parsing', () => {
     assert.equal(parseStsTxt(['v=STSv1; id=a', 'v=STSv1; id=b']).found, false);
     assert.equal(parseStsTxt(['v=STSv1; id=not-alnum!']).found, false);
     assert.equal(parseStsTxt(['v=STSv10; id=a']).found, false);
+    // Spaces or tabs before the `;` are allowed by the grammar (RFC 8461 3.1).
+    assert.deepEqual(parseStsTxt(['v=STSv1 ; id=abc']), { found: true, id: 'abc' });
+    assert.deepEqual(parseStsTxt(['v=STSv1\t;id=abc']), { found: true, id: 'abc' });
+    assert.equal(parseStsTxt(['v=STSv1x; id=a']).found, false);
   });
 
   test('policy file', () => {
