@@ -508,6 +508,33 @@ describe('MTA-STS', () => {
     assertDelivers(expired, 'pkix');
   });
 
+  test('a cached policy is refreshed before it expires, and a broken refresh keeps it', async () => {
+    const cache = createMemoryStsPolicyCache();
+    const { server } = await tlsServer(['mx.sts-cached.test']);
+    publishMx(fx, 'sts-cached.test', [{ name: 'mx.sts-cached.test' }]);
+    publishSts('sts-cached.test', 'r1', policyText('enforce', ['mx.sts-cached.test'], 600));
+    const start = Date.now();
+    const at = (seconds: number) => ({ now: () => new Date(start + seconds * 1000) });
+    assert.equal(
+      (await check('sts-cached.test', server.port, at(0), cache)).domain.mtaSts?.source,
+      'fetched',
+    );
+    assert.equal(
+      (await check('sts-cached.test', server.port, at(60), cache)).domain.mtaSts?.source,
+      'cache',
+    );
+    // Past half of max_age, with the same id: fetched again, so the policy lives on.
+    const refreshed = await check('sts-cached.test', server.port, at(400), cache);
+    assert.equal(refreshed.domain.mtaSts?.source, 'fetched');
+    // The first copy would have expired at 600 s; the refreshed one holds at 900 s even when
+    // the download is now broken for good (an HTTP 404).
+    fx.policyServer.remove('sts-cached.test');
+    const broken = await check('sts-cached.test', server.port, at(900), cache);
+    assert.equal(broken.domain.mtaSts?.source, 'cache');
+    assert.equal(broken.domain.mtaSts?.policy?.mode, 'enforce');
+    assertDelivers(broken, 'mta-sts');
+  });
+
   test('policy served with a redirect: not used (sts-policy-invalid), refused when authentication is required', async () => {
     const { server } = await tlsServer(['mx.sts-redirect.test']);
     publishMx(fx, 'sts-redirect.test', [{ name: 'mx.sts-redirect.test' }]);
