@@ -108,6 +108,18 @@ test('a resolver whose AD bit is not trusted never stands in for one that is', a
   assert.equal(failed.secure, false);
   assert.doesNotMatch(failed.problem ?? '', new RegExp(address.replaceAll('.', '\\.')));
 
+  // The start-up probe says so for the remote one.
+  const probes = await probeResolvers(
+    [
+      { host: dns.host, port: dns.port },
+      { host: remote.host, port: remote.port },
+    ],
+    'auto',
+    1000,
+  );
+  assert.doesNotMatch(probes[0]?.summary ?? '', /not asked/);
+  assert.match(probes[1]?.summary ?? '', /not asked: a resolver whose AD bit is trusted/);
+
   // Without any trusted resolver, every configured one is asked, and nothing is secure.
   const untrusting = resolverFor(t, [dns, remote], { cache: false, trustAd: 'never' });
   const plain = await untrusting.query('signed.example', 'A');
