@@ -2,7 +2,7 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { TlsaRecord } from '../dns/types.ts';
 import type { ReasonCode } from '../vocabulary/reasons.ts';
-import { certificateFacts } from './certificate-extensions.ts';
+import { certificateFacts, type DnsNameConstraints } from './certificate-extensions.ts';
 import { certificateNamesHost, nameSourcesFor, presentedNames } from './certificate-names.ts';
 import { isValidAt } from './certificates.ts';
 
@@ -107,7 +107,9 @@ export type DaneResult =
  * - DANE-TA(2): a certificate above the leaf matches, every link down to the leaf is
  *   signed by the one above, the leaf and intermediates are within their validity, every
  *   certificate from the anchor down to the leaf's issuer is a CA allowed to sign
- *   certificates at that depth, and the leaf names the MX host or the recipient domain
+ *   certificates at that depth and for the leaf's names (nameConstraints), no certificate
+ *   has a critical extension we do not understand, and the leaf names the TLSA base, the MX
+ *   host or the recipient domain
  *   (RFC 7672 3.1.2, 3.2.2, 3.2.3). The trust anchor's own validity is not checked: the
  *   TLSA record is what makes it trusted.
  */
@@ -153,6 +155,23 @@ export function verifyDane(
       reason: 'tlsa-invalid',
       detail: `the certificate chain matches none of ${usable.length} usable TLSA records`,
     }
+  );
+}
+
+/** Whether `name` lies in `base` (RFC 5280 4.2.1.10): itself or below; `.base` only below. */
+function inSubtree(name: string, base: string): boolean {
+  const host = name.toLowerCase().replace(/\.$/, '');
+  const tree = base.replace(/\.$/, '');
+  if (tree === '') return true;
+  if (tree.startsWith('.')) return host.endsWith(tree);
+  return host === tree || host.endsWith(`.${tree}`);
+}
+
+function withinConstraints(name: string, constraints: DnsNameConstraints): boolean {
+  if (constraints.excluded.some((base) => inSubtree(name, base))) return false;
+  return (
+    constraints.permitted.length === 0 ||
+    constraints.permitted.some((base) => inSubtree(name, base))
   );
 }
 
@@ -214,6 +233,13 @@ function checkBelowAnchor(
  * 5.2), so its own constraints count, pathLen included. Returns what is wrong, or undefined.
  */
 function authorityFailure(path: readonly X509Certificate[]): string | undefined {
+  const leaf = path[0]!;
+  const leafFacts = certificateFacts(leaf);
+  if (!leafFacts.ok) return `certificate 0: ${leafFacts.detail}`;
+  if (leafFacts.facts.unknownCritical !== undefined) {
+    return `certificate 0 has a critical extension that is not understood (${leafFacts.facts.unknownCritical})`;
+  }
+  const leafNames = presentedNames(leaf, nameSourcesFor('dane'));
   // Non-self-issued certificates between the one looked at and the leaf (RFC 5280 6.1.4 (l)).
   let intermediatesBelow = 0;
   for (let i = 1; i < path.length; i++) {
@@ -221,7 +247,20 @@ function authorityFailure(path: readonly X509Certificate[]): string | undefined 
     const which = `certificate ${i} (${cert.subject.replaceAll('\n', ', ')})`;
     const read = certificateFacts(cert);
     if (!read.ok) return `${which}: ${read.detail}`;
-    const { basicConstraints, keyUsage, selfIssued } = read.facts;
+    const { basicConstraints, keyUsage, selfIssued, nameConstraints, unknownCritical } = read.facts;
+    if (unknownCritical !== undefined) {
+      return `${which} has a critical extension that is not understood (${unknownCritical})`;
+    }
+    // RFC 5280 6.1.4 (g), 6.1.3 (b)(c): a CA limited to some DNS names (a "technically
+    // constrained" sub-CA of another organisation under the anchor) signs no other names.
+    // OpenSSL applies this in PKIX; this DANE-TA path does its own checks, so here too.
+    const outside =
+      nameConstraints === undefined
+        ? undefined
+        : leafNames.find((name) => !withinConstraints(name, nameConstraints));
+    if (outside !== undefined) {
+      return `${which} may not sign for ${outside} (nameConstraints)`;
+    }
     if (basicConstraints === undefined) return `${which} is not a CA (no basicConstraints)`;
     if (!basicConstraints.ca) return `${which} is not a CA (basicConstraints CA:FALSE)`;
     if (keyUsage !== undefined && !keyUsage.keyCertSign) {
