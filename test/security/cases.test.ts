@@ -535,6 +535,24 @@ describe('MTA-STS', () => {
     assertDelivers(broken, 'mta-sts');
   });
 
+  test('a policy not served as text/plain, or larger than 64 KiB, is invalid: never used', async () => {
+    const { server } = await tlsServer(['mx.sts-format.test']);
+    publishMx(fx, 'sts-format.test', [{ name: 'mx.sts-format.test' }]);
+    const body = policyText('enforce', ['mx.sts-format.test']);
+    for (const [id, response] of [
+      ['html', { body, contentType: 'text/html' }],
+      ['big', { body: `${body}${'x: y\r\n'.repeat(14_000)}` }],
+    ] as const) {
+      publishSts('sts-format.test', id, response.body);
+      fx.policyServer.set('sts-format.test', response);
+      const strict = await check('sts-format.test', server.port, { policyLevel: 'authenticated' });
+      assertVerdict(strict, 'refuse', 'sts-policy-invalid');
+      assert.equal(strict.domain.mtaSts?.policy, undefined, id);
+      assertDelivers(await check('sts-format.test', server.port), 'pkix');
+    }
+    assert.equal(server.commands.filter((c) => /MAIL FROM/.test(c)).length, 0);
+  });
+
   test('policy served with a redirect: not used (sts-policy-invalid), refused when authentication is required', async () => {
     const { server } = await tlsServer(['mx.sts-redirect.test']);
     publishMx(fx, 'sts-redirect.test', [{ name: 'mx.sts-redirect.test' }]);
