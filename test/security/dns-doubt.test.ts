@@ -168,6 +168,20 @@ describe('MTA-STS doubts', () => {
     assertVerdict(strict, 'defer', 'sts-policy-unreachable');
   });
 
+  test('a busy policy host (HTTP 503, 429, 408) is a doubt: deferred at every level', async () => {
+    const { server } = await tlsServer(['mx.sts-format.test']);
+    publishMx(fx, 'sts-format.test', [{ name: 'mx.sts-format.test' }]);
+    for (const status of [503, 429, 408]) {
+      announce('sts-format.test', `b${status}`);
+      fx.policyServer.set('sts-format.test', { status, body: 'busy' });
+      for (const policyLevel of ['authenticated', 'verified'] as const) {
+        const result = await check('sts-format.test', server.port, { policyLevel });
+        assertVerdict(result, 'defer', 'sts-policy-unreachable');
+      }
+    }
+    assert.equal(server.sawMailFrom, false);
+  });
+
   test('a policy that is not there (HTTP 404) is no doubt: refused at authenticated, PKIX at verified', async () => {
     const { server } = await tlsServer(['mx.sts-404.test']);
     publishMx(fx, 'sts-404.test', [{ name: 'mx.sts-404.test' }]);
