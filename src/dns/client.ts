@@ -83,6 +83,14 @@ interface TrustedServer extends DnsServer {
 
 interface Settings {
   servers: TrustedServer[];
+  /**
+   * The servers questions go to: the trusted ones when any server's AD bit is trusted, else
+   * all. A validating resolver reports forged (bogus) data as SERVFAIL; asking a server whose
+   * AD bit we do not believe after that would turn "forged" into "insecure", and insecure
+   * switches DANE off (RFC 7672 2.2). So an untrusted server never stands in for a trusted
+   * one: when the trusted ones fail, the lookup fails, and the engine defers.
+   */
+  asked: TrustedServer[];
   timeoutMs: number;
   attempts: number;
   cache: TtlCache<DnsAnswer> | undefined;
@@ -142,12 +150,13 @@ export function createResolver(options: ResolverOptions): DnsClient {
   async function ask(name: string, type: RecordType): Promise<Step> {
     // A server that answered with an error (or cannot be reached) is not asked again; one
     // that stayed silent is retried in the next round.
+    const askable = settings.asked;
     const problems = new Map<TrustedServer, string>();
     const silent = new Map<TrustedServer, number>();
     let last: TrustedServer | undefined;
     let answeredBadly = false;
     for (let round = 0; round < settings.attempts; round++) {
-      for (const server of settings.servers) {
+      for (const server of askable) {
         if (problems.has(server)) continue;
         if (lifetime.signal.aborted) throw new Error('DNS resolver closed');
         last = server;
@@ -362,13 +371,16 @@ function settingsFrom(options: ResolverOptions): Settings {
   }
   const useCache = options.cache ?? true;
   const trust = adTrustMode(options.trustAd);
+  const configured = servers.map((server) => ({
+    host: server.host,
+    port: server.port,
+    address: serverAddress(server),
+    trustAd: trustsAd(server, trust),
+  }));
+  const trusted = configured.filter((server) => server.trustAd);
   return {
-    servers: servers.map((server) => ({
-      host: server.host,
-      port: server.port,
-      address: serverAddress(server),
-      trustAd: trustsAd(server, trust),
-    })),
+    servers: configured,
+    asked: trusted.length > 0 ? trusted : configured,
     timeoutMs,
     attempts,
     cache: useCache

@@ -38,3 +38,18 @@ export function normaliseName(name: string): string {
   }
   return bare;
 }
+
+/**
+ * `<prefix>.<name>` (a TLSA or `_mta-sts` name under a host or domain) when DNS can hold it,
+ * else undefined. The host or domain comes from a recipient's zone or address and may be
+ * valid and yet too long for the prefix (a 245-character MX target): no record can exist at
+ * a name longer than RFC 1035 allows, so callers take that as "no such records" instead of
+ * letting normaliseName's TypeError end the whole assessment.
+ */
+export function prefixedName(prefix: string, name: string): string | undefined {
+  try {
+    return normaliseName(`${prefix}.${name}`);
+  } catch {
+    return undefined;
+  }
+}

@@ -34,7 +34,16 @@ export async function probeResolvers(
   mode: AdTrust,
   timeoutMs: number,
 ): Promise<ResolverProbe[]> {
-  return Promise.all(servers.map((server) => probeOne(server, mode, timeoutMs)));
+  const probes = await Promise.all(servers.map((server) => probeOne(server, mode, timeoutMs)));
+  // The client asks only the trusted resolvers when there are any (client.ts `asked`).
+  if (probes.some((probe) => probe.trustAd)) {
+    for (const probe of probes) {
+      if (!probe.trustAd) {
+        probe.summary += '; not asked: a resolver whose AD bit is trusted is configured';
+      }
+    }
+  }
+  return probes;
 }
 
 async function probeOne(

@@ -11,12 +11,49 @@ import {
   type AttributeValue,
   BasicConstraints,
   Certificate,
+  type GeneralSubtrees,
+  id_ce_authorityKeyIdentifier,
+  id_ce_basicConstraints,
+  id_ce_certificatePolicies,
+  id_ce_extKeyUsage,
+  id_ce_inhibitAnyPolicy,
+  id_ce_keyUsage,
+  id_ce_nameConstraints,
+  id_ce_policyConstraints,
+  id_ce_policyMappings,
+  id_ce_subjectAltName,
+  id_ce_subjectKeyIdentifier,
+  KeyUsage,
+  NameConstraints,
+  SubjectAlternativeName,
+} from '@peculiar/asn1-x509';
+
+/**
+ * Extensions whose meaning a DANE-TA chain check either applies (basicConstraints, keyUsage,
+ * subjectAltName, nameConstraints) or may ignore without accepting a name it should not (key
+ * identifiers, policies: no policy is required of mail servers, extKeyUsage: RFC 7672 asks
+ * for none). Any other extension marked critical makes the certificate unusable (RFC 5280
+ * 4.2): a verifier that skips it could accept what its issuer meant to forbid.
+ */
+const UNDERSTOOD_EXTENSIONS = new Set([
   id_ce_basicConstraints,
   id_ce_keyUsage,
   id_ce_subjectAltName,
-  KeyUsage,
-  SubjectAlternativeName,
-} from '@peculiar/asn1-x509';
+  id_ce_nameConstraints,
+  id_ce_authorityKeyIdentifier,
+  id_ce_subjectKeyIdentifier,
+  id_ce_extKeyUsage,
+  id_ce_certificatePolicies,
+  id_ce_policyConstraints,
+  id_ce_policyMappings,
+  id_ce_inhibitAnyPolicy,
+]);
+
+/** dNSName subtrees of a nameConstraints extension (RFC 5280 4.2.1.10), lower case. */
+export interface DnsNameConstraints {
+  permitted: string[];
+  excluded: string[];
+}
 
 export interface CertificateFacts {
   /** Absent: no basicConstraints extension (then the certificate is not a CA, RFC 5280 4.2.1.9). */
@@ -33,6 +70,10 @@ export interface CertificateFacts {
    * a differently encoded equal name counts, which only ever makes a path shorter to allow.
    */
   selfIssued: boolean;
+  /** Absent: no nameConstraints, or none on DNS names. */
+  nameConstraints?: DnsNameConstraints;
+  /** The OID of a critical extension this module does not understand, if any. */
+  unknownCritical?: string;
 }
 
 export type FactsResult = { ok: true; facts: CertificateFacts } | { ok: false; detail: string };
@@ -85,7 +126,19 @@ function read(cert: X509Certificate): FactsResult {
         return { ok: false, detail: `extension ${extension.extnID} appears twice` };
       }
       seen.add(extension.extnID);
+      if (extension.critical && !UNDERSTOOD_EXTENSIONS.has(extension.extnID)) {
+        facts.unknownCritical ??= extension.extnID;
+      }
       switch (extension.extnID) {
+        case id_ce_nameConstraints: {
+          const value = AsnConvert.parse(extension.extnValue, NameConstraints);
+          const permitted = dnsSubtrees(value.permittedSubtrees);
+          const excluded = dnsSubtrees(value.excludedSubtrees);
+          if (permitted.length > 0 || excluded.length > 0) {
+            facts.nameConstraints = { permitted, excluded };
+          }
+          break;
+        }
         case id_ce_basicConstraints: {
           const value = AsnConvert.parse(extension.extnValue, BasicConstraints);
           facts.basicConstraints =
@@ -122,6 +175,14 @@ function read(cert: X509Certificate): FactsResult {
       detail: `the certificate could not be read (${error instanceof Error ? error.message : String(error)})`,
     };
   }
+}
+
+function dnsSubtrees(subtrees: GeneralSubtrees | undefined): string[] {
+  const names: string[] = [];
+  for (const subtree of subtrees ?? []) {
+    if (subtree.base.dNSName !== undefined) names.push(subtree.base.dNSName.toLowerCase());
+  }
+  return names;
 }
 
 /** The string forms a CN can take; an ANY value (unknown encoding) gives undefined. */

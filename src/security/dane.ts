@@ -2,7 +2,7 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { TlsaRecord } from '../dns/types.ts';
 import type { ReasonCode } from '../vocabulary/reasons.ts';
-import { certificateFacts } from './certificate-extensions.ts';
+import { certificateFacts, type DnsNameConstraints } from './certificate-extensions.ts';
 import { certificateNamesHost, nameSourcesFor, presentedNames } from './certificate-names.ts';
 import { isValidAt } from './certificates.ts';
 
@@ -14,15 +14,27 @@ const MATCHING_EXACT = 0;
 const MATCHING_SHA256 = 1;
 const MATCHING_SHA512 = 2;
 
-/** Usages 0/1 (PKIX-TA/EE) are unusable for SMTP (RFC 7672 3.1.3); unknown parameters too. */
+/** Octets of the data of each matching type; undefined: any non-empty length (a DER value). */
+const DATA_LENGTH: Readonly<Record<number, number | undefined>> = {
+  [MATCHING_EXACT]: undefined,
+  [MATCHING_SHA256]: 32,
+  [MATCHING_SHA512]: 64,
+};
+
+/**
+ * Usages 0/1 (PKIX-TA/EE) are unusable for SMTP (RFC 7672 3.1.3); unknown parameters too,
+ * and so is a record whose data cannot be what its matching type says (a SHA-256 digest
+ * that is not 32 octets, empty data): it can match no certificate, so like an unknown
+ * parameter it is malformed, unusable (RFC 7672 2.2), rather than a record the server
+ * fails (Postfix ignores such records the same way). Only usable records make DANE apply; without any, the host is judged as if it had
+ * none (MTA-STS or PKIX, still authenticated; `dane-only` refuses).
+ */
 export function isUsable(record: TlsaRecord): boolean {
-  return (
-    (record.usage === TLSA_USAGE_DANE_TA || record.usage === TLSA_USAGE_DANE_EE) &&
-    (record.selector === SELECTOR_FULL_CERT || record.selector === SELECTOR_SPKI) &&
-    (record.matchingType === MATCHING_EXACT ||
-      record.matchingType === MATCHING_SHA256 ||
-      record.matchingType === MATCHING_SHA512)
-  );
+  if (record.usage !== TLSA_USAGE_DANE_TA && record.usage !== TLSA_USAGE_DANE_EE) return false;
+  if (record.selector !== SELECTOR_FULL_CERT && record.selector !== SELECTOR_SPKI) return false;
+  if (!(record.matchingType in DATA_LENGTH)) return false;
+  const length = DATA_LENGTH[record.matchingType];
+  return length === undefined ? record.data.length > 0 : record.data.length === length;
 }
 
 /** `3 1 1 ab12...` presentation form, for evidence. */
@@ -30,11 +42,32 @@ export function describeTlsa(record: TlsaRecord): string {
   return `${record.usage} ${record.selector} ${record.matchingType} ${record.data.toString('hex')}`;
 }
 
+/**
+ * The DER public key of `cert`, or undefined when Node cannot decode it (an unknown key
+ * algorithm, broken parameters). The chain is the peer's to choose, and OpenSSL does not
+ * decode the keys of certificates it does not verify: reading such a key throws, which must
+ * make that certificate match nothing rather than end the whole assessment.
+ */
+function spkiOf(cert: X509Certificate): Buffer | undefined {
+  try {
+    return cert.publicKey.export({ type: 'spki', format: 'der' });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `child` names `parent` as issuer and carries its signature; false when unreadable. */
+function signedBy(child: X509Certificate, parent: X509Certificate): boolean {
+  try {
+    return child.checkIssued(parent) && child.verify(parent.publicKey);
+  } catch {
+    return false;
+  }
+}
+
 export function tlsaMatches(record: TlsaRecord, cert: X509Certificate): boolean {
-  const selected =
-    record.selector === SELECTOR_SPKI
-      ? cert.publicKey.export({ type: 'spki', format: 'der' })
-      : cert.raw;
+  const selected = record.selector === SELECTOR_SPKI ? spkiOf(cert) : cert.raw;
+  if (selected === undefined) return false;
   let digest: Buffer;
   switch (record.matchingType) {
     case MATCHING_EXACT:
@@ -52,6 +85,18 @@ export function tlsaMatches(record: TlsaRecord, cert: X509Certificate): boolean 
   return digest.equals(record.data);
 }
 
+/**
+ * The names a DANE-TA certificate may have (RFC 7672 3.2.2): the TLSA base domain, the MX
+ * host name (the alias, when the base is its expanded name) and the recipient domain.
+ */
+export function daneNames(input: {
+  tlsaBase?: string;
+  mxHost: string;
+  recipientDomain: string;
+}): string[] {
+  return [...new Set([input.tlsaBase ?? input.mxHost, input.mxHost, input.recipientDomain])];
+}
+
 export type DaneResult =
   | { ok: true; usage: number; matched: string; detail: string }
   | { ok: false; reason: ReasonCode; detail: string };
@@ -62,7 +107,9 @@ export type DaneResult =
  * - DANE-TA(2): a certificate above the leaf matches, every link down to the leaf is
  *   signed by the one above, the leaf and intermediates are within their validity, every
  *   certificate from the anchor down to the leaf's issuer is a CA allowed to sign
- *   certificates at that depth, and the leaf names the MX host or the recipient domain
+ *   certificates at that depth and for the leaf's names (nameConstraints), no certificate
+ *   has a critical extension we do not understand, and the leaf names the TLSA base, the MX
+ *   host or the recipient domain
  *   (RFC 7672 3.1.2, 3.2.2, 3.2.3). The trust anchor's own validity is not checked: the
  *   TLSA record is what makes it trusted.
  */
@@ -111,6 +158,23 @@ export function verifyDane(
   );
 }
 
+/** Whether `name` lies in `base` (RFC 5280 4.2.1.10): itself or below; `.base` only below. */
+function inSubtree(name: string, base: string): boolean {
+  const host = name.toLowerCase().replace(/\.$/, '');
+  const tree = base.replace(/\.$/, '');
+  if (tree === '') return true;
+  if (tree.startsWith('.')) return host.endsWith(tree);
+  return host === tree || host.endsWith(`.${tree}`);
+}
+
+function withinConstraints(name: string, constraints: DnsNameConstraints): boolean {
+  if (constraints.excluded.some((base) => inSubtree(name, base))) return false;
+  return (
+    constraints.permitted.length === 0 ||
+    constraints.permitted.some((base) => inSubtree(name, base))
+  );
+}
+
 /** undefined when the path from the anchor (last) to the leaf (first) is acceptable. */
 function checkBelowAnchor(
   path: readonly X509Certificate[],
@@ -132,7 +196,7 @@ function checkBelowAnchor(
   for (let i = 0; i < path.length - 1; i++) {
     const child = path[i]!;
     const parent = path[i + 1]!;
-    if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) {
+    if (!signedBy(child, parent)) {
       return {
         ok: false,
         reason: 'tlsa-invalid',
@@ -169,6 +233,13 @@ function checkBelowAnchor(
  * 5.2), so its own constraints count, pathLen included. Returns what is wrong, or undefined.
  */
 function authorityFailure(path: readonly X509Certificate[]): string | undefined {
+  const leaf = path[0]!;
+  const leafFacts = certificateFacts(leaf);
+  if (!leafFacts.ok) return `certificate 0: ${leafFacts.detail}`;
+  if (leafFacts.facts.unknownCritical !== undefined) {
+    return `certificate 0 has a critical extension that is not understood (${leafFacts.facts.unknownCritical})`;
+  }
+  const leafNames = presentedNames(leaf, nameSourcesFor('dane'));
   // Non-self-issued certificates between the one looked at and the leaf (RFC 5280 6.1.4 (l)).
   let intermediatesBelow = 0;
   for (let i = 1; i < path.length; i++) {
@@ -176,7 +247,20 @@ function authorityFailure(path: readonly X509Certificate[]): string | undefined 
     const which = `certificate ${i} (${cert.subject.replaceAll('\n', ', ')})`;
     const read = certificateFacts(cert);
     if (!read.ok) return `${which}: ${read.detail}`;
-    const { basicConstraints, keyUsage, selfIssued } = read.facts;
+    const { basicConstraints, keyUsage, selfIssued, nameConstraints, unknownCritical } = read.facts;
+    if (unknownCritical !== undefined) {
+      return `${which} has a critical extension that is not understood (${unknownCritical})`;
+    }
+    // RFC 5280 6.1.4 (g), 6.1.3 (b)(c): a CA limited to some DNS names (a "technically
+    // constrained" sub-CA of another organisation under the anchor) signs no other names.
+    // OpenSSL applies this in PKIX; this DANE-TA path does its own checks, so here too.
+    const outside =
+      nameConstraints === undefined
+        ? undefined
+        : leafNames.find((name) => !withinConstraints(name, nameConstraints));
+    if (outside !== undefined) {
+      return `${which} may not sign for ${outside} (nameConstraints)`;
+    }
     if (basicConstraints === undefined) return `${which} is not a CA (no basicConstraints)`;
     if (!basicConstraints.ca) return `${which} is not a CA (basicConstraints CA:FALSE)`;
     if (keyUsage !== undefined && !keyUsage.keyCertSign) {

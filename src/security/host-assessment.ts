@@ -16,6 +16,12 @@ export type HostAssessment =
       method: AuthMethod;
       /** Usable TLSA records when `method` is `dane`. */
       tlsa: TlsaRecord[];
+      /**
+       * The TLSA base domain (RFC 7672 2.2.2): the host name, or the name at the end of its
+       * secure CNAME chain when the TLSA records were found there. A name the certificate
+       * may have under DANE-TA, and the SNI sent.
+       */
+      tlsaBase: string;
       /** Evidence common to every connection to this host. */
       base: HostEvidence;
     }

@@ -6,7 +6,7 @@ import type { TlsaRecord } from '../dns/types.ts';
 import type { AuthMethod } from '../vocabulary/policy-levels.ts';
 import type { ReasonCode } from '../vocabulary/reasons.ts';
 import { judgePkix, peerChain, summarise, trustedCas } from './certificates.ts';
-import { verifyDane } from './dane.ts';
+import { daneNames, verifyDane } from './dane.ts';
 import type { HostEvidence } from './evidence.ts';
 import { addressPolicyOf, type SecurityOptions } from './options.ts';
 import { SmtpClient, type SmtpConnectOptions } from './smtp-client.ts';
@@ -55,6 +55,8 @@ export interface AttemptInput {
   method: AuthMethod;
   /** Usable TLSA records when `method` is `dane`. */
   tlsa: readonly TlsaRecord[];
+  /** Where the TLSA records were found: `mxHost`, or its CNAME-expanded name (RFC 7672 2.2.2). */
+  tlsaBase?: string;
   options: Readonly<SecurityOptions>;
   /**
    * A TLS session to offer for resumption, already found fit for this host, address,
@@ -110,10 +112,23 @@ export async function attemptAddress(
     client = await SmtpClient.connect(connect);
     await client.ehlo();
     if (!client.capabilities.has('STARTTLS')) {
+      // DNSSEC-signed TLSA records say this host speaks TLS (RFC 7672 2.2), so a missing
+      // STARTTLS is more likely a man in the middle than the server's final word: defer,
+      // so that stripping it cannot turn the recipient into a bounce. Without DANE nothing
+      // authenticated says so, and the refusal stands. Either way nothing is sent.
+      if (input.method === 'dane') {
+        return await fail(
+          client,
+          'dane-starttls-missing',
+          'STARTTLS is not advertised, though the host has DNSSEC-signed TLSA records',
+        );
+      }
       return await fail(client, 'starttls-not-supported', 'STARTTLS is not advertised');
     }
     const socket = await client.startTls({
-      servername: input.mxHost,
+      // RFC 7672 8.1: SNI names the TLSA base domain (the server behind an alias may keep
+      // its certificates by its own name).
+      servername: input.method === 'dane' ? (input.tlsaBase ?? input.mxHost) : input.mxHost,
       secureContext: offeringContext(options.extraCa),
       // Node's own verification is not the decision: DANE-EE must accept self-signed
       // certificates. The verifier below ALWAYS runs, and the session refuses MAIL FROM
@@ -145,7 +160,7 @@ export async function attemptAddress(
     const now = options.now();
     switch (input.method) {
       case 'dane': {
-        const dane = verifyDane(input.tlsa, chain, [input.mxHost, input.recipientDomain], now);
+        const dane = verifyDane(input.tlsa, chain, daneNames(input), now);
         evidence.validation.push(
           `dane: ${dane.ok ? `${dane.detail} ${dane.matched}` : dane.detail}`,
         );

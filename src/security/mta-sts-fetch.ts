@@ -49,6 +49,10 @@ const TEMPORARY_ERRORS = new Set([
   'EAI_AGAIN',
 ]);
 
+/** HTTP statuses that say nothing lasting about the policy: 5xx, 408, 429. */
+const PASSING_STATUS = (status: number): boolean =>
+  status >= 500 || status === 408 || status === 429;
+
 // Node/OpenSSL codes for a certificate the Web PKI does not accept.
 const WEBPKI_ERRORS = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
@@ -114,8 +118,9 @@ export function fetchStsPolicy(
         return;
       }
       if (status !== 200) {
-        // A server error may pass; a 404 says the policy is not there.
-        fail('sts-policy-fetch-error', `HTTP status ${status}`, status >= 500);
+        // A server error may pass, and so may "too many requests" and "request timeout"
+        // (a busy policy host is no answer about the policy); a 404 says it is not there.
+        fail('sts-policy-fetch-error', `HTTP status ${status}`, PASSING_STATUS(status));
         return;
       }
       const mediaType = (response.headers['content-type'] ?? '')

@@ -25,7 +25,9 @@ const STS_TXT_ID = /^[A-Za-z0-9]{1,32}$/;
  * record, or one without a valid id, means the domain has no available policy.
  */
 export function parseStsTxt(records: readonly string[]): TxtResult {
-  const candidates = records.filter((record) => /^v=STSv1;/.test(record) || record === 'v=STSv1');
+  // RFC 8461 3.1: the delimiter is `*WSP ";" *WSP`, so `v=STSv1 ; id=...` is a record too.
+  // Missing it would read as "no policy" and switch MTA-STS off for that domain.
+  const candidates = records.filter((record) => /^v=STSv1[ \t]*(;|$)/.test(record));
   if (candidates.length !== 1) {
     return { found: false, detail: `${candidates.length} v=STSv1 TXT records` };
   }

@@ -1,5 +1,6 @@
 // Which MTA-STS policy applies to a recipient domain right now (RFC 8461 5.1), combining
 // discovery, the HTTPS fetch and the cache.
+import { prefixedName } from '../dns/names.ts';
 import { describeAnswer, type Resolver } from '../dns/types.ts';
 import type { AddressPolicy } from '../net/address-ranges.ts';
 import type { ReasonCode } from '../vocabulary/reasons.ts';
@@ -37,6 +38,22 @@ export interface StsDeps {
   addressPolicy: AddressPolicy;
 }
 
+/** Most time between refreshes of a cached policy whose id has not changed. */
+export const STS_REFRESH_SECONDS = 86_400;
+
+/**
+ * Whether a cached policy whose TXT id is unchanged should be fetched again now: after half
+ * its max_age, and at least once a day. A refreshed policy starts a new max_age (RFC 8461
+ * 5.1 asks senders to refresh before expiry). Without it, a policy was only fetched again
+ * once it had expired, at a moment anyone could compute; an attacker who controls DNS then
+ * only had to break the download at that moment (a certificate the Web PKI refuses is no
+ * passing failure) for the domain to lose its policy until the next successful fetch.
+ */
+function refreshDue(fetchedAt: Date, policy: StsPolicy, now: Date): boolean {
+  const refreshAfter = Math.min(policy.maxAge / 2, STS_REFRESH_SECONDS) * 1000;
+  return now.getTime() - fetchedAt.getTime() >= refreshAfter;
+}
+
 export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<StsDiscovery> {
   const now = deps.now();
   const stored = await deps.cache.get(domain);
@@ -46,7 +63,13 @@ export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<
       ? { ...base, policy: cached, source: 'cache' }
       : { ...base, policy: undefined, source: 'none' };
 
-  const answer = await deps.resolver.query(`_mta-sts.${domain}`, 'TXT');
+  const txtName = prefixedName('_mta-sts', domain);
+  // A domain too long for the prefix cannot publish the record (and a cached policy, were
+  // there one, still applies).
+  if (txtName === undefined) {
+    return fromCache({ txt: 'absent', txtDnssec: 'no lookup: the name would be too long' });
+  }
+  const answer = await deps.resolver.query(txtName, 'TXT');
   const txtDnssec = describeAnswer(answer);
   if (answer.outcome === 'servfail' || answer.outcome === 'timeout') {
     const found = fromCache({ txt: 'dns-failure', txtDnssec });
@@ -65,9 +88,11 @@ export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<
     // attacker who strips DNS answers would try.
     return fromCache({ txt: 'absent', txtDnssec });
   }
-  if (cached && cached.id === txt.id) {
+  if (cached && stored && cached.id === txt.id && !refreshDue(stored.fetchedAt, cached, now)) {
     return { policy: cached, source: 'cache', txt: 'found', txtId: txt.id, txtDnssec };
   }
+  // A new id, or the same one with the cached copy due for refreshing: fetch. Should that
+  // fail, the cached policy still applies (below).
   const fetched = await fetchStsPolicy(domain, txt.id, {
     resolver: deps.resolver,
     extraCa: deps.extraCa,

@@ -1,6 +1,6 @@
 // MX resolution (RFC 5321 5.1, RFC 7505), each host's addresses, and the TLSA lookup that
 // only happens when the path to the host is DNSSEC-secure (RFC 7672 2.2).
-import { normaliseName } from '../dns/names.ts';
+import { normaliseName, prefixedName } from '../dns/names.ts';
 import { type DnsAnswer, describeAnswer, type Resolver, type TlsaRecord } from '../dns/types.ts';
 import type { ReasonCode } from '../vocabulary/reasons.ts';
 import { isUsable } from './dane.ts';
@@ -108,7 +108,18 @@ export async function resolveMx(
 }
 
 export type AddressResolution =
-  | { ok: true; addresses: string[]; secure: boolean; adTrusted: boolean; dnssec: string }
+  | {
+      ok: true;
+      addresses: string[];
+      secure: boolean;
+      adTrusted: boolean;
+      dnssec: string;
+      /**
+       * The name at the end of the CNAME chain the address lookups followed, when they
+       * followed one and both families agree on it; otherwise the host name itself.
+       */
+      canonical: string;
+    }
   | { ok: false; reason: ReasonCode; detail: string; dnssec: string };
 
 /**
@@ -145,7 +156,10 @@ export async function resolveAddresses(
   // Secure only when every answer used (including the denial of the other family) validated.
   const secure = a.secure && aaaa.secure;
   const adTrusted = (a.adTrusted ?? false) && (aaaa.adTrusted ?? false);
-  return { ok: true, addresses, secure, adTrusted, dnssec };
+  // Two families that end their chains at different names give no single expanded name;
+  // the host name itself is then the only TLSA base (its records still apply).
+  const canonical = a.canonicalName === aaaa.canonicalName ? a.canonicalName : host;
+  return { ok: true, addresses, secure, adTrusted, dnssec, canonical };
 }
 
 export type TlsaResolution =
@@ -169,7 +183,20 @@ export async function resolveTlsa(
   host: string,
   port: number,
 ): Promise<TlsaResolution> {
-  const name = `_${port}._tcp.${host}`;
+  const name = prefixedName(`_${port}._tcp`, host);
+  if (name === undefined) {
+    // No TLSA record can exist at a name DNS cannot hold; nothing was asked, so no resolver
+    // was doubted either.
+    const dnssec = 'no lookup: the TLSA name would be longer than DNS allows';
+    return {
+      ok: true,
+      name: `_${port}._tcp.${host}`,
+      records: [],
+      usable: [],
+      adTrusted: true,
+      dnssec,
+    };
+  }
   const answer = await resolver.query(name, 'TLSA');
   const dnssec = describeAnswer(answer);
   if (isFailure(answer)) {
@@ -190,4 +217,33 @@ export async function resolveTlsa(
     adTrusted: answer.adTrusted ?? false,
     dnssec,
   };
+}
+
+/**
+ * The TLSA records of a host whose addresses are DNSSEC-secure, at the right base name
+ * (RFC 7672 2.2.2): when the host is an alias (a secure CNAME chain, which `canonical`
+ * then names), first at the fully expanded name, and only when that name securely has none,
+ * at the host name itself. The provider that runs the server behind an alias publishes its
+ * TLSA records at its own name; looking only at the alias would miss them and judge the
+ * host by a weaker method. A failed lookup at either name makes the host indeterminate.
+ * `base` is the name whose records were used; it is also a name the certificate may have
+ * (RFC 7672 3.2.2) and what SNI carries.
+ */
+export async function resolveHostTlsa(
+  resolver: Resolver,
+  host: string,
+  canonical: string,
+  port: number,
+): Promise<TlsaResolution & { base: string }> {
+  if (canonical !== host) {
+    const expanded = await resolveTlsa(resolver, canonical, port);
+    if (!expanded.ok || expanded.records.length > 0) return { ...expanded, base: canonical };
+    const original = await resolveTlsa(resolver, host, port);
+    return {
+      ...original,
+      dnssec: `${expanded.name} ${expanded.dnssec}; ${original.name} ${original.dnssec}`,
+      base: host,
+    };
+  }
+  return { ...(await resolveTlsa(resolver, host, port)), base: host };
 }

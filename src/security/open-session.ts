@@ -13,7 +13,7 @@ import type { HostAssessment, JudgedHost } from './host-assessment.ts';
 import { attemptAddress } from './host-attempt.ts';
 import { discoverStsPolicy, type StsDiscovery } from './mta-sts.ts';
 import { policyAllowsHost } from './mta-sts-policy.ts';
-import { type MxHost, resolveAddresses, resolveMx, resolveTlsa } from './mx.ts';
+import { type MxHost, resolveAddresses, resolveHostTlsa, resolveMx } from './mx.ts';
 import {
   addressPolicyOf,
   type SecurityDeps,
@@ -44,6 +44,14 @@ export type SecureSessionResult =
 
 /** A bound on connections per attempt (Postfix uses 5 addresses; MX sets can be long). */
 export const MAX_ADDRESSES_TRIED = 10;
+
+/**
+ * A bound on the MX hosts looked at per attempt, whether or not they get as far as a
+ * connection. The MX set is the recipient's to choose: without it, thousands of MX records
+ * whose lookups time out or that point inside (no connection, so not counted above) held
+ * one delivery for hours of DNS queries.
+ */
+export const MAX_HOSTS_ASSESSED = 10;
 
 /**
  * Steps 1 and 2 of the policy for one recipient domain (MX, MTA-STS), before any host is
@@ -125,7 +133,7 @@ export async function openSecureSession(
   const assessment = assessed.assessment;
   const evidence: HostEvidence[] = [];
   let addressesTried = 0;
-  for (const host of assessment.hosts) {
+  for (const host of assessment.hosts.slice(0, MAX_HOSTS_ASSESSED)) {
     if (addressesTried >= MAX_ADDRESSES_TRIED) break;
     const judged = await assessHost(assessment, host, deps);
     if (!judged.ok) {
@@ -286,13 +294,20 @@ export async function assessHost(
     base.validation.push(`addresses outside the public internet skipped: ${refused}`);
   }
   let usableTlsa: TlsaRecord[] = [];
+  let tlsaBase = host.host;
   let dnssecTrusted = assessment.mxAdTrusted && resolved.adTrusted;
   if (assessment.mxSecure && resolved.secure) {
-    const tlsa = await resolveTlsa(deps.resolver, host.host, options.smtpPort);
+    const tlsa = await resolveHostTlsa(
+      deps.resolver,
+      host.host,
+      resolved.canonical,
+      options.smtpPort,
+    );
     base.dnssec.tlsa = tlsa.dnssec;
     if (!tlsa.ok) return failHost(tlsa.reason, tlsa.detail);
     dnssecTrusted &&= tlsa.adTrusted;
     usableTlsa = tlsa.usable;
+    if (tlsa.usable.length > 0) tlsaBase = tlsa.base;
     if (tlsa.records.length > 0) {
       base.tlsa = {
         name: tlsa.name,
@@ -311,6 +326,7 @@ export async function assessHost(
     addresses,
     method: choice.method,
     tlsa: usableTlsa,
+    tlsaBase,
     base,
   };
 }
@@ -363,6 +379,7 @@ export async function connectHost(
       address,
       method: host.method,
       tlsa: host.tlsa,
+      tlsaBase: host.tlsaBase,
       options,
       ...(offered ? { resume: offered } : {}),
     },

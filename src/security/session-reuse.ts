@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { certificateNamesHost, nameSourcesFor } from './certificate-names.ts';
 import { isValidAt } from './certificates.ts';
-import { verifyDane } from './dane.ts';
+import { daneNames, verifyDane } from './dane.ts';
 import type { JudgedHost } from './host-assessment.ts';
 import type { SmtpClient } from './smtp-client.ts';
 
@@ -59,7 +59,8 @@ export function chainSatisfies(
   const mxHost = host.host.host;
   switch (host.method) {
     case 'dane': {
-      const dane = verifyDane(host.tlsa, chain, [mxHost, recipientDomain], now);
+      const names = daneNames({ tlsaBase: host.tlsaBase, mxHost, recipientDomain });
+      const dane = verifyDane(host.tlsa, chain, names, now);
       return dane.ok
         ? { ok: true, detail: `dane: ${dane.detail} ${dane.matched} (${how})` }
         : { ok: false, detail: `dane: ${dane.detail}` };

@@ -27,6 +27,7 @@ export type ReasonCode =
   | 'key-exchange-not-acceptable'
   | 'pkix-insecure-mx'
   | 'starttls-refused'
+  | 'dane-starttls-missing'
   | 'tls-handshake-failed'
   | 'connection-failed'
   | 'smtp-timeout'
@@ -154,6 +155,12 @@ export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = {
     class: 'defer',
     explanation: 'The mail server offers encryption but refused to start it (reply 454).',
     fix: 'Check the TLS configuration and certificate files of the mail server.',
+  },
+  'dane-starttls-missing': {
+    class: 'defer',
+    explanation:
+      'The mail server publishes DANE (TLSA) records, so it must offer encryption, but STARTTLS was not offered this time: someone on the network path may have removed it, or the server is misconfigured. Nothing was sent; delivery is tried again later.',
+    fix: 'Enable STARTTLS on every MX host that has TLSA records, and check that no firewall or proxy in front of it removes STARTTLS.',
   },
   'tls-handshake-failed': {
     class: 'defer',

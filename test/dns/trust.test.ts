@@ -81,7 +81,7 @@ test('a remote resolver that sets AD is not believed unless the operator says so
   assert.equal(believed.adTrusted, true);
 });
 
-test('with two resolvers, an answer is secure only when the one that gave it is trusted', async (t) => {
+test('a resolver whose AD bit is not trusted never stands in for one that is', async (t) => {
   const address = otherLocalAddress();
   if (address === undefined) {
     t.skip('no non-loopback address on this machine');
@@ -93,13 +93,39 @@ test('with two resolvers, an answer is secure only when the one that gave it is 
     server.set('signed.example', [{ type: 'A', data: '192.0.2.1' }]);
     server.sign('signed.example');
   }
-  // The loopback resolver fails; the remote one answers with AD: not secure.
-  dns.fail('signed.example', 'servfail');
-  const resolver = resolverFor(t, [dns, remote], { cache: false });
-  const answer = await resolver.query('signed.example', 'A');
-  assert.equal(answer.outcome, 'ok');
-  assert.equal(answer.secure, false);
-  assert.equal(answer.server, `${address}:${remote.port}`);
+  // Listed first, the remote resolver is still not asked while a trusted one is configured.
+  const remoteFirst = resolverFor(t, [remote, dns], { cache: false });
+  const answer = await remoteFirst.query('signed.example', 'A');
+  assert.equal(answer.secure, true);
+  assert.equal(answer.server, `127.0.0.1:${dns.port}`);
+
+  // The loopback (validating) resolver reports bogus data: the remote one's answer would
+  // read as "insecure" and switch DANE off, so it is not asked and the lookup fails.
+  dns.fail('signed.example', 'bogus');
+  const resolver = resolverFor(t, [dns, remote], { cache: false, timeoutMs: FAST_TIMEOUT_MS });
+  const failed = await resolver.query('signed.example', 'A');
+  assert.equal(failed.outcome, 'servfail');
+  assert.equal(failed.secure, false);
+  assert.doesNotMatch(failed.problem ?? '', new RegExp(address.replaceAll('.', '\\.')));
+
+  // The start-up probe says so for the remote one.
+  const probes = await probeResolvers(
+    [
+      { host: dns.host, port: dns.port },
+      { host: remote.host, port: remote.port },
+    ],
+    'auto',
+    1000,
+  );
+  assert.doesNotMatch(probes[0]?.summary ?? '', /not asked/);
+  assert.match(probes[1]?.summary ?? '', /not asked: a resolver whose AD bit is trusted/);
+
+  // Without any trusted resolver, every configured one is asked, and nothing is secure.
+  const untrusting = resolverFor(t, [dns, remote], { cache: false, trustAd: 'never' });
+  const plain = await untrusting.query('signed.example', 'A');
+  assert.equal(plain.outcome, 'ok');
+  assert.equal(plain.secure, false);
+  assert.equal(plain.server, `${address}:${remote.port}`);
 });
 
 test('a failure says which resolver did what: SERVFAIL, REFUSED, bogus, silence, refused port', async (t) => {

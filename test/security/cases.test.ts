@@ -177,6 +177,23 @@ describe('STARTTLS', () => {
     assert.ok(!server.commands.includes('STARTTLS'));
   });
 
+  test('STARTTLS stripped in front of a DANE host: deferred, never refused, nothing sent', async () => {
+    const { server, leaf } = await tlsServer(['mx.dane-stripped.test'], { issuer: null });
+    const mitm = await Mitm.start(server, { kind: 'strip-starttls' });
+    servers.push(mitm);
+    fx.dns.sign('dane-stripped.test');
+    publishMx(fx, 'dane-stripped.test', [{ name: 'mx.dane-stripped.test' }]);
+    fx.dns.set(`_${mitm.port}._tcp.mx.dane-stripped.test`, [
+      { type: 'TLSA', usage: 3, selector: 1, matchingType: 1, data: tlsaData(leaf, 1, 1) },
+    ]);
+    for (const policyLevel of ['verified', 'dane-only'] as const) {
+      const result = await check('dane-stripped.test', mitm.port, { policyLevel });
+      assertVerdict(result, 'defer', 'dane-starttls-missing');
+    }
+    assert.equal(server.sawMailFrom, false);
+    assert.ok(!server.commands.includes('STARTTLS'));
+  });
+
   test('454 to STARTTLS: deferred, starttls-refused', async () => {
     const { server } = await tlsServer(
       ['mx.454.test'],
@@ -348,6 +365,45 @@ describe('DANE', () => {
     assertDelivers(await check('pkix-tlsa-ok.test', server.port), 'pkix');
   });
 
+  test('TLSA data of the wrong length (a 2-octet SHA-256, a 63-octet SHA-512) is unusable', async () => {
+    const { server, leaf } = await tlsServer(['mx.tlsa-short.test']);
+    fx.dns.sign('tlsa-short.test');
+    publishMx(fx, 'tlsa-short.test', [{ name: 'mx.tlsa-short.test' }]);
+    const name = `_${server.port}._tcp.mx.tlsa-short.test`;
+    const malformed = [
+      {
+        type: 'TLSA' as const,
+        usage: 3,
+        selector: 1,
+        matchingType: 1,
+        data: Buffer.from('ab12', 'hex'),
+      },
+      {
+        type: 'TLSA' as const,
+        usage: 3,
+        selector: 1,
+        matchingType: 2,
+        data: tlsaData(leaf, 1, 2).subarray(1),
+      },
+    ];
+    fx.dns.set(name, malformed);
+    const verified = await check('tlsa-short.test', server.port);
+    assertDelivers(verified, 'pkix');
+    assert.equal(verified.evidence[0]!.tlsa?.usable, 0);
+    assertVerdict(
+      await check('tlsa-short.test', server.port, { policyLevel: 'dane-only' }),
+      'refuse',
+      'dane-required',
+    );
+    // Next to a well-formed record, that one decides: a mismatch is refused, no PKIX.
+    const other = await makeLeaf({ names: ['mx.tlsa-short.test'] });
+    fx.dns.set(name, [
+      ...malformed,
+      { type: 'TLSA', usage: 3, selector: 1, matchingType: 2, data: tlsaData(other, 1, 2) },
+    ]);
+    assertVerdict(await check('tlsa-short.test', server.port), 'refuse', 'tlsa-invalid');
+  });
+
   test('TLSA in an unsigned zone is not looked up: PKIX applies', async () => {
     const { server } = await tlsServer(['mx.unsigned-tlsa.test'], { issuer: null });
     publishMx(fx, 'unsigned-tlsa.test', [{ name: 'mx.unsigned-tlsa.test' }]);
@@ -450,6 +506,51 @@ describe('MTA-STS', () => {
     const expired = await check('sts-match.test', server.port, { now: () => later }, cache);
     assert.equal(expired.domain.mtaSts?.source, 'none');
     assertDelivers(expired, 'pkix');
+  });
+
+  test('a cached policy is refreshed before it expires, and a broken refresh keeps it', async () => {
+    const cache = createMemoryStsPolicyCache();
+    const { server } = await tlsServer(['mx.sts-cached.test']);
+    publishMx(fx, 'sts-cached.test', [{ name: 'mx.sts-cached.test' }]);
+    publishSts('sts-cached.test', 'r1', policyText('enforce', ['mx.sts-cached.test'], 600));
+    const start = Date.now();
+    const at = (seconds: number) => ({ now: () => new Date(start + seconds * 1000) });
+    assert.equal(
+      (await check('sts-cached.test', server.port, at(0), cache)).domain.mtaSts?.source,
+      'fetched',
+    );
+    assert.equal(
+      (await check('sts-cached.test', server.port, at(60), cache)).domain.mtaSts?.source,
+      'cache',
+    );
+    // Past half of max_age, with the same id: fetched again, so the policy lives on.
+    const refreshed = await check('sts-cached.test', server.port, at(400), cache);
+    assert.equal(refreshed.domain.mtaSts?.source, 'fetched');
+    // The first copy would have expired at 600 s; the refreshed one holds at 900 s even when
+    // the download is now broken for good (an HTTP 404).
+    fx.policyServer.remove('sts-cached.test');
+    const broken = await check('sts-cached.test', server.port, at(900), cache);
+    assert.equal(broken.domain.mtaSts?.source, 'cache');
+    assert.equal(broken.domain.mtaSts?.policy?.mode, 'enforce');
+    assertDelivers(broken, 'mta-sts');
+  });
+
+  test('a policy not served as text/plain, or larger than 64 KiB, is invalid: never used', async () => {
+    const { server } = await tlsServer(['mx.sts-format.test']);
+    publishMx(fx, 'sts-format.test', [{ name: 'mx.sts-format.test' }]);
+    const body = policyText('enforce', ['mx.sts-format.test']);
+    for (const [id, response] of [
+      ['html', { body, contentType: 'text/html' }],
+      ['big', { body: `${body}${'x: y\r\n'.repeat(14_000)}` }],
+    ] as const) {
+      publishSts('sts-format.test', id, response.body);
+      fx.policyServer.set('sts-format.test', response);
+      const strict = await check('sts-format.test', server.port, { policyLevel: 'authenticated' });
+      assertVerdict(strict, 'refuse', 'sts-policy-invalid');
+      assert.equal(strict.domain.mtaSts?.policy, undefined, id);
+      assertDelivers(await check('sts-format.test', server.port), 'pkix');
+    }
+    assert.equal(server.commands.filter((c) => /MAIL FROM/.test(c)).length, 0);
   });
 
   test('policy served with a redirect: not used (sts-policy-invalid), refused when authentication is required', async () => {

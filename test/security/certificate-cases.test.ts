@@ -10,7 +10,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { SecureSessionResult } from '../../src/security/open-session.ts';
 import type { SecurityOptions } from '../../src/security/options.ts';
-import { chainPem, makeCa, makeLeaf, type TestCert } from '../support/certs.ts';
+import {
+  chainPem,
+  extension,
+  makeCa,
+  makeLeaf,
+  permitOnlyDnsNames,
+  type TestCert,
+} from '../support/certs.ts';
 import { HttpsPolicyServer, policyText } from '../support/https-policy-server.ts';
 import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
 import {
@@ -160,6 +167,47 @@ describe('DANE-TA: every certificate above the leaf must be a CA', () => {
     assertDelivers(await check('ta-proper.test', smtp.port, DANE_ONLY), 'dane');
     const smtp2 = await daneTaHost('ta-proper2.test', leaf, [intermediate, root], intermediate);
     assertDelivers(await check('ta-proper2.test', smtp2.port, DANE_ONLY), 'dane');
+  });
+});
+
+describe('DANE-TA: constraints a CA puts on what it signs', () => {
+  test('a sub-CA constrained to another organisation’s names cannot sign for the MX host', async () => {
+    const constrained = await makeCa('Other Org Sub-CA', {
+      issuer: fx.ca,
+      extensions: [permitOnlyDnsNames('other-org.test')],
+    });
+    const forged = await makeLeaf({ names: ['mx.ta-nc.test'], issuer: constrained });
+    const smtp = await daneTaHost('ta-nc.test', forged, [constrained, fx.ca], fx.ca);
+    assertRefused(
+      await check('ta-nc.test', smtp.port, DANE_ONLY),
+      'tlsa-invalid',
+      /certificate 1 \(CN=Other Org Sub-CA\) may not sign for mx\.ta-nc\.test \(nameConstraints\)/,
+    );
+    assert.equal(smtp.sawMailFrom, false);
+  });
+
+  test('within its permitted names the constrained sub-CA is fine', async () => {
+    const constrained = await makeCa('Own Sub-CA', {
+      issuer: fx.ca,
+      extensions: [permitOnlyDnsNames('ta-nc-ok.test')],
+    });
+    const leaf = await makeLeaf({ names: ['mx.ta-nc-ok.test'], issuer: constrained });
+    const smtp = await daneTaHost('ta-nc-ok.test', leaf, [constrained, fx.ca], fx.ca);
+    assertDelivers(await check('ta-nc-ok.test', smtp.port, DANE_ONLY), 'dane');
+  });
+
+  test('a CA with a critical extension nobody understands signs nothing', async () => {
+    const odd = await makeCa('Odd Critical Sub-CA', {
+      issuer: fx.ca,
+      extensions: [extension('1.3.6.1.4.1.99999.1', true, new Uint8Array([5, 0]))],
+    });
+    const leaf = await makeLeaf({ names: ['mx.ta-crit.test'], issuer: odd });
+    const smtp = await daneTaHost('ta-crit.test', leaf, [odd, fx.ca], fx.ca);
+    assertRefused(
+      await check('ta-crit.test', smtp.port, DANE_ONLY),
+      'tlsa-invalid',
+      /critical extension that is not understood \(1\.3\.6\.1\.4\.1\.99999\.1\)/,
+    );
   });
 });
 

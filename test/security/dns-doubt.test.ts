@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createResolver } from '../../src/dns/index.ts';
 import { createMemoryStsPolicyCache } from '../../src/security/mta-sts-cache.ts';
-import { openSecureSession, type SecureSessionResult } from '../../src/security/open-session.ts';
+import {
+  MAX_HOSTS_ASSESSED,
+  openSecureSession,
+  type SecureSessionResult,
+} from '../../src/security/open-session.ts';
 import { chainPem, makeLeaf } from '../support/certs.ts';
 import { policyText } from '../support/https-policy-server.ts';
 import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
@@ -163,6 +167,20 @@ describe('MTA-STS doubts', () => {
     assertVerdict(strict, 'defer', 'sts-policy-unreachable');
   });
 
+  test('a busy policy host (HTTP 503, 429, 408) is a doubt: deferred at every level', async () => {
+    const { server } = await tlsServer(['mx.sts-format.test']);
+    publishMx(fx, 'sts-format.test', [{ name: 'mx.sts-format.test' }]);
+    for (const status of [503, 429, 408]) {
+      announce('sts-format.test', `b${status}`);
+      fx.policyServer.set('sts-format.test', { status, body: 'busy' });
+      for (const policyLevel of ['authenticated', 'verified'] as const) {
+        const result = await check('sts-format.test', server.port, { policyLevel });
+        assertVerdict(result, 'defer', 'sts-policy-unreachable');
+      }
+    }
+    assert.equal(server.sawMailFrom, false);
+  });
+
   test('a policy that is not there (HTTP 404) is no doubt: refused at authenticated, PKIX at verified', async () => {
     const { server } = await tlsServer(['mx.sts-404.test']);
     publishMx(fx, 'sts-404.test', [{ name: 'mx.sts-404.test' }]);
@@ -205,6 +223,28 @@ describe('malformed answers fail one host', () => {
       { type: 'MX', preference: 10, exchange: 'mx\tone.names.test' },
     ]);
     assertVerdict(await check('allbad.names.test', 1), 'defer', 'dns-invalid-answer');
+  });
+
+  test('names too long for the TLSA or _mta-sts prefix: judged without them, nothing thrown', async () => {
+    const label = 'a'.repeat(60);
+    // 243 characters: a valid host name, but `_<port>._tcp.` in front exceeds 253.
+    const host = `${label}.${label}.${label}.${'b'.repeat(50)}.long.test`;
+    const { server } = await tlsServer([host]);
+    fx.dns.sign('long.test');
+    fx.dns.set('long.test', [{ type: 'MX', preference: 10, exchange: host }]);
+    fx.dns.set(host, [{ type: 'A', data: '127.0.0.1' }]);
+    const verified = await check('long.test', server.port);
+    assert.equal(outcome(verified), 'deliver pkix');
+    assertVerdict(
+      await check('long.test', server.port, { policyLevel: 'dane-only' }),
+      'refuse',
+      'dane-required',
+    );
+
+    // A 250-character recipient domain: `_mta-sts.` in front exceeds 253.
+    const domain = `${'c'.repeat(60)}.${'c'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(62)}.test`;
+    fx.dns.set(domain, [{ type: 'MX', preference: 10, exchange: host }]);
+    assert.equal(outcome(await check(domain, server.port)), 'deliver pkix');
   });
 });
 
@@ -283,6 +323,22 @@ describe('never connect to internal addresses', () => {
       const result = await check('v6inside.test', 25, { allowNetworks: [] });
       assertVerdict(result, 'refuse', 'mx-address-forbidden');
     }
+  });
+
+  test('a long MX set that only points inside: at most MAX_HOSTS_ASSESSED hosts are looked up', async () => {
+    const hosts = Array.from({ length: 60 }, (_, i) => ({
+      name: `mx${i}.many.test`,
+      address: `10.0.${i}.25`,
+      preference: i,
+    }));
+    publishMx(fx, 'many.test', hosts);
+    const asked = () => fx.dns.queries.filter((q) => /^mx\d+\.many\.test$/.test(q.name)).length;
+    const before = asked();
+    const result = await check('many.test', 25, { allowNetworks: [] });
+    assertVerdict(result, 'refuse', 'mx-address-forbidden');
+    assert.equal(result.evidence.length, MAX_HOSTS_ASSESSED);
+    // A and AAAA per host looked at, nothing for the rest.
+    assert.equal(asked() - before, 2 * MAX_HOSTS_ASSESSED);
   });
 
   test('a forbidden host next to a good one: the good one delivers', async () => {

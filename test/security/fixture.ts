@@ -23,6 +23,7 @@ export const STS_DOMAINS = [
   'sts-levels.test',
   'sts-404.test',
   'sts-doubt.test',
+  'sts-format.test',
 ];
 
 /** The networks the in-process test servers listen in. */

@@ -167,6 +167,7 @@ describe('TLS session resumption', () => {
       addresses: ['192.0.2.1'],
       method,
       tlsa: [],
+      tlsaBase: name,
       base: {
         recipientDomain: 'rules.test',
         mxHost: name,

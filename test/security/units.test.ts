@@ -136,6 +136,12 @@ describe('TLSA matching', async () => {
     assert.ok(!isUsable(record(0, 1, 1)));
     assert.ok(!isUsable({ usage: 3, selector: 2, matchingType: 1, data: Buffer.alloc(32) }));
     assert.ok(!isUsable({ usage: 3, selector: 1, matchingType: 3, data: Buffer.alloc(32) }));
+    // Data that cannot be what the matching type says: malformed, so unusable.
+    assert.ok(!isUsable({ usage: 3, selector: 1, matchingType: 1, data: Buffer.alloc(2) }));
+    assert.ok(!isUsable({ usage: 3, selector: 1, matchingType: 1, data: Buffer.alloc(33) }));
+    assert.ok(!isUsable({ usage: 2, selector: 0, matchingType: 2, data: Buffer.alloc(32) }));
+    assert.ok(!isUsable({ usage: 3, selector: 1, matchingType: 0, data: Buffer.alloc(0) }));
+    assert.ok(isUsable({ usage: 3, selector: 1, matchingType: 2, data: Buffer.alloc(64) }));
   });
 
   test('DANE-EE ignores names and expiry', () => {
@@ -172,6 +178,23 @@ describe('TLSA matching', async () => {
     // A DANE-TA record never matches the leaf itself.
     const leafAsTa = verifyDane([record(2, 1, 1, leaf)], chain, ['mx.unit.test'], now);
     assert.equal(!leafAsTa.ok && leafAsTa.reason, 'tlsa-invalid');
+  });
+
+  test('a certificate whose public key cannot be read matches nothing and throws nothing', () => {
+    // The intermediate with its key algorithm changed to an unknown OID (1.2.840.10045.2.9):
+    // still a certificate, but Node cannot decode its key. A man in the middle can put such
+    // a certificate into the chain; reading its key threw out of the whole assessment.
+    const der = Buffer.from(intermediate.der);
+    const ecPublicKey = Buffer.from('06072a8648ce3d0201', 'hex');
+    der[der.indexOf(ecPublicKey) + ecPublicKey.length - 1] = 0x09;
+    const unreadable = new X509Certificate(der);
+    assert.throws(() => unreadable.publicKey);
+    const withIt = [x(leaf), unreadable, x(ca)];
+    for (const records of [[record(2, 1, 1, ca)], [record(2, 1, 1, intermediate)]]) {
+      const result = verifyDane(records, withIt, ['mx.unit.test'], now);
+      assert.equal(!result.ok && result.reason, 'tlsa-invalid');
+    }
+    assert.equal(tlsaMatches(record(3, 1, 1), unreadable), false);
   });
 });
 
@@ -280,6 +303,10 @@ describe('MTA-STS parsing', () => {
     assert.equal(parseStsTxt(['v=STSv1; id=a', 'v=STSv1; id=b']).found, false);
     assert.equal(parseStsTxt(['v=STSv1; id=not-alnum!']).found, false);
     assert.equal(parseStsTxt(['v=STSv10; id=a']).found, false);
+    // Spaces or tabs before the `;` are allowed by the grammar (RFC 8461 3.1).
+    assert.deepEqual(parseStsTxt(['v=STSv1 ; id=abc']), { found: true, id: 'abc' });
+    assert.deepEqual(parseStsTxt(['v=STSv1\t;id=abc']), { found: true, id: 'abc' });
+    assert.equal(parseStsTxt(['v=STSv1x; id=a']).found, false);
   });
 
   test('policy file', () => {

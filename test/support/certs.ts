@@ -5,6 +5,8 @@
 import { webcrypto } from 'node:crypto';
 // @peculiar/x509 depends on tsyringe, which needs the Reflect metadata API: imported first.
 import 'reflect-metadata';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { TEST_EPOCH } from './test-clock.ts';
 
@@ -96,6 +98,23 @@ export interface CaOptions {
    * null leaves the extension out, as on many ordinary server certificates.
    */
   keyUsage?: number | null;
+  /** More extensions, as given (see `extension`, `permitOnlyDnsNames`). */
+  extensions?: x509.Extension[];
+}
+
+/** An extension with the given OID, criticality and DER value (for one nobody knows). */
+export function extension(oid: string, critical: boolean, value: Uint8Array): x509.Extension {
+  return new x509.Extension(oid, critical, value);
+}
+
+/** A critical nameConstraints extension that permits only the given DNS names (and below). */
+export function permitOnlyDnsNames(...names: string[]): x509.Extension {
+  const value = new NameConstraints({
+    permittedSubtrees: new GeneralSubtrees(
+      names.map((dNSName) => new GeneralSubtree({ base: new GeneralName({ dNSName }) })),
+    ),
+  });
+  return new x509.Extension('2.5.29.30', true, AsnConvert.serialize(value));
 }
 
 export const CA_KEY_USAGE =
@@ -112,6 +131,7 @@ export async function makeCa(commonName: string, options: CaOptions = {}): Promi
       : [new x509.BasicConstraintsExtension(options.ca ?? true, options.pathLength, true)]),
     ...(keyUsage === null ? [] : [new x509.KeyUsagesExtension(keyUsage, true)]),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ...(options.extensions ?? []),
   ];
   const { earliest, latest } = clockSpan();
   const notBefore = new Date(earliest - 60 * DAY_MS);

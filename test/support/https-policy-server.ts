@@ -9,6 +9,8 @@ export interface PolicyResponse {
   contentType?: string;
   /** Answer 301 to this location instead of the policy. */
   redirectTo?: string;
+  /** Answer with this status (and `body`) instead of 200. */
+  status?: number;
 }
 
 export class HttpsPolicyServer {
@@ -40,7 +42,7 @@ export class HttpsPolicyServer {
         return;
       }
       response
-        .writeHead(200, { 'content-type': policy.contentType ?? 'text/plain' })
+        .writeHead(policy.status ?? 200, { 'content-type': policy.contentType ?? 'text/plain' })
         .end(policy.body);
     });
     return instance;

@@ -160,6 +160,9 @@ export class TestSmtpServer {
     return instance;
   }
 
+  /** The SNI name of each TLS handshake, in order (`''` when the client sent none). */
+  readonly servernames: string[] = [];
+
   /** True when any MAIL FROM reached this server, in clear or over TLS. */
   get sawMailFrom(): boolean {
     return this.commands.some((c) => /^(tls: )?MAIL FROM/i.test(c));
@@ -401,6 +404,10 @@ export class TestSmtpServer {
       secureSocket.on('error', () => plain.destroy());
       secureSocket.on('secure', () => {
         secure = true;
+        // The SNI the client sent (false when none).
+        this.servernames.push(
+          (secureSocket as unknown as { servername?: string | false }).servername || '',
+        );
       });
       secureSocket.on('data', onData);
       socket = secureSocket;
