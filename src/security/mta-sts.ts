@@ -54,6 +54,36 @@ function refreshDue(fetchedAt: Date, policy: StsPolicy, now: Date): boolean {
   return now.getTime() - fetchedAt.getTime() >= refreshAfter;
 }
 
+/** After a refresh failed while the cached policy still holds, the next try waits this long. */
+export const STS_REFRESH_RETRY_SECONDS = 900;
+
+/**
+ * Failed refreshes, per cache and domain: when the next may be tried (epoch ms). A refresh
+ * that fails keeps the cached policy, so it is no hurry; without this pause every new session
+ * to the domain fetched again, and a policy host that hangs held each of them for the whole
+ * fetch timeout (20 s) until a download worked. Kept in this process only: another worker
+ * trying once more is harmless, and a restart may try at once.
+ */
+const refreshFailures = new WeakMap<StsPolicyCache, Map<string, number>>();
+
+function refreshPaused(cache: StsPolicyCache, domain: string, now: Date): boolean {
+  const retryAt = refreshFailures.get(cache)?.get(domain.toLowerCase());
+  return retryAt !== undefined && now.getTime() < retryAt;
+}
+
+function noteRefresh(cache: StsPolicyCache, domain: string, now: Date, failed: boolean): void {
+  let failures = refreshFailures.get(cache);
+  if (!failed) {
+    failures?.delete(domain.toLowerCase());
+    return;
+  }
+  if (failures === undefined) {
+    failures = new Map();
+    refreshFailures.set(cache, failures);
+  }
+  failures.set(domain.toLowerCase(), now.getTime() + STS_REFRESH_RETRY_SECONDS * 1000);
+}
+
 export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<StsDiscovery> {
   const now = deps.now();
   const stored = await deps.cache.get(domain);
@@ -88,9 +118,15 @@ export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<
     // attacker who strips DNS answers would try.
     return fromCache({ txt: 'absent', txtDnssec });
   }
-  if (cached && stored && cached.id === txt.id && !refreshDue(stored.fetchedAt, cached, now)) {
+  if (
+    cached &&
+    stored &&
+    cached.id === txt.id &&
+    (!refreshDue(stored.fetchedAt, cached, now) || refreshPaused(deps.cache, domain, now))
+  ) {
     return { policy: cached, source: 'cache', txt: 'found', txtId: txt.id, txtDnssec };
   }
+  const refreshing = cached !== undefined && cached.id === txt.id;
   // A new id, or the same one with the cached copy due for refreshing: fetch. Should that
   // fail, the cached policy still applies (below).
   const fetched = await fetchStsPolicy(domain, txt.id, {
@@ -100,6 +136,7 @@ export async function discoverStsPolicy(domain: string, deps: StsDeps): Promise<
     timeoutMs: deps.timeoutMs,
     addressPolicy: deps.addressPolicy,
   });
+  if (refreshing) noteRefresh(deps.cache, domain, now, !fetched.ok);
   if (!fetched.ok) {
     const found = fromCache({
       txt: 'found',

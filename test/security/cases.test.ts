@@ -8,6 +8,7 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { HostEvidence } from '../../src/security/evidence.ts';
+import { STS_REFRESH_RETRY_SECONDS } from '../../src/security/mta-sts.ts';
 import { createMemoryStsPolicyCache } from '../../src/security/mta-sts-cache.ts';
 import {
   type JudgedHost,
@@ -551,6 +552,37 @@ describe('MTA-STS', () => {
       assertDelivers(await check('sts-format.test', server.port), 'pkix');
     }
     assert.equal(server.commands.filter((c) => /MAIL FROM/.test(c)).length, 0);
+  });
+
+  test('a failed refresh is not tried again for a while: sessions do not each wait on the policy host', async () => {
+    const cache = createMemoryStsPolicyCache();
+    const { server } = await tlsServer(['mx.sts-pause.test']);
+    publishMx(fx, 'sts-pause.test', [{ name: 'mx.sts-pause.test' }]);
+    publishSts('sts-pause.test', 'p1', policyText('enforce', ['mx.sts-pause.test'], 7200));
+    const start = Date.now();
+    const at = (seconds: number) => ({ now: () => new Date(start + seconds * 1000) });
+    const fetches = () => fx.policyServer.requests.filter((h) => h.includes('sts-pause')).length;
+    assertDelivers(await check('sts-pause.test', server.port, at(0), cache), 'mta-sts');
+    assert.equal(fetches(), 1);
+    fx.policyServer.remove('sts-pause.test'); // every download fails from now on
+    // The refresh is due at half of max_age (3,600 s) and fails; the cached policy applies.
+    const failed = await check('sts-pause.test', server.port, at(3600), cache);
+    assertDelivers(failed, 'mta-sts');
+    assert.equal(fetches(), 2);
+    // Sessions within STS_REFRESH_RETRY_SECONDS use the cache without asking the host.
+    for (const seconds of [3601, 4000, 3600 + STS_REFRESH_RETRY_SECONDS - 1]) {
+      assertDelivers(await check('sts-pause.test', server.port, at(seconds), cache), 'mta-sts');
+    }
+    assert.equal(fetches(), 2, 'no download during the pause');
+    // After the pause it is asked again, and the cached policy still holds.
+    const later = await check(
+      'sts-pause.test',
+      server.port,
+      at(3600 + STS_REFRESH_RETRY_SECONDS),
+      cache,
+    );
+    assertDelivers(later, 'mta-sts');
+    assert.equal(fetches(), 3);
   });
 
   test('policy served with a redirect: not used (sts-policy-invalid), refused when authentication is required', async () => {

@@ -18,6 +18,7 @@ export const STS_DOMAINS = [
   'sts-mismatch.test',
   'sts-testing.test',
   'sts-cached.test',
+  'sts-pause.test',
   'sts-redirect.test',
   'sts-untrusted.test',
   'sts-levels.test',
