@@ -17,7 +17,7 @@ import {
   type OperatorAccount,
 } from '../store/operator.repository.ts';
 import type { AccountState, DomainCheck } from '../store/schema.ts';
-import { parseOrThrow, UsageError } from './args.ts';
+import { oneOf, parseSubcommand } from './args.ts';
 import {
   formatFields,
   formatTable,
@@ -35,16 +35,12 @@ export async function runAccountsCommand(
   config: Config,
   logger: Logger,
 ): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values, positionals } = parseOrThrow(rest, {
+  const { sub, values, positionals } = parseSubcommand('accounts', args, ['list', 'show'], {
     client: { type: 'string' },
     state: { type: 'string' },
     json: { type: 'boolean' },
   });
-  if (sub !== 'list' && sub !== 'show') throw new UsageError('accounts needs one of: list, show');
-  const state = values.state;
-  if (state !== undefined && !STATES.includes(state as AccountState))
-    throw new UsageError(`--state must be one of ${STATES.join(', ')}`);
+  const state = oneOf('state', values.state, STATES);
   if (sub === 'list') noPositionals(positionals, 'accounts list [--client C] [--state S] [--json]');
   const wanted =
     sub === 'show' ? onlyPositional(positionals, 'accounts show DOMAIN|ACCOUNT_ID') : '';
@@ -55,7 +51,7 @@ export async function runAccountsCommand(
     if (sub === 'list') {
       const accounts = await listAllAccounts(store.db, {
         clientId: values.client,
-        state: state as AccountState | undefined,
+        state,
       });
       const rows = accounts.map((a) => ({
         ...accountJson(a),

@@ -11,7 +11,7 @@ import type { Config } from '../config.ts';
 import { openReadyStore } from '../service.ts';
 import { countAccounts } from '../store/clients.repository.ts';
 import type { Store } from '../store/database.ts';
-import { parseOrThrow, UsageError } from './args.ts';
+import { parseSubcommand, UsageError } from './args.ts';
 import { iso, printJson } from './output.ts';
 
 export async function runClientCommand(
@@ -19,17 +19,18 @@ export async function runClientCommand(
   config: Config,
   logger: Logger,
 ): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values, positionals } = parseOrThrow(rest, {
-    name: { type: 'string' },
-    quota: { type: 'string' },
-    json: { type: 'boolean' },
-    force: { type: 'boolean' },
-  });
+  const { sub, values, positionals } = parseSubcommand(
+    'client',
+    args,
+    ['create', 'list', 'rotate', 'delete'],
+    {
+      name: { type: 'string' },
+      quota: { type: 'string' },
+      json: { type: 'boolean' },
+      force: { type: 'boolean' },
+    },
+  );
   const json = values.json === true;
-  if (sub !== 'create' && sub !== 'list' && sub !== 'rotate' && sub !== 'delete') {
-    throw new UsageError('client needs one of: create, list, rotate, delete');
-  }
   const { store } = await openReadyStore(config, logger);
   try {
     return await run(sub, store, { ...values, json }, positionals);

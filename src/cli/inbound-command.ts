@@ -11,7 +11,7 @@ import {
   listInboundMessages,
 } from '../store/inbound.repository.ts';
 import type { InboundKind } from '../store/inbound.table.ts';
-import { parseOrThrow, UsageError } from './args.ts';
+import { oneOf, parseSubcommand, UsageError } from './args.ts';
 import { iso, printJson } from './output.ts';
 
 const KINDS: readonly InboundKind[] = [
@@ -28,17 +28,12 @@ export async function runInboundCommand(
   config: Config,
   logger: Logger,
 ): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values, positionals } = parseOrThrow(rest, {
+  const { sub, values, positionals } = parseSubcommand('inbound', args, ['list', 'show'], {
     kind: { type: 'string' },
     limit: { type: 'string' },
     json: { type: 'boolean' },
   });
-  if (sub !== 'list' && sub !== 'show') throw new UsageError('inbound needs one of: list, show');
-  const kind = values.kind;
-  if (kind !== undefined && !KINDS.includes(kind as InboundKind)) {
-    throw new UsageError(`--kind must be one of ${KINDS.join(', ')}`);
-  }
+  const kind = oneOf('kind', values.kind, KINDS);
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
     throw new UsageError('--limit must be 1 to 10000');
@@ -72,7 +67,7 @@ export async function runInboundCommand(
       return 0;
     }
     const rows = await listInboundMessages(store.db, {
-      ...(kind === undefined ? {} : { kind: kind as InboundKind }),
+      ...(kind === undefined ? {} : { kind }),
       limit,
       newestFirst: true,
     });

@@ -15,8 +15,8 @@ import {
   type OperatorMessage,
 } from '../store/operator.repository.ts';
 import { reasonInfo } from '../vocabulary/reasons.ts';
-import { RECIPIENT_STATUSES, type RecipientStatus } from '../vocabulary/recipient-statuses.ts';
-import { parseOrThrow, UsageError } from './args.ts';
+import { RECIPIENT_STATUSES } from '../vocabulary/recipient-statuses.ts';
+import { oneOf, parseSubcommand } from './args.ts';
 import {
   formatFields,
   formatTable,
@@ -29,7 +29,6 @@ import {
 } from './output.ts';
 
 const KINDS = ['message', 'notification'] as const;
-type Kind = (typeof KINDS)[number];
 
 /**
  * Words for the reasons of our own side (OWN_REASONS), which have no entry in REASONS
@@ -48,8 +47,7 @@ export async function runMessagesCommand(
   config: Config,
   logger: Logger,
 ): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values, positionals } = parseOrThrow(rest, {
+  const { sub, values, positionals } = parseSubcommand('messages', args, ['list', 'show'], {
     status: { type: 'string' },
     domain: { type: 'string' },
     client: { type: 'string' },
@@ -58,13 +56,8 @@ export async function runMessagesCommand(
     limit: { type: 'string' },
     json: { type: 'boolean' },
   });
-  if (sub !== 'list' && sub !== 'show') throw new UsageError('messages needs one of: list, show');
-  const status = values.status;
-  if (status !== undefined && !RECIPIENT_STATUSES.includes(status as RecipientStatus))
-    throw new UsageError(`--status must be one of ${RECIPIENT_STATUSES.join(', ')}`);
-  const kind = values.kind;
-  if (kind !== undefined && !KINDS.includes(kind as Kind))
-    throw new UsageError(`--kind must be one of ${KINDS.join(', ')}`);
+  const status = oneOf('status', values.status, RECIPIENT_STATUSES);
+  const kind = oneOf('kind', values.kind, KINDS);
   const now = Date.now();
   const since = parseSince(values.since, now);
   const limit = parseLimit(values.limit, 50, 1000);
@@ -75,10 +68,10 @@ export async function runMessagesCommand(
   try {
     if (sub === 'list') {
       const messages = await listAllMessages(store.db, {
-        status: status as RecipientStatus | undefined,
+        status,
         domain: values.domain?.toLowerCase().replace(/\.$/, ''),
         clientId: values.client,
-        kind: kind as Kind | undefined,
+        kind,
         since,
         limit,
       });
