@@ -10,7 +10,7 @@ import {
   insertAccount,
   updateAccount,
 } from '../store/accounts.repository.ts';
-import { inTransaction } from '../store/database.ts';
+import { inTransaction, type Store } from '../store/database.ts';
 import { deleteDkimKeys, insertDkimKeys } from '../store/dkim-keys.repository.ts';
 import { updateDomainCheck } from '../store/domain-checks.repository.ts';
 import type {
@@ -252,8 +252,18 @@ export async function requireAccount(
   clientId: string,
   domainInput: string,
 ): Promise<Account> {
-  const domain = requireApexDomain(domainInput, 'domain', deps.config.privateSuffixes);
-  const account = await findAccount(deps.store.db, clientId, domain);
+  return requireOwnAccount(deps.store, clientId, domainInput, deps.config.privateSuffixes);
+}
+
+/** The caller's account for a domain as a request names it: 400 if not an apex domain, else 404. */
+export async function requireOwnAccount(
+  store: Store,
+  clientId: string,
+  domainInput: string,
+  privateSuffixes: readonly string[],
+): Promise<Account> {
+  const domain = requireApexDomain(domainInput, 'domain', privateSuffixes);
+  const account = await findAccount(store.db, clientId, domain);
   if (account === undefined) throw notFound(domain);
   return account;
 }

@@ -6,11 +6,10 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { requireApexDomain } from '../../accounts/accounts-service.ts';
+import { requireOwnAccount } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
 import { summariseEvidence } from '../../evidence/summary.ts';
 import { REPORTED_BOUNCE_REASON } from '../../recipients/reports.ts';
-import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
 import {
   attemptsPerDay,
@@ -137,10 +136,13 @@ export function registerOverviewRoutes(app: FastifyInstance, deps: OverviewDeps)
       let accountId: string | undefined;
       let domain: string | null = null;
       if (request.query.domain !== undefined) {
-        domain = requireApexDomain(request.query.domain, 'domain', deps.privateSuffixes);
-        const account = await findAccount(deps.store.db, clientId, domain);
-        if (account === undefined)
-          throw new AppError('account_not_found', { message: `No account for ${domain}.` });
+        const account = await requireOwnAccount(
+          deps.store,
+          clientId,
+          request.query.domain,
+          deps.privateSuffixes,
+        );
+        domain = account.domain;
         accountId = account.id;
       }
       const now = deps.now();
