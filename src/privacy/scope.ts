@@ -7,13 +7,13 @@
 import { addressDigest } from '../secrets/keyed-digest.ts';
 import { open } from '../secrets/sealed-box.ts';
 import { openKeptMessage, openNotice, openSubject } from '../secrets/sealed-content.ts';
+import { listNotifications } from '../store/account-notifications.repository.ts';
 import {
   inboundAbout,
   inboundByIds,
   keptInboundPage,
   messageIdsFromSender,
   messagesByIds,
-  noticesOfAccount,
   recipientsOfMessages,
   recipientsWithAddress,
   SEALED_PAGE,
@@ -92,7 +92,7 @@ export async function findScope(
     inbound.set(row.id, row);
   }
 
-  const notices = (await noticesOfAccount(db, accountId)).filter((n) => {
+  const notices = (await listNotifications(db, accountId)).filter((n) => {
     if (n.recipient.toLowerCase() === address) return true;
     const text = openNotice(masterKey, n);
     return namesAddress(`${text.subject}\n${text.body}`, address);
