@@ -21,6 +21,20 @@ function openRecipients(db: Db) {
     .where(sql<boolean>`status in (${sql.lit('queued')}, ${sql.lit('deferred')})`);
 }
 
+/** Open recipients whose `column` compares so with `value` (the due ones, the leased ones). */
+async function countOpen(
+  db: Db,
+  column: 'next_attempt_at' | 'lease_until',
+  op: '<=' | '>',
+  value: number,
+): Promise<number> {
+  const row = await openRecipients(db)
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where(column, op, value)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export interface QueueDepth {
   /** Queued or deferred recipients. */
   open: number;
@@ -35,16 +49,13 @@ export async function queueDepth(db: Db, now: number): Promise<QueueDepth> {
   const open = await openRecipients(db)
     .select((eb) => eb.fn.countAll<number | string>().as('n'))
     .executeTakeFirstOrThrow();
-  const due = await openRecipients(db)
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .where('next_attempt_at', '<=', now)
-    .executeTakeFirstOrThrow();
+  const due = await countOpen(db, 'next_attempt_at', '<=', now);
   const oldest = await openRecipients(db)
     .select((eb) => eb.fn.min<number | string | null>('next_attempt_at').as('at'))
     .executeTakeFirst();
   return {
     open: Number(open.n),
-    due: Number(due.n),
+    due,
     oldestDueAt: oldest?.at == null ? null : Number(oldest.at),
   };
 }
@@ -93,14 +104,8 @@ export async function queueSummary(db: Db, now: number, limit: number): Promise<
     .select(['status', (eb) => eb.fn.countAll<number | string>().as('n')])
     .groupBy('status')
     .execute();
-  const inFlight = await openRecipients(db)
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .where('lease_until', '>', now)
-    .executeTakeFirstOrThrow();
-  const due = await openRecipients(db)
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .where('next_attempt_at', '<=', now)
-    .executeTakeFirstOrThrow();
+  const inFlight = await countOpen(db, 'lease_until', '>', now);
+  const due = await countOpen(db, 'next_attempt_at', '<=', now);
   const oldest = await openRecipients(db)
     .select(['id', 'message_id', 'domain', 'created_at', 'attempts', 'reason', 'next_attempt_at'])
     .where('status', '=', 'deferred')
@@ -151,8 +156,8 @@ export async function queueSummary(db: Db, now: number, limit: number): Promise<
   return {
     queued: count('queued'),
     deferred: count('deferred'),
-    inFlight: Number(inFlight.n),
-    due: Number(due.n),
+    inFlight,
+    due,
     oldestDeferred:
       oldest === undefined
         ? null
