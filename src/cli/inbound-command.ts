@@ -10,18 +10,9 @@ import {
   type InboundMessage,
   listInboundMessages,
 } from '../store/inbound.repository.ts';
-import type { InboundKind } from '../store/inbound.table.ts';
+import { INBOUND_KINDS } from '../store/inbound.table.ts';
 import { oneOf, parseSubcommand, UsageError } from './args.ts';
 import { iso, printJson } from './output.ts';
-
-const KINDS: readonly InboundKind[] = [
-  'dsn',
-  'plain_bounce',
-  'auto_reply',
-  'unattributed',
-  'unparseable',
-  'oversized',
-];
 
 export async function runInboundCommand(
   args: string[],
@@ -33,7 +24,7 @@ export async function runInboundCommand(
     limit: { type: 'string' },
     json: { type: 'boolean' },
   });
-  const kind = oneOf('kind', values.kind, KINDS);
+  const kind = oneOf('kind', values.kind, INBOUND_KINDS);
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
     throw new UsageError('--limit must be 1 to 10000');
