@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import { accountView } from '../accounts/accounts-service.ts';
-import type { DnsRecordView } from '../accounts/dns-records.ts';
+import type { AccountRecords } from '../accounts/dns-records.ts';
 import type { Config } from '../config.ts';
 import { openReadyStore } from '../service.ts';
 import { listDkimKeys } from '../store/dkim-keys.repository.ts';
@@ -131,16 +131,7 @@ function accountJson(a: OperatorAccount) {
   };
 }
 
-type Shown = ReturnType<typeof accountJson> & {
-  suppressions: number;
-  receiving_dns_records: { mx: DnsRecordView[] };
-  sending_dns_records: {
-    spf: DnsRecordView;
-    dkim: DnsRecordView[];
-    dmarc: DnsRecordView;
-    ses: DnsRecordView;
-  };
-};
+type Shown = ReturnType<typeof accountJson> & AccountRecords & { suppressions: number };
 
 function showText(a: Shown): string {
   const v = a.verification;
