@@ -118,39 +118,7 @@ export async function queueSummary(db: Db, now: number, limit: number): Promise<
     .where('next_attempt_at', '>', now)
     .executeTakeFirst();
 
-  const perDomain = await openRecipients(db)
-    .select((eb) => [
-      'domain',
-      eb.fn.countAll<number | string>().as('n'),
-      eb.fn
-        .sum<number | string>(eb.case().when('status', '=', 'deferred').then(1).else(0).end())
-        .as('deferred'),
-      eb.fn.min<number | string>('created_at').as('oldest'),
-      eb.fn.min<number | string>('next_attempt_at').as('next'),
-    ])
-    .groupBy('domain')
-    .execute();
-  perDomain.sort((a, b) => Number(b.n) - Number(a.n) || a.domain.localeCompare(b.domain));
-  const shown = perDomain.slice(0, limit);
-
-  const reasons = new Map<string, { reason: string | null; n: number }>();
-  if (shown.length > 0) {
-    const rows = await openRecipients(db)
-      .select(['domain', 'reason', (eb) => eb.fn.countAll<number | string>().as('n')])
-      .where('status', '=', 'deferred')
-      .where(
-        'domain',
-        'in',
-        shown.map((d) => d.domain),
-      )
-      .groupBy(['domain', 'reason'])
-      .execute();
-    for (const row of rows) {
-      const best = reasons.get(row.domain);
-      if (best === undefined || Number(row.n) > best.n)
-        reasons.set(row.domain, { reason: row.reason, n: Number(row.n) });
-    }
-  }
+  const { destinations, destinationCount } = await openDestinations(db, limit);
 
   const count = (status: string) => Number(statuses.find((s) => s.status === status)?.n ?? 0);
   return {
@@ -171,6 +139,36 @@ export async function queueSummary(db: Db, now: number, limit: number): Promise<
             nextAttemptAt: oldest.next_attempt_at,
           },
     nextAttemptAt: toNumber(next?.at),
+    destinations,
+    destinationCount,
+  };
+}
+
+/** The destinations with the most open recipients (at most `limit`), and how many there are. */
+async function openDestinations(
+  db: Db,
+  limit: number,
+): Promise<{ destinations: QueueDestination[]; destinationCount: number }> {
+  const perDomain = await openRecipients(db)
+    .select((eb) => [
+      'domain',
+      eb.fn.countAll<number | string>().as('n'),
+      eb.fn
+        .sum<number | string>(eb.case().when('status', '=', 'deferred').then(1).else(0).end())
+        .as('deferred'),
+      eb.fn.min<number | string>('created_at').as('oldest'),
+      eb.fn.min<number | string>('next_attempt_at').as('next'),
+    ])
+    .groupBy('domain')
+    .execute();
+  perDomain.sort((a, b) => Number(b.n) - Number(a.n) || a.domain.localeCompare(b.domain));
+  const shown = perDomain.slice(0, limit);
+
+  const reasons = await mostDeferredReasons(
+    db,
+    shown.map((d) => d.domain),
+  );
+  return {
     destinations: shown.map((d) => ({
       domain: d.domain,
       queued: Number(d.n) - Number(d.deferred),
@@ -181,4 +179,25 @@ export async function queueSummary(db: Db, now: number, limit: number): Promise<
     })),
     destinationCount: perDomain.length,
   };
+}
+
+/** Per domain, the reason most of its deferred recipients carry. */
+async function mostDeferredReasons(
+  db: Db,
+  domains: string[],
+): Promise<Map<string, { reason: string | null; n: number }>> {
+  const reasons = new Map<string, { reason: string | null; n: number }>();
+  if (domains.length === 0) return reasons;
+  const rows = await openRecipients(db)
+    .select(['domain', 'reason', (eb) => eb.fn.countAll<number | string>().as('n')])
+    .where('status', '=', 'deferred')
+    .where('domain', 'in', domains)
+    .groupBy(['domain', 'reason'])
+    .execute();
+  for (const row of rows) {
+    const best = reasons.get(row.domain);
+    if (best === undefined || Number(row.n) > best.n)
+      reasons.set(row.domain, { reason: row.reason, n: Number(row.n) });
+  }
+  return reasons;
 }
