@@ -12,7 +12,7 @@ import {
 } from '../store/inbound.repository.ts';
 import { INBOUND_KINDS } from '../store/inbound.table.ts';
 import { oneOf, parseSubcommand, UsageError } from './args.ts';
-import { iso, printJson } from './output.ts';
+import { iso, onlyPositional, printJson } from './output.ts';
 
 export async function runInboundCommand(
   args: string[],
@@ -28,15 +28,14 @@ export async function runInboundCommand(
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
     throw new UsageError('--limit must be 1 to 10000');
-  if (sub === 'show' && positionals.length !== 1)
-    throw new UsageError('usage: securemail inbound show ID');
+  const id = sub === 'show' ? onlyPositional(positionals, 'inbound show ID') : '';
 
   const { store, masterKey } = await openReadyStore(config, logger);
   try {
     if (sub === 'show') {
-      const row = await findInboundMessage(store.db, positionals[0]!);
+      const row = await findInboundMessage(store.db, id);
       if (row === undefined) {
-        console.error(`securemail: no inbound message ${positionals[0]}`);
+        console.error(`securemail: no inbound message ${id}`);
         return 1;
       }
       // Kept content is sealed at rest; an operator with the master key reads it here.
