@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { openKeptMessage } from '../secrets/sealed-content.ts';
 import { openReadyStore } from '../service.ts';
+import type { Db } from '../store/database.ts';
 import {
   findInboundMessage,
   type InboundMessage,
@@ -32,30 +33,7 @@ export async function runInboundCommand(
 
   const { store, masterKey } = await openReadyStore(config, logger);
   try {
-    if (sub === 'show') {
-      const row = await findInboundMessage(store.db, id);
-      if (row === undefined) {
-        console.error(`securemail: no inbound message ${id}`);
-        return 1;
-      }
-      // Kept content is sealed at rest; an operator with the master key reads it here.
-      const kept = openKeptMessage(masterKey, row);
-      if (values.json === true) {
-        printJson({ ...inboundJson(row), raw: kept === null ? null : kept.toString('base64') });
-        return 0;
-      }
-      console.log(`id:        ${row.id}\nreceived:  ${new Date(row.received_at).toISOString()}`);
-      console.log(
-        `from:      <${row.mail_from}> via ${row.remote_address} (${row.helo})\nto:        ${row.rcpt_to}`,
-      );
-      console.log(
-        `kind:      ${row.kind}\noutcome:   ${row.outcome}\nrecipient: ${row.recipient_id ?? '-'}`,
-      );
-      if (row.report_json !== null) console.log(`report:    ${row.report_json}`);
-      console.log(kept === null ? '\n(content not kept)' : `\n${kept.toString('utf8')}`);
-      if (row.raw_truncated) console.log('(cut at SECUREMAIL_MX_KEEP_BYTES)');
-      return 0;
-    }
+    if (sub === 'show') return await showInbound(store.db, masterKey, id, values.json === true);
     const rows = await listInboundMessages(store.db, {
       ...(kind === undefined ? {} : { kind }),
       limit,
@@ -75,6 +53,31 @@ export async function runInboundCommand(
   } finally {
     await store.close();
   }
+}
+
+async function showInbound(db: Db, masterKey: Buffer, id: string, json: boolean): Promise<number> {
+  const row = await findInboundMessage(db, id);
+  if (row === undefined) {
+    console.error(`securemail: no inbound message ${id}`);
+    return 1;
+  }
+  // Kept content is sealed at rest; an operator with the master key reads it here.
+  const kept = openKeptMessage(masterKey, row);
+  if (json) {
+    printJson({ ...inboundJson(row), raw: kept === null ? null : kept.toString('base64') });
+    return 0;
+  }
+  console.log(`id:        ${row.id}\nreceived:  ${new Date(row.received_at).toISOString()}`);
+  console.log(
+    `from:      <${row.mail_from}> via ${row.remote_address} (${row.helo})\nto:        ${row.rcpt_to}`,
+  );
+  console.log(
+    `kind:      ${row.kind}\noutcome:   ${row.outcome}\nrecipient: ${row.recipient_id ?? '-'}`,
+  );
+  if (row.report_json !== null) console.log(`report:    ${row.report_json}`);
+  console.log(kept === null ? '\n(content not kept)' : `\n${kept.toString('utf8')}`);
+  if (row.raw_truncated) console.log('(cut at SECUREMAIL_MX_KEEP_BYTES)');
+  return 0;
 }
 
 /** A received message's facts as every command's JSON has them: times ISO, the sealed copy left out. */
