@@ -161,14 +161,19 @@ export async function createAccount(
   return accountView(account, deps.config, keys, check);
 }
 
+/** The account as GET /account shows it, with its keys and schedule as stored now. */
+async function storedView(deps: AccountsDeps, account: Account): Promise<AccountView> {
+  const { keys, check } = await loadOnboarding(deps, account);
+  return accountView(account, deps.config, keys, check);
+}
+
 export async function getAccount(
   deps: AccountsDeps,
   clientId: string,
   domainInput: string,
 ): Promise<AccountView> {
   const account = await requireAccount(deps, clientId, domainInput);
-  const { keys, check } = await loadOnboarding(deps, account);
-  return accountView(account, deps.config, keys, check);
+  return storedView(deps, account);
 }
 
 /**
@@ -196,8 +201,7 @@ export async function updateAccountSettings(
   }
   const account = await updateAccount(deps.store.db, clientId, domain, changes, deps.now());
   if (account === undefined) throw notFound(domain);
-  const { keys, check } = await loadOnboarding(deps, account);
-  return accountView(account, deps.config, keys, check);
+  return storedView(deps, account);
 }
 
 /** `POST /account/verify`: checks the records now and answers with the result. */
@@ -233,8 +237,7 @@ export async function rotateDkimKeys(
       next_check_at: now + backoffDelayMs(deps.config.verification, 0),
     });
   });
-  const { keys, check } = await loadOnboarding(deps, account);
-  return accountView(account, deps.config, keys, check);
+  return storedView(deps, account);
 }
 
 export async function removeAccount(
