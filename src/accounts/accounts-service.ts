@@ -10,7 +10,7 @@ import {
   insertAccount,
   updateAccount,
 } from '../store/accounts.repository.ts';
-import { inTransaction } from '../store/database.ts';
+import { inTransaction, type Store } from '../store/database.ts';
 import { deleteDkimKeys, insertDkimKeys } from '../store/dkim-keys.repository.ts';
 import { updateDomainCheck } from '../store/domain-checks.repository.ts';
 import type {
@@ -161,14 +161,19 @@ export async function createAccount(
   return accountView(account, deps.config, keys, check);
 }
 
+/** The account as GET /account shows it, with its keys and schedule as stored now. */
+async function storedView(deps: AccountsDeps, account: Account): Promise<AccountView> {
+  const { keys, check } = await loadOnboarding(deps, account);
+  return accountView(account, deps.config, keys, check);
+}
+
 export async function getAccount(
   deps: AccountsDeps,
   clientId: string,
   domainInput: string,
 ): Promise<AccountView> {
   const account = await requireAccount(deps, clientId, domainInput);
-  const { keys, check } = await loadOnboarding(deps, account);
-  return accountView(account, deps.config, keys, check);
+  return storedView(deps, account);
 }
 
 /**
@@ -196,8 +201,7 @@ export async function updateAccountSettings(
   }
   const account = await updateAccount(deps.store.db, clientId, domain, changes, deps.now());
   if (account === undefined) throw notFound(domain);
-  const { keys, check } = await loadOnboarding(deps, account);
-  return accountView(account, deps.config, keys, check);
+  return storedView(deps, account);
 }
 
 /** `POST /account/verify`: checks the records now and answers with the result. */
@@ -233,8 +237,7 @@ export async function rotateDkimKeys(
       next_check_at: now + backoffDelayMs(deps.config.verification, 0),
     });
   });
-  const { keys, check } = await loadOnboarding(deps, account);
-  return accountView(account, deps.config, keys, check);
+  return storedView(deps, account);
 }
 
 export async function removeAccount(
@@ -252,8 +255,18 @@ export async function requireAccount(
   clientId: string,
   domainInput: string,
 ): Promise<Account> {
-  const domain = requireApexDomain(domainInput, 'domain', deps.config.privateSuffixes);
-  const account = await findAccount(deps.store.db, clientId, domain);
+  return requireOwnAccount(deps.store, clientId, domainInput, deps.config.privateSuffixes);
+}
+
+/** The caller's account for a domain as a request names it: 400 if not an apex domain, else 404. */
+export async function requireOwnAccount(
+  store: Store,
+  clientId: string,
+  domainInput: string,
+  privateSuffixes: readonly string[],
+): Promise<Account> {
+  const domain = requireApexDomain(domainInput, 'domain', privateSuffixes);
+  const account = await findAccount(store.db, clientId, domain);
   if (account === undefined) throw notFound(domain);
   return account;
 }

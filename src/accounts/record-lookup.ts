@@ -104,13 +104,31 @@ function failed(problem: string, hintList: string[]): RecordLookup {
   return { status: 'failed', detail: [problem, ...hintList].join(' ') };
 }
 
-async function checkMx(
+/**
+ * One record group's comparison, given the answer for the record's own name; a lookup that
+ * failed never reaches it (see `lookUp`).
+ */
+type Check<T extends 'MX' | 'TXT'> = (
+  answer: DnsAnswer<T>,
   lookups: Lookups,
   account: Account,
   record: ExpectedRecord,
+) => Promise<RecordLookup>;
+
+/** Looks up the record's own name and compares; a failed lookup is transient, whatever the group. */
+async function lookUp<T extends 'MX' | 'TXT'>(
+  lookups: Lookups,
+  account: Account,
+  record: ExpectedRecord,
+  type: T,
+  check: Check<T>,
 ): Promise<RecordLookup> {
-  const answer = await lookups.get(record.hostname, 'MX');
+  const answer = await lookups.get(record.hostname, type);
   if (isTransient(answer)) return transient(answer);
+  return check(answer, lookups, account, record);
+}
+
+const checkMx: Check<'MX'> = async (answer, lookups, account, record) => {
   const ours: Matcher<'MX'> = (records) => records.some((mx) => mx.exchange === record.value);
   if (answer.outcome === 'ok' && ours(answer.records)) return { status: 'success' };
   const problem =
@@ -124,15 +142,9 @@ async function checkMx(
     );
   }
   return failed(problem, hintList);
-}
+};
 
-async function checkSpf(
-  lookups: Lookups,
-  account: Account,
-  record: ExpectedRecord,
-): Promise<RecordLookup> {
-  const answer = await lookups.get(record.hostname, 'TXT');
-  if (isTransient(answer)) return transient(answer);
+const checkSpf: Check<'TXT'> = async (answer, lookups, account, record) => {
   const authorizes: Matcher<'TXT'> = (records) =>
     records.some((r) => isSpfRecord(r) && compareSpf(r, record.value).match);
   const spf = answer.records.filter(isSpfRecord);
@@ -153,17 +165,11 @@ async function checkSpf(
       ? `${record.hostname} has TXT records, but none is an SPF record (v=spf1).`
       : absent(answer);
   return failed(problem, await hints(lookups, account, record, answer, authorizes));
-}
+};
 
-async function checkDkim(
-  lookups: Lookups,
-  account: Account,
-  record: ExpectedRecord,
-): Promise<RecordLookup> {
+const checkDkim: Check<'TXT'> = async (answer, lookups, account, record) => {
   const expected = record.dkim;
   if (expected === undefined) throw new Error(`record ${record.key} has no key`);
-  const answer = await lookups.get(record.hostname, 'TXT');
-  if (isTransient(answer)) return transient(answer);
   const ours: Matcher<'TXT'> = (records) => records.some((r) => compareDkim(r, expected).match);
   // A DKIM record may be reached through a CNAME (as some providers do it): the resolver
   // follows it, and what counts is the TXT at the end.
@@ -188,15 +194,9 @@ async function checkDkim(
       ? `${record.hostname} has TXT records, but no DKIM key record.`
       : absent(answer);
   return failed(problem, await hints(lookups, account, record, answer, ours));
-}
+};
 
-async function checkDmarc(
-  lookups: Lookups,
-  account: Account,
-  record: ExpectedRecord,
-): Promise<RecordLookup> {
-  const answer = await lookups.get(record.hostname, 'TXT');
-  if (isTransient(answer)) return transient(answer);
+const checkDmarc: Check<'TXT'> = async (answer, lookups, account, record) => {
   const dmarc = answer.records.filter(isDmarcRecord);
   if (dmarc.length > 1) {
     return failed(
@@ -217,15 +217,9 @@ async function checkDmarc(
     `No DMARC record at ${record.hostname}. Publishing one is recommended; it is not required for the domain to become valid.${record.advice === undefined ? '' : ` ${record.advice}`}`,
     hintList,
   );
-}
+};
 
-async function checkOwnership(
-  lookups: Lookups,
-  account: Account,
-  record: ExpectedRecord,
-): Promise<RecordLookup> {
-  const answer = await lookups.get(record.hostname, 'TXT');
-  if (isTransient(answer)) return transient(answer);
+const checkOwnership: Check<'TXT'> = async (answer, lookups, account, record) => {
   // Surrounding quotes are a common paste mistake that some panels keep literally.
   const clean = (r: string) => r.trim().replace(/^"(.*)"$/, '$1');
   const ours: Matcher<'TXT'> = (records) => records.some((r) => clean(r) === record.value);
@@ -239,7 +233,7 @@ async function checkOwnership(
         ? `${record.hostname} has TXT records, but not the ownership token.`
         : absent(answer);
   return failed(problem, await hints(lookups, account, record, answer, ours));
-}
+};
 
 /** Checks every record against DNS; the map is keyed by `ExpectedRecord.key`. */
 export async function lookUpRecords(
@@ -252,15 +246,15 @@ export async function lookUpRecords(
     records.map(async (record): Promise<[string, RecordLookup]> => {
       switch (record.group) {
         case 'mx':
-          return [record.key, await checkMx(lookups, account, record)];
+          return [record.key, await lookUp(lookups, account, record, 'MX', checkMx)];
         case 'spf':
-          return [record.key, await checkSpf(lookups, account, record)];
+          return [record.key, await lookUp(lookups, account, record, 'TXT', checkSpf)];
         case 'dkim':
-          return [record.key, await checkDkim(lookups, account, record)];
+          return [record.key, await lookUp(lookups, account, record, 'TXT', checkDkim)];
         case 'dmarc':
-          return [record.key, await checkDmarc(lookups, account, record)];
+          return [record.key, await lookUp(lookups, account, record, 'TXT', checkDmarc)];
         case 'ses':
-          return [record.key, await checkOwnership(lookups, account, record)];
+          return [record.key, await lookUp(lookups, account, record, 'TXT', checkOwnership)];
         default: {
           const never: never = record.group;
           throw new Error(`unknown record group ${String(never)}`);

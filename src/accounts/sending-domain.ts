@@ -3,12 +3,11 @@
 // delivery calls dkimSigningKeys when it signs.
 
 import { AppError } from '../errors.ts';
-import { findAccount } from '../store/accounts.repository.ts';
 import type { Store } from '../store/database.ts';
 import { listDkimKeys } from '../store/dkim-keys.repository.ts';
 import { findDomainCheck } from '../store/domain-checks.repository.ts';
 import type { Account } from '../store/schema.ts';
-import { requireApexDomain } from './accounts-service.ts';
+import { requireOwnAccount } from './accounts-service.ts';
 import { type DkimSigningKey, unsealDkimKey } from './dkim-keys.ts';
 import {
   expectedRecords,
@@ -33,11 +32,12 @@ export async function requireSendableDomain(
   clientId: string,
   domainInput: string,
 ): Promise<Account> {
-  const domain = requireApexDomain(domainInput, 'domain', deps.config.privateSuffixes);
-  const account = await findAccount(deps.store.db, clientId, domain);
-  if (account === undefined) {
-    throw new AppError('account_not_found', { message: `No account for ${domain}.` });
-  }
+  const account = await requireOwnAccount(
+    deps.store,
+    clientId,
+    domainInput,
+    deps.config.privateSuffixes,
+  );
   if (account.state === 'valid') return account;
   const keys = await listDkimKeys(deps.store.db, account.id);
   const check = await findDomainCheck(deps.store.db, account.id);
@@ -57,10 +57,10 @@ export async function requireSendableDomain(
   throw new AppError('domain_not_valid', {
     field: 'sender',
     message: [
-      `The domain ${domain} is ${account.state}, not valid.`,
+      `The domain ${account.domain} is ${account.state}, not valid.`,
       wrong === '' ? '' : `Missing or wrong: ${wrong}.`,
       unknown === '' ? '' : `Not checked or not looked up: ${unknown}.`,
-      `Publish the DNS records of GET /account?domain=${domain}, then check them with POST /account/verify?domain=${domain}.`,
+      `Publish the DNS records of GET /account?domain=${account.domain}, then check them with POST /account/verify?domain=${account.domain}.`,
     ]
       .filter((part) => part !== '')
       .join(' '),

@@ -5,9 +5,10 @@
 
 import type { Logger } from 'pino';
 import { accountView } from '../accounts/accounts-service.ts';
-import type { DnsRecordView } from '../accounts/dns-records.ts';
+import type { AccountRecords } from '../accounts/dns-records.ts';
 import type { Config } from '../config.ts';
 import { openReadyStore } from '../service.ts';
+import type { Db } from '../store/database.ts';
 import { listDkimKeys } from '../store/dkim-keys.repository.ts';
 import { findDomainCheck } from '../store/domain-checks.repository.ts';
 import {
@@ -17,7 +18,7 @@ import {
   type OperatorAccount,
 } from '../store/operator.repository.ts';
 import type { AccountState, DomainCheck } from '../store/schema.ts';
-import { parseOrThrow, UsageError } from './args.ts';
+import { oneOf, parseSubcommand } from './args.ts';
 import {
   formatFields,
   formatTable,
@@ -26,6 +27,7 @@ import {
   noPositionals,
   onlyPositional,
   printJson,
+  shorten,
 } from './output.ts';
 
 const STATES: readonly AccountState[] = ['unverified', 'valid', 'failed'];
@@ -35,16 +37,12 @@ export async function runAccountsCommand(
   config: Config,
   logger: Logger,
 ): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values, positionals } = parseOrThrow(rest, {
+  const { sub, values, positionals } = parseSubcommand('accounts', args, ['list', 'show'], {
     client: { type: 'string' },
     state: { type: 'string' },
     json: { type: 'boolean' },
   });
-  if (sub !== 'list' && sub !== 'show') throw new UsageError('accounts needs one of: list, show');
-  const state = values.state;
-  if (state !== undefined && !STATES.includes(state as AccountState))
-    throw new UsageError(`--state must be one of ${STATES.join(', ')}`);
+  const state = oneOf('state', values.state, STATES);
   if (sub === 'list') noPositionals(positionals, 'accounts list [--client C] [--state S] [--json]');
   const wanted =
     sub === 'show' ? onlyPositional(positionals, 'accounts show DOMAIN|ACCOUNT_ID') : '';
@@ -52,66 +50,81 @@ export async function runAccountsCommand(
   const { store } = await openReadyStore(config, logger);
   try {
     const suppressed = await countSuppressions(store.db);
-    if (sub === 'list') {
-      const accounts = await listAllAccounts(store.db, {
-        clientId: values.client,
-        state: state as AccountState | undefined,
-      });
-      const rows = accounts.map((a) => ({
-        ...accountJson(a),
-        suppressions: suppressed.get(a.id) ?? 0,
-      }));
-      if (values.json === true) {
-        printJson(rows);
-      } else if (rows.length === 0) {
-        console.log('no accounts');
-      } else {
-        console.log(
-          formatTable(
-            ['DOMAIN', 'STATE', 'POLICY', 'CLIENT', 'NOTIFICATIONS', 'LAST CHECK', 'CREATED'],
-            accounts.map((a) => [
-              a.domain,
-              a.state,
-              a.policy_level,
-              `${a.client_name} (${a.client_id})`,
-              a.notification_email,
-              a.last_checked_at === null
-                ? 'never'
-                : `${isoOrDash(a.last_checked_at)} ${a.last_outcome}`,
-              isoOrDash(a.created_at),
-            ]),
-          ),
-        );
-      }
-      return 0;
-    }
-
-    const accounts = await findAccountsFor(store.db, wanted.toLowerCase().replace(/\.$/, ''));
-    if (accounts.length === 0) {
-      console.error(`securemail: no account ${wanted}`);
-      return 1;
-    }
-    const shown = [];
-    for (const account of accounts) {
-      const keys = await listDkimKeys(store.db, account.id);
-      const check = (await findDomainCheck(store.db, account.id)) ?? blankCheck(account);
-      const view = accountView(account, config, keys, check);
-      shown.push({
-        ...accountJson(account),
-        suppressions: suppressed.get(account.id) ?? 0,
-        receiving_dns_records: view.receiving_dns_records,
-        sending_dns_records: view.sending_dns_records,
-      });
-    }
-    if (values.json === true) {
-      printJson(shown);
-      return 0;
-    }
-    console.log(shown.map(showText).join('\n\n'));
-    return 0;
+    const json = values.json === true;
+    if (sub === 'list')
+      return await listAccounts(store.db, { clientId: values.client, state }, suppressed, json);
+    return await showAccounts(store.db, config, wanted, suppressed, json);
   } finally {
     await store.close();
   }
+}
+
+async function listAccounts(
+  db: Db,
+  filter: { clientId: string | undefined; state: AccountState | undefined },
+  suppressed: Map<string, number>,
+  json: boolean,
+): Promise<number> {
+  const accounts = await listAllAccounts(db, filter);
+  const rows = accounts.map((a) => ({
+    ...accountJson(a),
+    suppressions: suppressed.get(a.id) ?? 0,
+  }));
+  if (json) {
+    printJson(rows);
+  } else if (rows.length === 0) {
+    console.log('no accounts');
+  } else {
+    console.log(
+      formatTable(
+        ['DOMAIN', 'STATE', 'POLICY', 'CLIENT', 'NOTIFICATIONS', 'LAST CHECK', 'CREATED'],
+        accounts.map((a) => [
+          a.domain,
+          a.state,
+          a.policy_level,
+          `${a.client_name} (${a.client_id})`,
+          a.notification_email,
+          a.last_checked_at === null
+            ? 'never'
+            : `${isoOrDash(a.last_checked_at)} ${a.last_outcome}`,
+          isoOrDash(a.created_at),
+        ]),
+      ),
+    );
+  }
+  return 0;
+}
+
+async function showAccounts(
+  db: Db,
+  config: Config,
+  wanted: string,
+  suppressed: Map<string, number>,
+  json: boolean,
+): Promise<number> {
+  const accounts = await findAccountsFor(db, wanted.toLowerCase().replace(/\.$/, ''));
+  if (accounts.length === 0) {
+    console.error(`securemail: no account ${wanted}`);
+    return 1;
+  }
+  const shown = [];
+  for (const account of accounts) {
+    const keys = await listDkimKeys(db, account.id);
+    const check = (await findDomainCheck(db, account.id)) ?? blankCheck(account);
+    const view = accountView(account, config, keys, check);
+    shown.push({
+      ...accountJson(account),
+      suppressions: suppressed.get(account.id) ?? 0,
+      receiving_dns_records: view.receiving_dns_records,
+      sending_dns_records: view.sending_dns_records,
+    });
+  }
+  if (json) {
+    printJson(shown);
+    return 0;
+  }
+  console.log(shown.map(showText).join('\n\n'));
+  return 0;
 }
 
 /** The same keys in `list` and `show`, snake_case, times ISO. */
@@ -135,16 +148,7 @@ function accountJson(a: OperatorAccount) {
   };
 }
 
-type Shown = ReturnType<typeof accountJson> & {
-  suppressions: number;
-  receiving_dns_records: { mx: DnsRecordView[] };
-  sending_dns_records: {
-    spf: DnsRecordView;
-    dkim: DnsRecordView[];
-    dmarc: DnsRecordView;
-    ses: DnsRecordView;
-  };
-};
+type Shown = ReturnType<typeof accountJson> & AccountRecords & { suppressions: number };
 
 function showText(a: Shown): string {
   const v = a.verification;
@@ -180,10 +184,6 @@ function showText(a: Shown): string {
   return [head, '', 'DNS records:', table, ...(details.length > 0 ? ['', ...details] : [])].join(
     '\n',
   );
-}
-
-function shorten(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 3)}...`;
 }
 
 /** An account older than onboarding has no schedule row yet; shown as never checked. */

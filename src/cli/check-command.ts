@@ -20,8 +20,8 @@ import {
   formatReport,
 } from '../security/index.ts';
 import { outboundOptions, readCaFile } from '../security/settings.ts';
-import { isPolicyLevel, POLICY_LEVELS, type PolicyLevel } from '../vocabulary/policy-levels.ts';
-import { parseOrThrow, UsageError } from './args.ts';
+import { POLICY_LEVELS, type PolicyLevel } from '../vocabulary/policy-levels.ts';
+import { oneOf, parseOrThrow, UsageError } from './args.ts';
 import { watchResolver } from './resolver-watch.ts';
 
 /** After this long without an answer, a DNS question is named on stderr. */
@@ -97,10 +97,7 @@ export async function runCheckCommand(
 }
 
 function parsePolicy(text: string | undefined): PolicyLevel {
-  if (text === undefined) return 'verified';
-  if (!isPolicyLevel(text))
-    throw new UsageError(`--policy must be one of ${POLICY_LEVELS.join(', ')}`);
-  return text;
+  return oneOf('policy', text, POLICY_LEVELS) ?? 'verified';
 }
 
 /** The same inputs `POST /security/check` accepts: an e-mail address or a domain name. */

@@ -11,25 +11,26 @@ import type { Config } from '../config.ts';
 import { openReadyStore } from '../service.ts';
 import { countAccounts } from '../store/clients.repository.ts';
 import type { Store } from '../store/database.ts';
-import { parseOrThrow, UsageError } from './args.ts';
-import { iso, printJson } from './output.ts';
+import { parseSubcommand, UsageError } from './args.ts';
+import { iso, onlyPositional, printJson } from './output.ts';
 
 export async function runClientCommand(
   args: string[],
   config: Config,
   logger: Logger,
 ): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values, positionals } = parseOrThrow(rest, {
-    name: { type: 'string' },
-    quota: { type: 'string' },
-    json: { type: 'boolean' },
-    force: { type: 'boolean' },
-  });
+  const { sub, values, positionals } = parseSubcommand(
+    'client',
+    args,
+    ['create', 'list', 'rotate', 'delete'],
+    {
+      name: { type: 'string' },
+      quota: { type: 'string' },
+      json: { type: 'boolean' },
+      force: { type: 'boolean' },
+    },
+  );
   const json = values.json === true;
-  if (sub !== 'create' && sub !== 'list' && sub !== 'rotate' && sub !== 'delete') {
-    throw new UsageError('client needs one of: create, list, rotate, delete');
-  }
   const { store } = await openReadyStore(config, logger);
   try {
     return await run(sub, store, { ...values, json }, positionals);
@@ -55,41 +56,13 @@ async function run(
       if (typeof values.name !== 'string' || values.name.trim() === '') {
         throw new UsageError('client create needs --name NAME');
       }
-      let quotaLimit: number | null = null;
-      if (typeof values.quota === 'string') {
-        if (!/^\d+$/.test(values.quota) || Number(values.quota) < 1)
-          throw new UsageError('--quota must be a positive whole number');
-        quotaLimit = Number(values.quota);
-      }
+      const quotaLimit = parseQuota(values.quota);
       const created = await createClient(store, { name: values.name.trim(), quotaLimit }, now);
       printCredentials(created, values.json);
       return 0;
     }
-    case 'list': {
-      const clients = await listClients(store);
-      if (values.json) {
-        // The keys every command's JSON has: snake_case, times ISO 8601.
-        printJson(
-          clients.map((c) => ({
-            client_id: c.clientId,
-            name: c.name,
-            accounts: c.accounts,
-            quota_limit: c.quotaLimit,
-            created_at: iso(c.createdAt),
-            secret_rotated_at: iso(c.secretRotatedAt),
-          })),
-        );
-      } else if (clients.length === 0) {
-        console.log('no clients; make one with: securemail client create --name NAME');
-      } else {
-        for (const c of clients) {
-          console.log(
-            `${c.clientId}  ${c.name}  accounts=${c.accounts}  quota=${c.quotaLimit ?? 'default'}  created=${new Date(c.createdAt).toISOString()}`,
-          );
-        }
-      }
-      return 0;
-    }
+    case 'list':
+      return listCommand(store, values.json);
     case 'rotate': {
       const id = onlyPositional(positionals, 'client rotate CLIENT_ID');
       const rotated = await rotateClient(store, id, now);
@@ -117,9 +90,38 @@ async function run(
   }
 }
 
-function onlyPositional(positionals: string[], usage: string): string {
-  if (positionals.length !== 1) throw new UsageError(`usage: securemail ${usage}`);
-  return positionals[0]!;
+/** `--quota N`: a positive whole number; without it, null (the default quota). */
+function parseQuota(quota: string | boolean | undefined): number | null {
+  if (typeof quota !== 'string') return null;
+  if (!/^\d+$/.test(quota) || Number(quota) < 1)
+    throw new UsageError('--quota must be a positive whole number');
+  return Number(quota);
+}
+
+async function listCommand(store: Store, json: boolean): Promise<number> {
+  const clients = await listClients(store);
+  if (json) {
+    // The keys every command's JSON has: snake_case, times ISO 8601.
+    printJson(
+      clients.map((c) => ({
+        client_id: c.clientId,
+        name: c.name,
+        accounts: c.accounts,
+        quota_limit: c.quotaLimit,
+        created_at: iso(c.createdAt),
+        secret_rotated_at: iso(c.secretRotatedAt),
+      })),
+    );
+  } else if (clients.length === 0) {
+    console.log('no clients; make one with: securemail client create --name NAME');
+  } else {
+    for (const c of clients) {
+      console.log(
+        `${c.clientId}  ${c.name}  accounts=${c.accounts}  quota=${c.quotaLimit ?? 'default'}  created=${new Date(c.createdAt).toISOString()}`,
+      );
+    }
+  }
+  return 0;
 }
 
 function notFound(id: string): number {

@@ -8,15 +8,18 @@ import type { Config } from '../config.ts';
 import { type AttemptView, attemptHistory } from '../evidence/history.ts';
 import { openSubject } from '../secrets/sealed-content.ts';
 import { openReadyStore } from '../service.ts';
+import type { Db } from '../store/database.ts';
 import { countStatuses, listRecipients } from '../store/messages.repository.ts';
+import type { RecipientsTable } from '../store/messages.table.ts';
 import {
   findAnyMessage,
   listAllMessages,
   type OperatorMessage,
+  type OperatorMessageFilter,
 } from '../store/operator.repository.ts';
 import { reasonInfo } from '../vocabulary/reasons.ts';
-import { RECIPIENT_STATUSES, type RecipientStatus } from '../vocabulary/recipient-statuses.ts';
-import { parseOrThrow, UsageError } from './args.ts';
+import { RECIPIENT_STATUSES } from '../vocabulary/recipient-statuses.ts';
+import { oneOf, parseSubcommand } from './args.ts';
 import {
   formatFields,
   formatTable,
@@ -26,10 +29,10 @@ import {
   parseLimit,
   parseSince,
   printJson,
+  shorten,
 } from './output.ts';
 
 const KINDS = ['message', 'notification'] as const;
-type Kind = (typeof KINDS)[number];
 
 /**
  * Words for the reasons of our own side (OWN_REASONS), which have no entry in REASONS
@@ -48,8 +51,7 @@ export async function runMessagesCommand(
   config: Config,
   logger: Logger,
 ): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values, positionals } = parseOrThrow(rest, {
+  const { sub, values, positionals } = parseSubcommand('messages', args, ['list', 'show'], {
     status: { type: 'string' },
     domain: { type: 'string' },
     client: { type: 'string' },
@@ -58,13 +60,8 @@ export async function runMessagesCommand(
     limit: { type: 'string' },
     json: { type: 'boolean' },
   });
-  if (sub !== 'list' && sub !== 'show') throw new UsageError('messages needs one of: list, show');
-  const status = values.status;
-  if (status !== undefined && !RECIPIENT_STATUSES.includes(status as RecipientStatus))
-    throw new UsageError(`--status must be one of ${RECIPIENT_STATUSES.join(', ')}`);
-  const kind = values.kind;
-  if (kind !== undefined && !KINDS.includes(kind as Kind))
-    throw new UsageError(`--kind must be one of ${KINDS.join(', ')}`);
+  const status = oneOf('status', values.status, RECIPIENT_STATUSES);
+  const kind = oneOf('kind', values.kind, KINDS);
   const now = Date.now();
   const since = parseSince(values.since, now);
   const limit = parseLimit(values.limit, 50, 1000);
@@ -73,116 +70,140 @@ export async function runMessagesCommand(
 
   const { store, masterKey } = await openReadyStore(config, logger);
   try {
-    if (sub === 'list') {
-      const messages = await listAllMessages(store.db, {
-        status: status as RecipientStatus | undefined,
-        domain: values.domain?.toLowerCase().replace(/\.$/, ''),
-        clientId: values.client,
-        kind: kind as Kind | undefined,
-        since,
-        limit,
-      });
-      const counts = await countStatuses(
-        store.db,
-        messages.map((m) => m.id),
-      );
-      const rows = messages.map((m) => ({
-        ...messageJson(m, openSubject(masterKey, m.id, m.subject_sealed)),
-        recipient_count: m.recipient_count,
-        statuses: counts.get(m.id) ?? {},
-      }));
-      if (values.json === true) {
-        printJson(rows);
-        return 0;
-      }
-      if (rows.length === 0) {
-        console.log('no messages');
-        return 0;
-      }
-      console.log(
-        formatTable(
-          ['ID', 'ACCEPTED', 'DOMAIN', 'CLIENT', 'KIND', 'RECIPIENTS', 'SUBJECT'],
-          rows.map((m) => [
-            m.id,
-            m.created_at ?? '-',
-            m.account_domain,
-            m.client_name,
-            m.kind,
-            Object.entries(m.statuses)
-              .map(([s, n]) => `${s} ${n}`)
-              .join(', '),
-            shorten(m.subject ?? '', 50),
-          ]),
-        ),
-      );
-      return 0;
-    }
-
-    const message = await findAnyMessage(store.db, id);
-    if (message === undefined) {
-      console.error(`securemail: no message ${id}`);
-      return 1;
-    }
-    const recipients = await listRecipients(store.db, message.id);
-    const history = await attemptHistory(
-      store.db,
-      recipients.map((r) => r.id),
-    );
-    const shown = {
-      ...messageJson(message, openSubject(masterKey, message.id, message.subject_sealed)),
-      size: message.size,
-      recipients: recipients.map((r) => {
-        const info = reasonInfo(r.reason);
-        return {
-          address: r.address,
-          status: r.status,
-          reason: r.reason,
-          explanation:
-            info?.explanation ?? (r.reason === null ? null : (OWN_REASON_WORDS[r.reason] ?? null)),
-          fix: info?.fix ?? null,
-          detail: r.detail,
-          attempts: r.attempts,
-          next_attempt_at: r.final_at === null ? iso(r.next_attempt_at) : null,
-          updated_at: iso(r.updated_at),
-          final_at: iso(r.final_at),
-          history: history.get(r.id) ?? [],
-        };
-      }),
+    const json = values.json === true;
+    if (sub === 'show') return await showMessage(store.db, masterKey, id, json);
+    const filter: OperatorMessageFilter = {
+      status,
+      domain: values.domain?.toLowerCase().replace(/\.$/, ''),
+      clientId: values.client,
+      kind,
+      since,
+      limit,
     };
-    if (values.json === true) {
-      printJson(shown);
-      return 0;
-    }
-    const head = formatFields([
-      ['message', shown.id],
-      ['kind', shown.kind],
-      ['message-id', `<${shown.message_id}>`],
-      ['account', `${shown.account_domain} (${shown.account_id})`],
-      ['client', `${shown.client_name} (${shown.client_id})`],
-      ['sender', shown.sender],
-      ['subject', shown.subject ?? '-'],
-      ['size', `${shown.size} bytes`],
-      ['accepted', shown.created_at ?? '-'],
-      ['completed', shown.completed_at ?? 'not yet'],
-    ]);
-    const blocks = shown.recipients.map((r) => {
-      const lines = [
-        `${r.address}  ${r.status}${r.reason === null ? '' : ` (${r.reason})`}  attempts: ${r.attempts}` +
-          (r.next_attempt_at === null ? '' : `  next: ${r.next_attempt_at}`),
-      ];
-      if (r.explanation !== null) lines.push(`  why:      ${r.explanation}`);
-      if (r.fix !== null) lines.push(`  fix:      ${r.fix}`);
-      if (r.detail !== null) lines.push(`  detail:   ${r.detail}`);
-      const last = r.history.at(-1);
-      if (last !== undefined) lines.push(`  evidence: ${evidenceLine(last)}`);
-      for (const attempt of r.history) lines.push(`  attempt:  ${attemptLine(attempt)}`);
-      return lines.join('\n');
-    });
-    console.log([head, '', ...blocks].join('\n'));
-    return 0;
+    return await listMessages(store.db, masterKey, filter, json);
   } finally {
     await store.close();
   }
+}
+
+async function listMessages(
+  db: Db,
+  masterKey: Buffer,
+  filter: OperatorMessageFilter,
+  json: boolean,
+): Promise<number> {
+  const messages = await listAllMessages(db, filter);
+  const counts = await countStatuses(
+    db,
+    messages.map((m) => m.id),
+  );
+  const rows = messages.map((m) => ({
+    ...messageJson(m, openSubject(masterKey, m.id, m.subject_sealed)),
+    recipient_count: m.recipient_count,
+    statuses: counts.get(m.id) ?? {},
+  }));
+  if (json) {
+    printJson(rows);
+    return 0;
+  }
+  if (rows.length === 0) {
+    console.log('no messages');
+    return 0;
+  }
+  console.log(
+    formatTable(
+      ['ID', 'ACCEPTED', 'DOMAIN', 'CLIENT', 'KIND', 'RECIPIENTS', 'SUBJECT'],
+      rows.map((m) => [
+        m.id,
+        m.created_at ?? '-',
+        m.account_domain,
+        m.client_name,
+        m.kind,
+        Object.entries(m.statuses)
+          .map(([s, n]) => `${s} ${n}`)
+          .join(', '),
+        shorten(m.subject ?? '', 50),
+      ]),
+    ),
+  );
+  return 0;
+}
+
+async function showMessage(db: Db, masterKey: Buffer, id: string, json: boolean): Promise<number> {
+  const message = await findAnyMessage(db, id);
+  if (message === undefined) {
+    console.error(`securemail: no message ${id}`);
+    return 1;
+  }
+  const recipients = await listRecipients(db, message.id);
+  const history = await attemptHistory(
+    db,
+    recipients.map((r) => r.id),
+  );
+  const shown = {
+    ...messageJson(message, openSubject(masterKey, message.id, message.subject_sealed)),
+    size: message.size,
+    recipients: recipients.map((r) => recipientJson(r, history.get(r.id) ?? [])),
+  };
+  if (json) {
+    printJson(shown);
+    return 0;
+  }
+  console.log(showText(shown));
+  return 0;
+}
+
+/** One recipient of `show`, with the reason in words and its attempts. */
+function recipientJson(r: RecipientsTable, history: AttemptView[]) {
+  const info = reasonInfo(r.reason);
+  return {
+    address: r.address,
+    status: r.status,
+    reason: r.reason,
+    explanation:
+      info?.explanation ?? (r.reason === null ? null : (OWN_REASON_WORDS[r.reason] ?? null)),
+    fix: info?.fix ?? null,
+    detail: r.detail,
+    attempts: r.attempts,
+    next_attempt_at: r.final_at === null ? iso(r.next_attempt_at) : null,
+    updated_at: iso(r.updated_at),
+    final_at: iso(r.final_at),
+    history,
+  };
+}
+
+type Shown = ReturnType<typeof messageJson> & {
+  size: number;
+  recipients: ReturnType<typeof recipientJson>[];
+};
+
+function showText(shown: Shown): string {
+  const head = formatFields([
+    ['message', shown.id],
+    ['kind', shown.kind],
+    ['message-id', `<${shown.message_id}>`],
+    ['account', `${shown.account_domain} (${shown.account_id})`],
+    ['client', `${shown.client_name} (${shown.client_id})`],
+    ['sender', shown.sender],
+    ['subject', shown.subject ?? '-'],
+    ['size', `${shown.size} bytes`],
+    ['accepted', shown.created_at ?? '-'],
+    ['completed', shown.completed_at ?? 'not yet'],
+  ]);
+  const blocks = shown.recipients.map((r) => {
+    const lines = [
+      `${r.address}  ${r.status}${r.reason === null ? '' : ` (${r.reason})`}  attempts: ${r.attempts}` +
+        (r.next_attempt_at === null ? '' : `  next: ${r.next_attempt_at}`),
+    ];
+    if (r.explanation !== null) lines.push(`  why:      ${r.explanation}`);
+    if (r.fix !== null) lines.push(`  fix:      ${r.fix}`);
+    if (r.detail !== null) lines.push(`  detail:   ${r.detail}`);
+    const last = r.history.at(-1);
+    if (last !== undefined) lines.push(`  evidence: ${evidenceLine(last)}`);
+    for (const attempt of r.history) lines.push(`  attempt:  ${attemptLine(attempt)}`);
+    return lines.join('\n');
+  });
+  return [head, '', ...blocks].join('\n');
 }
 
 /** The keys `list` and `show` share; snake_case, times ISO, like GET /message/{id}. */
@@ -223,8 +244,4 @@ function attemptLine(a: AttemptView): string {
   return [a.started_at, a.verdict, a.reason ?? '', a.reply ?? '']
     .filter((p) => p !== '')
     .join('  ');
-}
-
-function shorten(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 3)}...`;
 }

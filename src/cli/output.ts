@@ -26,6 +26,11 @@ export function formatFields(fields: ReadonlyArray<readonly [string, string]>): 
     .join('\n');
 }
 
+/** Text cut to `max` characters, ending in `...` when cut (long values in a table). */
+export function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 3)}...`;
+}
+
 export function printJson(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
 }

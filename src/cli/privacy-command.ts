@@ -18,7 +18,7 @@ import { openReadyStore } from '../service.ts';
 import { findAccount } from '../store/accounts.repository.ts';
 import type { Store } from '../store/database.ts';
 import type { Account } from '../store/schema.ts';
-import { parseOrThrow, UsageError } from './args.ts';
+import { parseOrThrow, parseSubcommand, UsageError } from './args.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -48,15 +48,12 @@ export async function runDataSubjectCommand(
   config: Config,
   logger: Logger,
 ): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values } = parseOrThrow(rest, {
+  const { sub, values } = parseSubcommand('data-subject', args, ['show', 'erase'], {
     client: { type: 'string' },
     domain: { type: 'string' },
     address: { type: 'string' },
     'wait-seconds': { type: 'string' },
   });
-  if (sub !== 'show' && sub !== 'erase')
-    throw new UsageError('data-subject needs one of: show, erase');
   if (values.client === undefined || values.domain === undefined || values.address === undefined) {
     throw new UsageError(
       `usage: securemail data-subject ${sub} --client ID --domain DOMAIN --address ADDRESS`,

@@ -13,8 +13,6 @@ import { randomUUIDv7 } from 'node:crypto';
 import type { DomainEvidence, HostEvidence } from '../security/evidence.ts';
 import type { AttemptRecord, SharedEvidence } from '../store/delivery.repository.ts';
 import type { AuthMethod } from '../vocabulary/policy-levels.ts';
-import type { RecipientReason } from '../vocabulary/reasons.ts';
-import type { AttemptVerdict } from '../vocabulary/verdicts.ts';
 
 /** An attempt's whole record, as stored (both parts joined) and exported. */
 export interface StoredEvidence {
@@ -45,14 +43,10 @@ export function sessionEvidence(
   return { id: randomUUIDv7(), json, tlsVersion };
 }
 
-export interface AttemptFacts {
-  startedAt: number;
-  endedAt: number;
-  verdict: AttemptVerdict;
-  reason: RecipientReason | null;
-  mxHost: string | null;
-  /** The remote server's reply, formatted (src/security/smtp-reply.ts formatReply). */
-  reply: string | null;
+/** What the attempt's record holds as it is, `reply` formatted (src/security/smtp-reply.ts). */
+type RecordedFacts = 'startedAt' | 'endedAt' | 'verdict' | 'reason' | 'mxHost' | 'reply';
+
+export interface AttemptFacts extends Pick<AttemptRecord, RecordedFacts> {
   recipient: string;
   /** Set when a message was sent on an authenticated session. */
   authentication?: AuthMethod;

@@ -13,7 +13,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DnsOutcome, RecordType } from '../dns/types.ts';
 import type { DispatchSummary } from '../notify/webhook-dispatcher.ts';
 import type { RecordedAttempt } from '../recipients/attempts.ts';
-import type { InboundKind } from '../store/inbound.table.ts';
+import { INBOUND_KINDS, type InboundKind } from '../store/inbound.table.ts';
 import type { VerificationOutcome } from '../store/schema.ts';
 import { OWN_REASONS, REASONS } from '../vocabulary/reasons.ts';
 import { isFinal } from '../vocabulary/recipient-statuses.ts';
@@ -22,14 +22,6 @@ import { isFinal } from '../vocabulary/recipient-statuses.ts';
 const REASON_LABELS = new Set<string>([...Object.keys(REASONS), ...OWN_REASONS]);
 const TLS_VERSIONS = new Set(['TLSv1.2', 'TLSv1.3']);
 
-const INBOUND_KINDS: readonly InboundKind[] = [
-  'dsn',
-  'plain_bounce',
-  'auto_reply',
-  'unattributed',
-  'unparseable',
-  'oversized',
-];
 const WEBHOOK_RESULTS: ReadonlyArray<keyof DispatchSummary> = [
   'delivered',
   'retrying',

@@ -36,22 +36,3 @@ export function scrubberFor(address: string): (text: string) => string {
   const replacement = erasedAddress(address);
   return (text) => text.replace(pattern, replacement);
 }
-
-/** A JSON text with the address taken out of every string in it (or out of the text, if not JSON). */
-export function scrubJsonText(json: string, scrub: (text: string) => string): string {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    return scrub(json);
-  }
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return scrub(v);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === 'object') {
-      return Object.fromEntries(Object.entries(v).map(([k, inner]) => [k, walk(inner)]));
-    }
-    return v;
-  };
-  return JSON.stringify(walk(value));
-}

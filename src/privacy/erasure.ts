@@ -26,6 +26,7 @@ import {
   erasedAddress,
   eraseMessageContent,
   eraseRecipient,
+  scrubJsonText,
 } from '../recipients/erasure.ts';
 import { leasedOpenRecipients, leasedPendingEvents } from '../store/data-subject.repository.ts';
 import { type Db, inTransaction } from '../store/database.ts';
@@ -39,7 +40,7 @@ import {
 import type { MessagesTable } from '../store/messages.table.ts';
 import type { Account } from '../store/schema.ts';
 import { OPEN_STATUSES, type RecipientStatus } from '../vocabulary/recipient-statuses.ts';
-import { namesAddress, scrubberFor, scrubJsonText } from './address.ts';
+import { namesAddress, scrubberFor } from './address.ts';
 import { findScope, type SubjectScope } from './scope.ts';
 
 /** How long an API erasure waits for workers that hold a lease: a live one finishes in seconds. */

@@ -4,11 +4,12 @@
 
 import { type Report, reportDigest } from './report.ts';
 import { chartSvg, reportCharts } from './report-charts.ts';
+import { keyFigures, type ReportRow, settingsInForce, truncationNote } from './report-rows.ts';
 
 const escapeHtml = (text: string | number) =>
   String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-function table(rows: Array<[string, string | number]>): string {
+function table(rows: ReportRow[]): string {
   return `<table>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
 }
 
@@ -19,7 +20,6 @@ export function reportHtml(report: Report, generatedAt: Date): string {
         `<tr><td>${escapeHtml(r.reason)}</td><td>${r.attempts}</td><td>${escapeHtml(r.domains.map((d) => `${d.domain} (${d.attempts})`).join(', '))}</td><td>${escapeHtml(r.explanation ?? '')}</td></tr>`,
     )
     .join('');
-  const retention = report.settings.retention_days;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>SecureMail report ${escapeHtml(report.domain)} ${escapeHtml(report.from)} to ${escapeHtml(report.to)}</title>
@@ -31,38 +31,16 @@ th{background:#f4f4f4;font-weight:normal}.charts{display:flex;flex-wrap:wrap;gap
 <h1>Secure delivery report: ${escapeHtml(report.domain)}</h1>
 <p>Period ${escapeHtml(report.from)} up to ${escapeHtml(report.to)} (UTC). Generated ${escapeHtml(generatedAt.toISOString())}.</p>
 <h2>Key figures</h2>
-${table([
-  ['Messages accepted', report.accepted.messages],
-  ['Recipients accepted', report.accepted.recipients],
-  ['Delivery attempts (evidence export rows)', report.attempts.total],
-  ['Messages with an attempt', report.messages_attempted],
-  ['Recipients with an attempt', report.recipients_attempted],
-  ['Delivered recipients', report.delivered.recipients],
-  ['Refused as insecure (attempts)', report.refused_insecure.attempts],
-  ['Bounced in the session', report.bounced.in_session],
-  ['Bounced after delivery (reported)', report.bounced.reported_after_delivery],
-  ['Suppressed at submission', report.suppressions.recipients_suppressed_at_submission],
-  ['Suppression list entries at the end', report.suppressions.on_list],
-  ['Erasures of a data subject', report.erasures],
-])}
+${table(keyFigures(report))}
 <h2>Charts</h2>
 <div class="charts">${reportCharts(report).map(chartSvg).join('\n')}</div>
 <h2>Refused as insecure</h2>
 <table><tr><th>Reason</th><th>Attempts</th><th>Recipient domains</th><th>What it means</th></tr>${refusals || '<tr><td colspan="4">none</td></tr>'}</table>
 <h2>Settings in force</h2>
-${table([
-  ['Policy level', report.settings.policy_level],
-  ['Retry window (hours)', report.settings.retry_window_hours],
-  ['Message bodies kept after completion (days)', retention.message_bodies],
-  ['Subjects kept after completion (days)', retention.subjects],
-  ['Evidence kept after completion (days)', retention.evidence],
-  ['Bounces received kept (days)', retention.bounces_received],
-  ['Webhook events kept (days)', retention.webhook_events],
-  ['Account notices kept (days)', retention.account_notices],
-])}
+${table(settingsInForce(report))}
 <h2>Verification</h2>
 <p>SHA-256 of this report's JSON (the same query with <code>format=json</code>):<br><code>${reportDigest(report)}</code></p>
-<p>Counted from the evidence export <code>${escapeHtml(report.evidence.export)}</code>, ${report.evidence.attempts} attempts${report.evidence.export_truncated ? ' (the export answers the first 50,000: split the period to check the rest)' : ''}, SHA-256 of its answer:<br><code>${report.evidence.sha256}</code></p>
+<p>Counted from the evidence export <code>${escapeHtml(report.evidence.export)}</code>, ${report.evidence.attempts} attempts${truncationNote(report)}, SHA-256 of its answer:<br><code>${report.evidence.sha256}</code></p>
 </body></html>
 `;
 }

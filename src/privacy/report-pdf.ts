@@ -9,6 +9,7 @@
 import PDFDocument from 'pdfkit';
 import { type Report, reportDigest } from './report.ts';
 import { type Chart, reportCharts } from './report-charts.ts';
+import { keyFigures, type ReportRow, settingsInForce, truncationNote } from './report-rows.ts';
 
 const MARGIN = 50;
 const WIDTH = 595.28 - 2 * MARGIN; // A4
@@ -41,20 +42,7 @@ export function reportPdf(report: Report, generatedAt: Date): Promise<Buffer> {
   doc.fillColor('#000').moveDown();
 
   heading(doc, 'Key figures');
-  pairs(doc, [
-    ['Messages accepted', report.accepted.messages],
-    ['Recipients accepted', report.accepted.recipients],
-    ['Delivery attempts (evidence export rows)', report.attempts.total],
-    ['Messages with an attempt', report.messages_attempted],
-    ['Recipients with an attempt', report.recipients_attempted],
-    ['Delivered recipients', report.delivered.recipients],
-    ['Refused as insecure (attempts)', report.refused_insecure.attempts],
-    ['Bounced in the session', report.bounced.in_session],
-    ['Bounced after delivery (reported)', report.bounced.reported_after_delivery],
-    ['Suppressed at submission', report.suppressions.recipients_suppressed_at_submission],
-    ['Suppression list entries at the end', report.suppressions.on_list],
-    ['Erasures of a data subject', report.erasures],
-  ]);
+  pairs(doc, keyFigures(report));
 
   for (const chart of reportCharts(report)) drawChart(doc, chart);
 
@@ -68,18 +56,8 @@ export function reportPdf(report: Report, generatedAt: Date): Promise<Buffer> {
     doc.moveDown(0.5);
   }
 
-  const retention = report.settings.retention_days;
   heading(doc, 'Settings in force');
-  pairs(doc, [
-    ['Policy level', report.settings.policy_level],
-    ['Retry window (hours)', report.settings.retry_window_hours],
-    ['Message bodies kept after completion (days)', retention.message_bodies],
-    ['Subjects kept after completion (days)', retention.subjects],
-    ['Evidence kept after completion (days)', retention.evidence],
-    ['Bounces received kept (days)', retention.bounces_received],
-    ['Webhook events kept (days)', retention.webhook_events],
-    ['Account notices kept (days)', retention.account_notices],
-  ]);
+  pairs(doc, settingsInForce(report));
 
   heading(doc, 'Verification');
   doc.text("SHA-256 of this report's JSON (the same query with format=json):");
@@ -87,11 +65,19 @@ export function reportPdf(report: Report, generatedAt: Date): Promise<Buffer> {
   doc.moveDown(0.5);
   doc.text(
     `Counted from the evidence export ${report.evidence.export}, ${report.evidence.attempts} attempts` +
-      `${report.evidence.export_truncated ? ' (the export answers the first 50,000: split the period to check the rest)' : ''}; SHA-256 of its answer:`,
+      `${truncationNote(report)}; SHA-256 of its answer:`,
   );
   doc.font('Courier').fontSize(8).text(report.evidence.sha256).font('Helvetica').fontSize(10);
 
-  // Every page carries the digest and its number.
+  stampFooters(doc, report, digest);
+  doc.end();
+  return done;
+}
+
+type Doc = InstanceType<typeof PDFDocument>;
+
+/** Every page carries the digest and its number. */
+function stampFooters(doc: Doc, report: Report, digest: string): void {
   const range = doc.bufferedPageRange();
   for (let i = range.start; i < range.start + range.count; i++) {
     doc.switchToPage(i);
@@ -110,11 +96,7 @@ export function reportPdf(report: Report, generatedAt: Date): Promise<Buffer> {
       );
     doc.page.margins.bottom = bottom;
   }
-  doc.end();
-  return done;
 }
-
-type Doc = InstanceType<typeof PDFDocument>;
 
 function ensureRoom(doc: Doc, height: number): void {
   if (doc.y + height > doc.page.height - MARGIN - 20) doc.addPage();
@@ -126,7 +108,7 @@ function heading(doc: Doc, text: string): void {
   doc.font('Helvetica').fontSize(10).moveDown(0.3);
 }
 
-function pairs(doc: Doc, rows: Array<[string, string | number]>): void {
+function pairs(doc: Doc, rows: ReportRow[]): void {
   for (const [label, value] of rows) {
     ensureRoom(doc, 16);
     const y = doc.y;

@@ -7,13 +7,13 @@
 import { addressDigest } from '../secrets/keyed-digest.ts';
 import { open } from '../secrets/sealed-box.ts';
 import { openKeptMessage, openNotice, openSubject } from '../secrets/sealed-content.ts';
+import { listNotifications } from '../store/account-notifications.repository.ts';
 import {
   inboundAbout,
   inboundByIds,
   keptInboundPage,
   messageIdsFromSender,
   messagesByIds,
-  noticesOfAccount,
   recipientsOfMessages,
   recipientsWithAddress,
   SEALED_PAGE,
@@ -64,18 +64,7 @@ export async function findScope(
 ): Promise<SubjectScope> {
   const { db, masterKey } = deps;
   const recipients = await recipientsWithAddress(db, accountId, address);
-  const roles = new Map<string, MessageRole>();
-  const role = (id: string) => {
-    let r = roles.get(id);
-    if (r === undefined) {
-      r = { recipient: false, sender: false, named: false };
-      roles.set(id, r);
-    }
-    return r;
-  };
-  for (const r of recipients) role(r.message_id).recipient = true;
-  for (const id of await messageIdsFromSender(db, accountId, address)) role(id).sender = true;
-  for (const id of await messagesNaming(deps, accountId, address)) role(id).named = true;
+  const roles = await messageRoles(deps, accountId, address, recipients);
 
   const ids = [...roles.keys()];
   const rows = await messagesByIds(db, ids);
@@ -92,7 +81,7 @@ export async function findScope(
     inbound.set(row.id, row);
   }
 
-  const notices = (await noticesOfAccount(db, accountId)).filter((n) => {
+  const notices = (await listNotifications(db, accountId)).filter((n) => {
     if (n.recipient.toLowerCase() === address) return true;
     const text = openNotice(masterKey, n);
     return namesAddress(`${text.subject}\n${text.body}`, address);
@@ -124,6 +113,28 @@ export async function findScope(
       digestKey,
     },
   };
+}
+
+/** Every message the address is in, and how: as a recipient, as the sender, or named in it. */
+async function messageRoles(
+  deps: ScopeDeps,
+  accountId: string,
+  address: string,
+  recipients: readonly RecipientsTable[],
+): Promise<Map<string, MessageRole>> {
+  const roles = new Map<string, MessageRole>();
+  const role = (id: string) => {
+    let r = roles.get(id);
+    if (r === undefined) {
+      r = { recipient: false, sender: false, named: false };
+      roles.set(id, r);
+    }
+    return r;
+  };
+  for (const r of recipients) role(r.message_id).recipient = true;
+  for (const id of await messageIdsFromSender(deps.db, accountId, address)) role(id).sender = true;
+  for (const id of await messagesNaming(deps, accountId, address)) role(id).named = true;
+  return roles;
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {

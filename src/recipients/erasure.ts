@@ -95,11 +95,27 @@ export async function eraseRecipient(
 
 /** The evidence JSON with the recipient member replaced and the address out of every string. */
 function scrubJson(json: string, address: string, scrub: (text: string) => string): string {
+  const scrubbed = parseScrubbed(json, scrub);
+  if (scrubbed === undefined) return scrub(json);
+  if (typeof scrubbed === 'object' && scrubbed !== null && 'recipient' in scrubbed) {
+    (scrubbed as Record<string, unknown>).recipient = erasedAddress(address);
+  }
+  return JSON.stringify(scrubbed);
+}
+
+/** A JSON text with the address taken out of every string in it (or out of the text, if not JSON). */
+export function scrubJsonText(json: string, scrub: (text: string) => string): string {
+  const scrubbed = parseScrubbed(json, scrub);
+  return scrubbed === undefined ? scrub(json) : JSON.stringify(scrubbed);
+}
+
+/** The parsed JSON with `scrub` applied to every string at any depth; undefined if not JSON. */
+function parseScrubbed(json: string, scrub: (text: string) => string): unknown {
   let value: unknown;
   try {
     value = JSON.parse(json);
   } catch {
-    return scrub(json);
+    return undefined;
   }
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return scrub(v);
@@ -109,11 +125,7 @@ function scrubJson(json: string, address: string, scrub: (text: string) => strin
     }
     return v;
   };
-  const scrubbed = walk(value) as Record<string, unknown>;
-  if (typeof scrubbed === 'object' && scrubbed !== null && 'recipient' in scrubbed) {
-    scrubbed.recipient = erasedAddress(address);
-  }
-  return JSON.stringify(scrubbed);
+  return walk(value);
 }
 
 /**

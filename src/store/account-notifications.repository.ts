@@ -20,6 +20,7 @@ export async function listUnsentNotifications(db: Db, limit = 100): Promise<Acco
     .execute();
 }
 
+/** Every notice of the account, oldest first (a few per month at most). */
 export async function listNotifications(db: Db, accountId: string): Promise<AccountNotification[]> {
   return db
     .selectFrom('account_notifications')

@@ -16,7 +16,6 @@ import { sql } from 'kysely';
 import type { Db } from './database.ts';
 import type { InboundMessage } from './inbound.repository.ts';
 import type { AttemptsTable, MessagesTable, RecipientsTable } from './messages.table.ts';
-import type { AccountNotification } from './schema.ts';
 import type { WebhookEvent } from './webhooks.repository.ts';
 
 /** Rows per page where sealed content is read to be opened and searched. */
@@ -228,16 +227,6 @@ export async function inboundByIds(db: Db, ids: readonly string[]): Promise<Inbo
     .selectAll()
     .where('id', 'in', [...ids])
     .orderBy('received_at')
-    .execute();
-}
-
-/** Every notice of the account (a few per month at most): the caller opens and searches them. */
-export async function noticesOfAccount(db: Db, accountId: string): Promise<AccountNotification[]> {
-  return db
-    .selectFrom('account_notifications')
-    .selectAll()
-    .where('account_id', '=', accountId)
-    .orderBy('created_at')
     .execute();
 }
 

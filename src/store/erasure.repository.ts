@@ -87,28 +87,27 @@ export async function rewriteMessage(
   await db.updateTable('messages').set(values).where('id', '=', id).execute();
 }
 
-export async function deleteWebhookEvents(db: Db, ids: readonly string[]): Promise<number> {
-  if (ids.length === 0) return 0;
-  const result = await db
-    .deleteFrom('webhook_events')
-    .where('id', 'in', [...ids])
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
+export function deleteWebhookEvents(db: Db, ids: readonly string[]): Promise<number> {
+  return deleteByIds(db, 'webhook_events', ids);
 }
 
-export async function deleteInboundMessages(db: Db, ids: readonly string[]): Promise<number> {
-  if (ids.length === 0) return 0;
-  const result = await db
-    .deleteFrom('inbound_messages')
-    .where('id', 'in', [...ids])
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
+export function deleteInboundMessages(db: Db, ids: readonly string[]): Promise<number> {
+  return deleteByIds(db, 'inbound_messages', ids);
 }
 
-export async function deleteAccountNotices(db: Db, ids: readonly string[]): Promise<number> {
+export function deleteAccountNotices(db: Db, ids: readonly string[]): Promise<number> {
+  return deleteByIds(db, 'account_notifications', ids);
+}
+
+/** Deletes the rows of `table` with these ids; returns how many went. */
+async function deleteByIds(
+  db: Db,
+  table: 'webhook_events' | 'inbound_messages' | 'account_notifications',
+  ids: readonly string[],
+): Promise<number> {
   if (ids.length === 0) return 0;
   const result = await db
-    .deleteFrom('account_notifications')
+    .deleteFrom(table)
     .where('id', 'in', [...ids])
     .executeTakeFirst();
   return Number(result.numDeletedRows);

@@ -2,13 +2,15 @@
 // suppression list, webhook endpoints and the webhook outbox. Times are epoch milliseconds.
 
 /** How the bounce MX understood a received message; see src/inbound/classify.ts. */
-export type InboundKind =
-  | 'dsn'
-  | 'plain_bounce'
-  | 'auto_reply'
-  | 'unattributed'
-  | 'unparseable'
-  | 'oversized';
+export const INBOUND_KINDS = [
+  'dsn',
+  'plain_bounce',
+  'auto_reply',
+  'unattributed',
+  'unparseable',
+  'oversized',
+] as const;
+export type InboundKind = (typeof INBOUND_KINDS)[number];
 
 export interface InboundMessagesTable {
   id: string;

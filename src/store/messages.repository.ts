@@ -1,7 +1,7 @@
 // Messages and recipients: written once at submission (one transaction), then read and
 // updated by the worker and the status routes.
 
-import { type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 import type { AttemptVerdict } from '../vocabulary/verdicts.ts';
 import {
@@ -240,6 +240,18 @@ export interface MessageListFilter {
   limit: number;
 }
 
+/** A message filter: at least one of its recipients is in `status` (for the list filters). */
+export function hasRecipientIn(status: RecipientStatus) {
+  return (eb: ExpressionBuilder<Database, 'messages'>) =>
+    eb.exists(
+      eb
+        .selectFrom('recipients')
+        .select('recipients.id')
+        .whereRef('recipients.message_id', '=', 'messages.id')
+        .where('recipients.status', '=', status),
+    );
+}
+
 /** Newest first, keyset-paged so a page costs the same at the millionth message as at the first. */
 export async function listMessages(db: Db, filter: MessageListFilter): Promise<MessagesTable[]> {
   let query = db
@@ -250,18 +262,7 @@ export async function listMessages(db: Db, filter: MessageListFilter): Promise<M
     .where('messages.kind', '=', 'message');
   if (filter.since !== undefined) query = query.where('messages.created_at', '>=', filter.since);
   if (filter.domain !== undefined) query = query.where('accounts.domain', '=', filter.domain);
-  if (filter.status !== undefined) {
-    const status = filter.status;
-    query = query.where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('recipients')
-          .select('recipients.id')
-          .whereRef('recipients.message_id', '=', 'messages.id')
-          .where('recipients.status', '=', status),
-      ),
-    );
-  }
+  if (filter.status !== undefined) query = query.where(hasRecipientIn(filter.status));
   if (filter.before !== undefined) {
     const { createdAt, id } = filter.before;
     query = query.where((eb) =>

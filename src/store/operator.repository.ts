@@ -6,6 +6,7 @@
 import type { RecipientStatus } from '../vocabulary/recipient-statuses.ts';
 import type { Db } from './database.ts';
 import type { SuppressionReason } from './inbound.table.ts';
+import { hasRecipientIn } from './messages.repository.ts';
 import type { MessagesTable } from './messages.table.ts';
 import type { Account, AccountState, VerificationOutcome } from './schema.ts';
 
@@ -95,18 +96,7 @@ export async function listAllMessages(
   if (filter.kind !== undefined) query = query.where('messages.kind', '=', filter.kind);
   if (filter.since !== undefined) query = query.where('messages.created_at', '>=', filter.since);
   if (filter.domain !== undefined) query = query.where('accounts.domain', '=', filter.domain);
-  if (filter.status !== undefined) {
-    const status = filter.status;
-    query = query.where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('recipients')
-          .select('recipients.id')
-          .whereRef('recipients.message_id', '=', 'messages.id')
-          .where('recipients.status', '=', status),
-      ),
-    );
-  }
+  if (filter.status !== undefined) query = query.where(hasRecipientIn(filter.status));
   return query
     .orderBy('messages.created_at', 'desc')
     .orderBy('messages.id', 'desc')

@@ -21,6 +21,20 @@ function openRecipients(db: Db) {
     .where(sql<boolean>`status in (${sql.lit('queued')}, ${sql.lit('deferred')})`);
 }
 
+/** Open recipients whose `column` compares so with `value` (the due ones, the leased ones). */
+async function countOpen(
+  db: Db,
+  column: 'next_attempt_at' | 'lease_until',
+  op: '<=' | '>',
+  value: number,
+): Promise<number> {
+  const row = await openRecipients(db)
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where(column, op, value)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export interface QueueDepth {
   /** Queued or deferred recipients. */
   open: number;
@@ -35,16 +49,13 @@ export async function queueDepth(db: Db, now: number): Promise<QueueDepth> {
   const open = await openRecipients(db)
     .select((eb) => eb.fn.countAll<number | string>().as('n'))
     .executeTakeFirstOrThrow();
-  const due = await openRecipients(db)
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .where('next_attempt_at', '<=', now)
-    .executeTakeFirstOrThrow();
+  const due = await countOpen(db, 'next_attempt_at', '<=', now);
   const oldest = await openRecipients(db)
     .select((eb) => eb.fn.min<number | string | null>('next_attempt_at').as('at'))
     .executeTakeFirst();
   return {
     open: Number(open.n),
-    due: Number(due.n),
+    due,
     oldestDueAt: oldest?.at == null ? null : Number(oldest.at),
   };
 }
@@ -93,14 +104,8 @@ export async function queueSummary(db: Db, now: number, limit: number): Promise<
     .select(['status', (eb) => eb.fn.countAll<number | string>().as('n')])
     .groupBy('status')
     .execute();
-  const inFlight = await openRecipients(db)
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .where('lease_until', '>', now)
-    .executeTakeFirstOrThrow();
-  const due = await openRecipients(db)
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .where('next_attempt_at', '<=', now)
-    .executeTakeFirstOrThrow();
+  const inFlight = await countOpen(db, 'lease_until', '>', now);
+  const due = await countOpen(db, 'next_attempt_at', '<=', now);
   const oldest = await openRecipients(db)
     .select(['id', 'message_id', 'domain', 'created_at', 'attempts', 'reason', 'next_attempt_at'])
     .where('status', '=', 'deferred')
@@ -113,6 +118,37 @@ export async function queueSummary(db: Db, now: number, limit: number): Promise<
     .where('next_attempt_at', '>', now)
     .executeTakeFirst();
 
+  const { destinations, destinationCount } = await openDestinations(db, limit);
+
+  const count = (status: string) => Number(statuses.find((s) => s.status === status)?.n ?? 0);
+  return {
+    queued: count('queued'),
+    deferred: count('deferred'),
+    inFlight,
+    due,
+    oldestDeferred:
+      oldest === undefined
+        ? null
+        : {
+            recipientId: oldest.id,
+            messageId: oldest.message_id,
+            domain: oldest.domain,
+            acceptedAt: oldest.created_at,
+            attempts: oldest.attempts,
+            reason: oldest.reason,
+            nextAttemptAt: oldest.next_attempt_at,
+          },
+    nextAttemptAt: toNumber(next?.at),
+    destinations,
+    destinationCount,
+  };
+}
+
+/** The destinations with the most open recipients (at most `limit`), and how many there are. */
+async function openDestinations(
+  db: Db,
+  limit: number,
+): Promise<{ destinations: QueueDestination[]; destinationCount: number }> {
   const perDomain = await openRecipients(db)
     .select((eb) => [
       'domain',
@@ -128,44 +164,11 @@ export async function queueSummary(db: Db, now: number, limit: number): Promise<
   perDomain.sort((a, b) => Number(b.n) - Number(a.n) || a.domain.localeCompare(b.domain));
   const shown = perDomain.slice(0, limit);
 
-  const reasons = new Map<string, { reason: string | null; n: number }>();
-  if (shown.length > 0) {
-    const rows = await openRecipients(db)
-      .select(['domain', 'reason', (eb) => eb.fn.countAll<number | string>().as('n')])
-      .where('status', '=', 'deferred')
-      .where(
-        'domain',
-        'in',
-        shown.map((d) => d.domain),
-      )
-      .groupBy(['domain', 'reason'])
-      .execute();
-    for (const row of rows) {
-      const best = reasons.get(row.domain);
-      if (best === undefined || Number(row.n) > best.n)
-        reasons.set(row.domain, { reason: row.reason, n: Number(row.n) });
-    }
-  }
-
-  const count = (status: string) => Number(statuses.find((s) => s.status === status)?.n ?? 0);
+  const reasons = await mostDeferredReasons(
+    db,
+    shown.map((d) => d.domain),
+  );
   return {
-    queued: count('queued'),
-    deferred: count('deferred'),
-    inFlight: Number(inFlight.n),
-    due: Number(due.n),
-    oldestDeferred:
-      oldest === undefined
-        ? null
-        : {
-            recipientId: oldest.id,
-            messageId: oldest.message_id,
-            domain: oldest.domain,
-            acceptedAt: oldest.created_at,
-            attempts: oldest.attempts,
-            reason: oldest.reason,
-            nextAttemptAt: oldest.next_attempt_at,
-          },
-    nextAttemptAt: toNumber(next?.at),
     destinations: shown.map((d) => ({
       domain: d.domain,
       queued: Number(d.n) - Number(d.deferred),
@@ -176,4 +179,25 @@ export async function queueSummary(db: Db, now: number, limit: number): Promise<
     })),
     destinationCount: perDomain.length,
   };
+}
+
+/** Per domain, the reason most of its deferred recipients carry. */
+async function mostDeferredReasons(
+  db: Db,
+  domains: string[],
+): Promise<Map<string, { reason: string | null; n: number }>> {
+  const reasons = new Map<string, { reason: string | null; n: number }>();
+  if (domains.length === 0) return reasons;
+  const rows = await openRecipients(db)
+    .select(['domain', 'reason', (eb) => eb.fn.countAll<number | string>().as('n')])
+    .where('status', '=', 'deferred')
+    .where('domain', 'in', domains)
+    .groupBy(['domain', 'reason'])
+    .execute();
+  for (const row of rows) {
+    const best = reasons.get(row.domain);
+    if (best === undefined || Number(row.n) > best.n)
+      reasons.set(row.domain, { reason: row.reason, n: Number(row.n) });
+  }
+  return reasons;
 }

@@ -4,44 +4,42 @@
 import type { Db } from './database.ts';
 
 /** Clears the bodies of up to `batch` messages completed before `before`; returns how many. */
-export async function deleteBodiesCompletedBefore(
+export function deleteBodiesCompletedBefore(
   db: Db,
   before: number,
   batch: number,
 ): Promise<number> {
-  // `completed_at is not null` lets both dialects use the partial index messages_body_due.
-  const due = db
-    .selectFrom('messages')
-    .select('id')
-    .where('completed_at', 'is not', null)
-    .where('completed_at', '<', before)
-    .where('body_sealed', 'is not', null)
-    .limit(batch);
-  const result = await db
-    .updateTable('messages')
-    .set({ body_sealed: null })
-    .where('id', 'in', due)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
+  return clearSealedCompletedBefore(db, 'body_sealed', before, batch);
 }
 
 /** Clears the subjects of up to `batch` messages completed before `before`; returns how many. */
-export async function deleteSubjectsCompletedBefore(
+export function deleteSubjectsCompletedBefore(
   db: Db,
   before: number,
   batch: number,
 ): Promise<number> {
-  // `completed_at is not null` lets both dialects use the partial index messages_subject_due.
+  return clearSealedCompletedBefore(db, 'subject_sealed', before, batch);
+}
+
+/** Sets `column` to null on up to `batch` messages completed before `before`; returns how many. */
+async function clearSealedCompletedBefore(
+  db: Db,
+  column: 'body_sealed' | 'subject_sealed',
+  before: number,
+  batch: number,
+): Promise<number> {
+  // `completed_at is not null` lets both dialects use the partial indexes messages_body_due
+  // and messages_subject_due.
   const due = db
     .selectFrom('messages')
     .select('id')
     .where('completed_at', 'is not', null)
     .where('completed_at', '<', before)
-    .where('subject_sealed', 'is not', null)
+    .where(column, 'is not', null)
     .limit(batch);
   const result = await db
     .updateTable('messages')
-    .set({ subject_sealed: null })
+    .set(column, null)
     .where('id', 'in', due)
     .executeTakeFirst();
   return Number(result.numUpdatedRows);

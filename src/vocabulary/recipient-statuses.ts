@@ -2,16 +2,6 @@
 // outbox's event types and the lifecycle rules (src/recipients/transitions.ts) all take them
 // from here. Which state may follow which is the lifecycle's business, not this file's.
 
-export type RecipientStatus =
-  | 'queued'
-  | 'deferred'
-  | 'delivered'
-  | 'refused_insecure'
-  | 'bounced'
-  | 'failed'
-  | 'expired'
-  | 'suppressed';
-
 /** Every status, in the order the API documents them. */
 export const RECIPIENT_STATUSES = [
   'queued',
@@ -22,20 +12,17 @@ export const RECIPIENT_STATUSES = [
   'failed',
   'expired',
   'suppressed',
-] as const satisfies readonly RecipientStatus[];
+] as const;
+
+export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 
 /** Waiting for (another) attempt: the worker may claim these. */
 export const OPEN_STATUSES = ['queued', 'deferred'] as const satisfies readonly RecipientStatus[];
 
-/** A recipient in one of these has its answer; see src/recipients/transitions.ts for the one exception. */
-export const FINAL_STATUSES: readonly RecipientStatus[] = [
-  'delivered',
-  'refused_insecure',
-  'bounced',
-  'failed',
-  'expired',
-  'suppressed',
-];
+/** Every status but the open ones: a recipient in one of these has its answer; see src/recipients/transitions.ts for the one exception. */
+export const FINAL_STATUSES: readonly RecipientStatus[] = RECIPIENT_STATUSES.filter(
+  (status) => !(OPEN_STATUSES as readonly RecipientStatus[]).includes(status),
+);
 
 /** Final states the sender is told about by a notification (suppressed ones were at submission). */
 export const UNDELIVERED_STATUSES = [

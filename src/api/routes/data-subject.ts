@@ -5,12 +5,10 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { requireApexDomain } from '../../accounts/accounts-service.ts';
-import { AppError } from '../../errors.ts';
+import { requireOwnAccount } from '../../accounts/accounts-service.ts';
 import { dataSubjectAccess } from '../../privacy/access.ts';
 import { subjectAddress } from '../../privacy/address.ts';
 import { API_ERASURE_WAIT_MS, eraseDataSubject } from '../../privacy/erasure.ts';
-import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
 import type { Account } from '../../store/schema.ts';
 import { errorResponses } from '../schemas.ts';
@@ -68,13 +66,8 @@ const ErasureSchema = Type.Object(
 );
 
 export function registerDataSubjectRoutes(app: FastifyInstance, deps: DataSubjectRouteDeps): void {
-  const account = async (clientId: string, domainInput: string): Promise<Account> => {
-    const domain = requireApexDomain(domainInput, 'domain', deps.privateSuffixes);
-    const found = await findAccount(deps.store.db, clientId, domain);
-    if (found === undefined)
-      throw new AppError('account_not_found', { message: `No account for ${domain}.` });
-    return found;
-  };
+  const account = (clientId: string, domainInput: string): Promise<Account> =>
+    requireOwnAccount(deps.store, clientId, domainInput, deps.privateSuffixes);
 
   app.get<{ Querystring: { domain: string; address: string } }>(
     '/account/data-subject',

@@ -5,33 +5,25 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { requireApexDomain } from '../../accounts/accounts-service.ts';
-import { AppError } from '../../errors.ts';
+import { requireOwnAccount } from '../../accounts/accounts-service.ts';
 import {
   EVIDENCE_EXPORT_LIMIT,
   evidenceCsv,
   evidenceJsonText,
   listAccountEvidence,
 } from '../../evidence/export.ts';
-import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
-import { parseQueryTime } from '../query-time.ts';
+import { PERIOD_QUERY, queryPeriod } from '../query-time.ts';
 import { errorResponses } from '../schemas.ts';
 import { callerId } from './accounts.ts';
 
 /** Rows per export; a larger range is split by the caller (the answer says so). */
 export const MAX_EVIDENCE_ROWS = EVIDENCE_EXPORT_LIMIT;
-const DAY_MS = 86_400_000;
 
 const Query = Type.Object(
   {
     domain: Type.String({ minLength: 1, maxLength: 253 }),
-    from: Type.Optional(
-      Type.String({ format: 'date-time', description: 'Default: 30 days before `to`.' }),
-    ),
-    to: Type.Optional(
-      Type.String({ format: 'date-time', description: 'Exclusive; default: now.' }),
-    ),
+    ...PERIOD_QUERY,
     format: Type.Optional(
       Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }),
     ),
@@ -59,22 +51,13 @@ export function registerEvidenceRoutes(
       },
     },
     async (request, reply) => {
-      const domain = requireApexDomain(request.query.domain, 'domain', deps.privateSuffixes);
-      const account = await findAccount(deps.store.db, callerId(request), domain);
-      if (account === undefined)
-        throw new AppError('account_not_found', { message: `No account for ${domain}.` });
-      // `to` is exclusive: by default it includes attempts of this very millisecond.
-      const to =
-        request.query.to === undefined ? deps.now() + 1 : parseQueryTime(request.query.to, 'to');
-      const from =
-        request.query.from === undefined
-          ? to - 30 * DAY_MS
-          : parseQueryTime(request.query.from, 'from');
-      if (from >= to)
-        throw new AppError('validation_failed', {
-          field: 'query.from',
-          message: 'query from: must be before to',
-        });
+      const account = await requireOwnAccount(
+        deps.store,
+        callerId(request),
+        request.query.domain,
+        deps.privateSuffixes,
+      );
+      const { from, to } = queryPeriod(request.query, deps.now());
       const rows = await listAccountEvidence(
         deps.store.db,
         account.id,

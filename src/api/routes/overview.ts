@@ -6,12 +6,11 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { requireApexDomain } from '../../accounts/accounts-service.ts';
+import { requireOwnAccount } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
 import { summariseEvidence } from '../../evidence/summary.ts';
 import { REPORTED_BOUNCE_REASON } from '../../recipients/reports.ts';
-import { findAccount } from '../../store/accounts.repository.ts';
-import type { Store } from '../../store/database.ts';
+import type { Db, Store } from '../../store/database.ts';
 import {
   attemptsPerDay,
   DAY_MS,
@@ -137,10 +136,13 @@ export function registerOverviewRoutes(app: FastifyInstance, deps: OverviewDeps)
       let accountId: string | undefined;
       let domain: string | null = null;
       if (request.query.domain !== undefined) {
-        domain = requireApexDomain(request.query.domain, 'domain', deps.privateSuffixes);
-        const account = await findAccount(deps.store.db, clientId, domain);
-        if (account === undefined)
-          throw new AppError('account_not_found', { message: `No account for ${domain}.` });
+        const account = await requireOwnAccount(
+          deps.store,
+          clientId,
+          request.query.domain,
+          deps.privateSuffixes,
+        );
+        domain = account.domain;
         accountId = account.id;
       }
       const now = deps.now();
@@ -155,42 +157,9 @@ export function registerOverviewRoutes(app: FastifyInstance, deps: OverviewDeps)
       };
       const db = deps.store.db;
 
-      const perDay = new Map<number, Record<Series, number>>();
-      const firstDay = from / DAY_MS;
-      for (let d = firstDay; d < to / DAY_MS; d++) perDay.set(d, zeroCounts());
-      const totals = zeroCounts();
-      const add = (day: number, series: Series, count: number) => {
-        const entry = perDay.get(day);
-        if (entry === undefined) return;
-        entry[series] += count;
-        totals[series] += count;
-      };
-      for (const row of await attemptsPerDay(db, scope)) {
-        const series = DAY_SERIES[row.verdict as keyof typeof DAY_SERIES];
-        if (series !== undefined) add(row.day, series, row.count);
-      }
-      for (const row of await laterBouncesPerDay(db, scope, REPORTED_BOUNCE_REASON)) {
-        add(row.day, 'bounced', row.count);
-      }
-
-      const methods = new Map<string, number>(METHODS.map((m) => [m, 0]));
-      const versions = new Map<string, number>();
-      for (const session of await deliveredSessions(db, scope)) {
-        const summary = summariseEvidence(session.evidenceJson);
-        const method = summary.authentication ?? 'unknown';
-        methods.set(method, (methods.get(method) ?? 0) + session.count);
-        const version = summary.tls_version ?? 'unknown';
-        versions.set(version, (versions.get(version) ?? 0) + session.count);
-      }
-
-      const explanations = allReasons();
-      const reasons = new Map<string, { count: number; domains: Map<string, number> }>();
-      for (const row of await refusalsByReason(db, scope)) {
-        const entry = reasons.get(row.reason) ?? { count: 0, domains: new Map() };
-        entry.count += row.count;
-        entry.domains.set(row.domain, (entry.domains.get(row.domain) ?? 0) + row.count);
-        reasons.set(row.reason, entry);
-      }
+      const { days: perDay, totals } = await dailyCounts(db, scope);
+      const delivered = await deliveredBreakdown(db, scope);
+      const refusals = await topRefusalReasons(db, scope);
 
       const statuses: Record<string, number> = {};
       for (const row of await recipientsByStatus(db, scope)) statuses[row.status] = row.count;
@@ -199,27 +168,11 @@ export function registerOverviewRoutes(app: FastifyInstance, deps: OverviewDeps)
         domain,
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
-        days: [...perDay].map(([day, counts]) => ({
-          date: new Date(day * DAY_MS).toISOString().slice(0, 10),
-          ...counts,
-        })),
+        days: perDay,
         totals,
-        authentication: [...methods].map(([method, count]) => ({ method, count })),
-        tls_versions: [...versions]
-          .map(([version, count]) => ({ version, count }))
-          .sort((a, b) => b.count - a.count),
-        refusal_reasons: [...reasons]
-          .sort((a, b) => b[1].count - a[1].count || a[0].localeCompare(b[0]))
-          .slice(0, TOP_REASONS)
-          .map(([reason, entry]) => ({
-            reason,
-            explanation: explanations[reason]?.explanation ?? null,
-            count: entry.count,
-            domains: [...entry.domains]
-              .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-              .slice(0, TOP_DOMAINS)
-              .map(([d, count]) => ({ domain: d, count })),
-          })),
+        authentication: delivered.authentication,
+        tls_versions: delivered.tlsVersions,
+        refusal_reasons: refusals,
         recipients_by_status: statuses,
       };
     },
@@ -228,4 +181,73 @@ export function registerOverviewRoutes(app: FastifyInstance, deps: OverviewDeps)
 
 function zeroCounts(): Record<Series, number> {
   return Object.fromEntries(SERIES.map((s) => [s, 0])) as Record<Series, number>;
+}
+
+/** Per UTC day of the scope, and in total: attempts by series, and bounces reported later. */
+async function dailyCounts(db: Db, scope: OverviewScope) {
+  const perDay = new Map<number, Record<Series, number>>();
+  const firstDay = scope.from / DAY_MS;
+  for (let d = firstDay; d < scope.to / DAY_MS; d++) perDay.set(d, zeroCounts());
+  const totals = zeroCounts();
+  const add = (day: number, series: Series, count: number) => {
+    const entry = perDay.get(day);
+    if (entry === undefined) return;
+    entry[series] += count;
+    totals[series] += count;
+  };
+  for (const row of await attemptsPerDay(db, scope)) {
+    const series = DAY_SERIES[row.verdict as keyof typeof DAY_SERIES];
+    if (series !== undefined) add(row.day, series, row.count);
+  }
+  for (const row of await laterBouncesPerDay(db, scope, REPORTED_BOUNCE_REASON)) {
+    add(row.day, 'bounced', row.count);
+  }
+  const days = [...perDay].map(([day, counts]) => ({
+    date: new Date(day * DAY_MS).toISOString().slice(0, 10),
+    ...counts,
+  }));
+  return { days, totals };
+}
+
+/** Delivered recipients by how their server was authenticated and by TLS version. */
+async function deliveredBreakdown(db: Db, scope: OverviewScope) {
+  const methods = new Map<string, number>(METHODS.map((m) => [m, 0]));
+  const versions = new Map<string, number>();
+  for (const session of await deliveredSessions(db, scope)) {
+    const summary = summariseEvidence(session.evidenceJson);
+    const method = summary.authentication ?? 'unknown';
+    methods.set(method, (methods.get(method) ?? 0) + session.count);
+    const version = summary.tls_version ?? 'unknown';
+    versions.set(version, (versions.get(version) ?? 0) + session.count);
+  }
+  return {
+    authentication: [...methods].map(([method, count]) => ({ method, count })),
+    tlsVersions: [...versions]
+      .map(([version, count]) => ({ version, count }))
+      .sort((a, b) => b.count - a.count),
+  };
+}
+
+/** The most frequent refusal reasons, each with its most refused recipient domains. */
+async function topRefusalReasons(db: Db, scope: OverviewScope) {
+  const explanations = allReasons();
+  const reasons = new Map<string, { count: number; domains: Map<string, number> }>();
+  for (const row of await refusalsByReason(db, scope)) {
+    const entry = reasons.get(row.reason) ?? { count: 0, domains: new Map() };
+    entry.count += row.count;
+    entry.domains.set(row.domain, (entry.domains.get(row.domain) ?? 0) + row.count);
+    reasons.set(row.reason, entry);
+  }
+  return [...reasons]
+    .sort((a, b) => b[1].count - a[1].count || a[0].localeCompare(b[0]))
+    .slice(0, TOP_REASONS)
+    .map(([reason, entry]) => ({
+      reason,
+      explanation: explanations[reason]?.explanation ?? null,
+      count: entry.count,
+      domains: [...entry.domains]
+        .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+        .slice(0, TOP_DOMAINS)
+        .map(([d, count]) => ({ domain: d, count })),
+    }));
 }

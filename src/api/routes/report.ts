@@ -4,14 +4,13 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { requireApexDomain } from '../../accounts/accounts-service.ts';
+import { requireOwnAccount } from '../../accounts/accounts-service.ts';
 import { AppError } from '../../errors.ts';
 import { buildReport, reportJson } from '../../privacy/report.ts';
 import { reportHtml } from '../../privacy/report-html.ts';
 import { reportPdf } from '../../privacy/report-pdf.ts';
-import { findAccount } from '../../store/accounts.repository.ts';
 import type { Store } from '../../store/database.ts';
-import { parseQueryTime } from '../query-time.ts';
+import { PERIOD_QUERY, queryPeriod } from '../query-time.ts';
 import { errorResponses } from '../schemas.ts';
 import type { AppConfig } from '../settings.ts';
 import { callerId } from './accounts.ts';
@@ -23,12 +22,7 @@ export const MAX_REPORT_DAYS = 366;
 const Query = Type.Object(
   {
     domain: Type.String({ minLength: 1, maxLength: 253 }),
-    from: Type.Optional(
-      Type.String({ format: 'date-time', description: 'Default: 30 days before `to`.' }),
-    ),
-    to: Type.Optional(
-      Type.String({ format: 'date-time', description: 'Exclusive; default: now.' }),
-    ),
+    ...PERIOD_QUERY,
     format: Type.Optional(
       Type.Union([Type.Literal('json'), Type.Literal('html'), Type.Literal('pdf')], {
         default: 'json',
@@ -62,21 +56,14 @@ export function registerReportRoutes(
       },
     },
     async (request, reply) => {
-      const domain = requireApexDomain(request.query.domain, 'domain', deps.config.privateSuffixes);
-      const account = await findAccount(deps.store.db, callerId(request), domain);
-      if (account === undefined)
-        throw new AppError('account_not_found', { message: `No account for ${domain}.` });
+      const account = await requireOwnAccount(
+        deps.store,
+        callerId(request),
+        request.query.domain,
+        deps.config.privateSuffixes,
+      );
       const now = deps.now();
-      const to = request.query.to === undefined ? now + 1 : parseQueryTime(request.query.to, 'to');
-      const from =
-        request.query.from === undefined
-          ? to - 30 * DAY_MS
-          : parseQueryTime(request.query.from, 'from');
-      if (from >= to)
-        throw new AppError('validation_failed', {
-          field: 'query.from',
-          message: 'query from: must be before to',
-        });
+      const { from, to } = queryPeriod(request.query, now);
       if (to - from > MAX_REPORT_DAYS * DAY_MS)
         throw new AppError('validation_failed', {
           field: 'query.from',
