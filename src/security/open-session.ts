@@ -135,7 +135,16 @@ export async function openSecureSession(
   let addressesTried = 0;
   for (const host of assessment.hosts.slice(0, MAX_HOSTS_ASSESSED)) {
     if (addressesTried >= MAX_ADDRESSES_TRIED) break;
-    const judged = await assessHost(assessment, host, deps);
+    // An unexpected error while judging or connecting to one host fails that host only (a
+    // temporary reason): the domain's other hosts are still tried, and when none delivers the
+    // recipient is deferred. It is never read as a weaker way to authenticate this host.
+    let judged: HostAssessment;
+    try {
+      judged = await assessHost(assessment, host, deps);
+    } catch (error) {
+      evidence.push(hostCheckFailed(assessment, host, error));
+      continue;
+    }
     if (!judged.ok) {
       evidence.push(judged.evidence);
       continue;
@@ -166,8 +175,14 @@ export async function openSecureSession(
     for (const address of judged.addresses) {
       if (addressesTried >= MAX_ADDRESSES_TRIED) break;
       addressesTried++;
-      const resume = source.resumable?.(assessment, judged, address);
-      const attempt = await connectHost(assessment, judged, address, resume);
+      let attempt: Awaited<ReturnType<typeof connectHost>>;
+      try {
+        const resume = source.resumable?.(assessment, judged, address);
+        attempt = await connectHost(assessment, judged, address, resume);
+      } catch (error) {
+        evidence.push(hostCheckFailed(assessment, host, error, address));
+        continue;
+      }
       evidence.push(attempt.evidence);
       if (attempt.client && attempt.handshake) {
         source.opened?.(assessment, judged, address, {
@@ -181,6 +196,32 @@ export async function openSecureSession(
     }
   }
   return concludeHosts(assessment, evidence);
+}
+
+/** The evidence of a host whose check threw: `host-check-failed`, with the error's message. */
+function hostCheckFailed(
+  assessment: DomainAssessment,
+  host: MxHost,
+  error: unknown,
+  address?: string,
+): HostEvidence {
+  const at = assessment.options.now().toISOString();
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    recipientDomain: assessment.domainName,
+    mxHost: host.host,
+    mxPreference: host.preference,
+    implicitMx: host.implicit,
+    ...(address === undefined ? {} : { address }),
+    dnssec: { mx: assessment.mxDnssec },
+    validation: [],
+    transcript: [],
+    startedAt: at,
+    finishedAt: at,
+    result: 'fail',
+    reason: 'host-check-failed',
+    detail: `the check of ${host.host}${address === undefined ? '' : ` (${address})`} failed unexpectedly: ${message}`,
+  };
 }
 
 /** MX lookup and MTA-STS discovery; a refusal or deferral when the domain cannot be served. */

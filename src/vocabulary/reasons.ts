@@ -38,6 +38,7 @@ export type ReasonCode =
   | 'dnssec-unavailable'
   | 'sts-policy-unreachable'
   | 'mx-address-forbidden'
+  | 'host-check-failed'
   // After the connection: outcomes the delivery path records with the same explanations
   | 'requiretls-not-supported'
   | 'smtputf8-not-supported'
@@ -192,6 +193,12 @@ export const REASONS: Readonly<Record<ReasonCode, ReasonInfo>> = {
     explanation:
       'DNS did not give a usable answer (server failure or timeout). A validating resolver also reports DNSSEC-invalid (bogus) data this way.',
     fix: 'Check the DNS servers and the DNSSEC signatures of the domain (for example with dnsviz.net).',
+  },
+  'host-check-failed': {
+    class: 'defer',
+    explanation:
+      "This service could not finish checking this mail server (an unexpected error on our side). The domain's other mail servers are still tried, and this one again on the next attempt.",
+    fix: 'Nothing for the domain: the operator of this service finds the error in its log and evidence.',
   },
   'dns-invalid-answer': {
     class: 'defer',

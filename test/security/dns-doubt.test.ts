@@ -218,6 +218,44 @@ describe('malformed answers fail one host', () => {
     assert.match(result.evidence[0]?.detail ?? '', /"mx \.badname\.test" is not a valid host name/);
   });
 
+  test('anything unexpected while one host is checked fails that host only (host-check-failed)', async () => {
+    // A resolver that throws for one host's addresses stands in for any bug on the way: a
+    // parser, a certificate, a library. The good host still delivers; with only the broken
+    // host the recipient is deferred, never refused or judged by another method.
+    const { server } = await tlsServer(['mx2.throws.test']);
+    publishMx(fx, 'throws.test', [
+      { name: 'mx1.throws.test', preference: 10 },
+      { name: 'mx2.throws.test', preference: 20 },
+    ]);
+    publishMx(fx, 'onlythrows.test', [{ name: 'mx1.onlythrows.test' }]);
+    const query: typeof fx.resolver.query = async (name, type) => {
+      if (name.startsWith('mx1.')) throw new TypeError(`cannot read the ${type} answer`);
+      return fx.resolver.query(name, type);
+    };
+    const throwing = new Proxy(fx.resolver, {
+      get: (target, property) => {
+        if (property === 'query') return query;
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const run = (domain: string) =>
+      openSecureSession(domain, options(fx, server.port), {
+        resolver: throwing,
+        stsCache: createMemoryStsPolicyCache(),
+      });
+
+    const result = await run('throws.test');
+    assert.equal(result.verdict, 'deliver', outcome(result));
+    if (result.verdict === 'deliver') await result.session.quit();
+    assert.equal(result.evidence[0]?.reason, 'host-check-failed');
+    assert.match(
+      result.evidence[0]?.detail ?? '',
+      /the check of mx1\.throws\.test failed unexpectedly: cannot read the A answer/,
+    );
+    assertVerdict(await run('onlythrows.test'), 'defer', 'host-check-failed');
+  });
+
   test('only malformed MX targets: deferred, dns-invalid-answer, nothing thrown', async () => {
     fx.dns.set('allbad.names.test', [
       { type: 'MX', preference: 10, exchange: 'mx\tone.names.test' },
