@@ -28,6 +28,7 @@ import {
   claimRecipients,
   completeMessages,
   type Outcome,
+  releaseLostClaims,
   releaseRecipients,
 } from '../recipients/attempts.ts';
 import type { StsPolicyCache } from '../security/mta-sts-cache.ts';
@@ -152,6 +153,14 @@ export class DeliveryWorker {
   #wakeOnRoom = false;
   /** Claimed recipients not yet recorded nor handed back. */
   #held = 0;
+  /** Their ids (what a lease of this worker that is not here can be told apart from). */
+  readonly #heldIds = new Set<string>();
+  /**
+   * A claim failed, perhaps after its COMMIT took effect (the connection dropped before the
+   * answer): leases the worker never learned of may exist. Before the next claim they are
+   * given back; without this they waited out the lease (10 minutes) while the worker lived.
+   */
+  #claimInDoubt = false;
   readonly #drained: Array<() => void> = [];
   #dispatchScheduled = false;
   /** Messages with a recipient that became final since the last completion. */
@@ -374,18 +383,35 @@ export class DeliveryWorker {
   /** Claims up to `limit` due recipients and gives them to their destinations. */
   async #claim(limit: number): Promise<number> {
     const { store, settings, now } = this.#deps;
+    if (this.#claimInDoubt) {
+      const released = await releaseLostClaims(store.db, this.owner, [...this.#heldIds]);
+      this.#claimInDoubt = false;
+      if (released > 0) {
+        this.#deps.logger.warn(
+          { recipients: released },
+          'gave back recipients of a claim whose answer was lost',
+        );
+      }
+    }
     const at = now();
-    const claimed = await claimRecipients(store, {
-      owner: this.owner,
-      now: at,
-      limit,
-      leaseMs: settings.leaseMs,
-      skipDomains: this.#destinations.saturatedDomains(),
-    });
+    let claimed: ClaimedRecipient[];
+    try {
+      claimed = await claimRecipients(store, {
+        owner: this.owner,
+        now: at,
+        limit,
+        leaseMs: settings.leaseMs,
+        skipDomains: this.#destinations.saturatedDomains(),
+      });
+    } catch (error) {
+      this.#claimInDoubt = true;
+      throw error;
+    }
     this.counters.claims++;
     if (claimed.length === 0) return 0;
     this.counters.claimed += claimed.length;
     this.#held += claimed.length;
+    for (const r of claimed) this.#heldIds.add(r.id);
     try {
       await this.#messages.hold(claimed);
     } catch (error) {
@@ -405,7 +431,10 @@ export class DeliveryWorker {
 
   /** Recipients are done with: recorded, or handed back. */
   #letGo(recipients: readonly ClaimedRecipient[]): void {
-    for (const r of recipients) this.#messages.letGo(r);
+    for (const r of recipients) {
+      this.#messages.letGo(r);
+      this.#heldIds.delete(r.id);
+    }
     this.#held -= recipients.length;
     if (this.#wakeOnRoom && this.#held <= this.#maxHeld - this.#deps.settings.batchSize) {
       this.#wake?.();

@@ -18,6 +18,7 @@ import {
   type OutcomeWrite,
   recordOutcomes,
   releaseLease,
+  releaseLeasesNotHeld,
 } from '../store/delivery.repository.ts';
 import { takeBackAllBut, takeBackWorker } from '../store/workers.repository.ts';
 import type { AuthMethod } from '../vocabulary/policy-levels.ts';
@@ -50,6 +51,18 @@ export function claimRecipients(
     claim.leaseMs,
     claim.skipDomains,
   );
+}
+
+/**
+ * Gives back the recipients leased to `owner` that it does not hold (`heldIds`): what a claim
+ * whose answer was lost committed. Returns how many.
+ */
+export function releaseLostClaims(
+  db: Db,
+  owner: string,
+  heldIds: readonly string[],
+): Promise<number> {
+  return releaseLeasesNotHeld(db, owner, heldIds);
 }
 
 /** Gives claimed recipients back untried (shutdown before they were tried). */

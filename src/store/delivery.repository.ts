@@ -337,6 +337,26 @@ export async function releaseLease(db: Db, recipientIds: string[], owner: string
 }
 
 /**
+ * Clears every lease of `owner` except those of `heldIds`: the leases a claim committed while
+ * its answer was lost (the connection dropped during COMMIT), which the worker never learned
+ * of. Returns how many were cleared. `heldIds` is what the worker holds in memory; a lease of
+ * its own that it does not hold can only be such a lost claim.
+ */
+export async function releaseLeasesNotHeld(
+  db: Db,
+  owner: string,
+  heldIds: readonly string[],
+): Promise<number> {
+  let query = db
+    .updateTable('recipients')
+    .set({ lease_owner: null, lease_until: null })
+    .where('lease_owner', '=', owner);
+  if (heldIds.length > 0) query = query.where('id', 'not in', heldIds);
+  const result = await query.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/**
  * Marks the message complete when its last recipient became final. Returns true only to the
  * one caller that completed it, so follow-up work (the notification) happens once.
  */

@@ -178,3 +178,68 @@ describe('a worker whose database goes away mid-send', () => {
     });
   }
 });
+
+describe('a claim whose answer was lost', () => {
+  // The connection drops while COMMIT of a claim is under way: the leases are committed, the
+  // worker saw an error and never learned of them. It is alive and beating, so nobody takes
+  // them back; before the fix they waited out the lease (10 minutes). The lost answer is
+  // simulated exactly: a claim fails while the database is away, and meanwhile the leases
+  // that claim would have committed are written under the worker's name.
+  test('its leases are given back before the next claim (postgres)', {
+    skip: postgresUrl === undefined,
+  }, async (t) => {
+    const outage = await postgresOutage();
+    let w: World | undefined;
+    let delivery: { stop(): Promise<void> } | undefined;
+    t.after(async () => {
+      await delivery?.stop();
+      await w?.close();
+      await outage.close();
+    });
+    w = await startWorld(outage.store);
+    const server = await w.addMx('lost.test', '127.0.0.43');
+    const recipients = Array.from({ length: 5 }, (_, i) => `user${i}@lost.test`);
+    const accepted = await w.submit({
+      sender: `news@${SENDER_DOMAIN}`,
+      recipients,
+      message: mime({}),
+    });
+    assert.equal(accepted.statusCode, 202, accepted.body);
+    const messageId: string = accepted.json().id;
+    // Not due yet, so the worker idles (and claims every second) until the outage.
+    const later = w.clock.now + 3_600_000;
+    await outage.observer.db
+      .updateTable('recipients')
+      .set({ next_attempt_at: later })
+      .where('message_id', '=', messageId)
+      .execute();
+    const worker = extraWorker(w, outage.store);
+    worker.start();
+    delivery = worker;
+    await waitFor(
+      () => worker.counters.claims >= 1,
+      5_000,
+      () => 'the worker never claimed',
+    );
+
+    await outage.away();
+    // Long enough for at least one claim to fail (the worker claims every second when idle).
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await outage.observer.db
+      .updateTable('recipients')
+      .set({ next_attempt_at: w.clock.now, lease_owner: worker.owner, lease_until: later })
+      .where('message_id', '=', messageId)
+      .execute();
+    await outage.back();
+
+    await waitFor(
+      async () => (await finalCount(outage.observer, messageId)) === recipients.length,
+      RECOVERY_MS,
+      () => `${server.messages.length} delivered; the lost claim's leases were kept`,
+      100,
+    );
+    const ledger = await recipientLedger(outage.observer, messageId);
+    for (const r of ledger) assert.equal(r.status, 'delivered', `${r.address}: ${r.status}`);
+    assert.equal(receivedCounts([server]).size, recipients.length);
+  });
+});
