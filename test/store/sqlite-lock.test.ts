@@ -14,6 +14,20 @@ import { cli, MAIN } from '../cli/run.ts';
 
 const SRC_LOCK = path.resolve(import.meta.dirname, '../../src/store/sqlite-lock.ts');
 
+/** Resolves once `child` has written `text` on stdout; rejects if it exits first. */
+function untilSaid(child: ChildProcess, text: string): Promise<void> {
+  let said = '';
+  return new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      said += chunk.toString();
+      if (said.includes(text)) resolve();
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`exited with ${code} before "${text}": ${said}`)),
+    );
+  });
+}
+
 /** A process that takes the lock, says so on stdout, and holds it until killed. */
 async function holderProcess(database: string): Promise<ChildProcess> {
   const script =
@@ -23,14 +37,7 @@ async function holderProcess(database: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  let said = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      said += chunk.toString();
-      if (said.includes('locked')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
-  });
+  await untilSaid(child, 'locked');
   return child;
 }
 
@@ -45,14 +52,7 @@ async function serving(dataDir: string): Promise<ChildProcess> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let said = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      said += chunk.toString();
-      if (said.includes('worker role: delivery started')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited early with ${code}: ${said}`)));
-  });
+  await untilSaid(child, 'worker role: delivery started');
   return child;
 }
 
