@@ -21,10 +21,10 @@ import { SmtpError } from '../../src/security/smtp-reply.ts';
 
 type Satisfies = Parameters<NonNullable<SessionSource['reuse']>>[3];
 
-import { chainPem, makeLeaf, type TestCert } from '../support/certs.ts';
+import { chainPem, makeLeaf } from '../support/certs.ts';
 import { policyText } from '../support/https-policy-server.ts';
 import { Mitm } from '../support/mitm.ts';
-import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
+import type { TestSmtpOptions } from '../support/smtp-server.ts';
 import {
   type CheckArgs,
   checkSession,
@@ -37,37 +37,16 @@ import {
 } from './fixture.ts';
 
 let fx: Fixture;
-const servers: Array<{ close(): Promise<void> }> = [];
-
 before(async () => {
   fx = await startFixture();
 });
 after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
   await fx.close();
 });
 
-async function smtpServer(options: TestSmtpOptions): Promise<TestSmtpServer> {
-  const server = await TestSmtpServer.start(options);
-  servers.push(server);
-  return server;
-}
-
+const smtpServer = (options: TestSmtpOptions) => fx.smtpServer(options);
 /** A server with a certificate for `names` from the test CA (or as given). */
-async function tlsServer(
-  names: string[],
-  cert: { issuer?: TestCert | null; expired?: boolean } = {},
-  extra: TestSmtpOptions = {},
-): Promise<{ server: TestSmtpServer; leaf: TestCert }> {
-  const issuer = cert.issuer === null ? undefined : (cert.issuer ?? fx.ca);
-  const leaf = await makeLeaf({
-    names,
-    ...(issuer ? { issuer } : {}),
-    expired: cert.expired ?? false,
-  });
-  const server = await smtpServer({ tls: { key: leaf.keyPem, cert: chainPem(leaf) }, ...extra });
-  return { server, leaf };
-}
+const tlsServer: Fixture['tlsServer'] = (...args) => fx.tlsServer(...args);
 
 /** The verdict for mail to a domain, with this file's fixture. */
 const check = (...args: CheckArgs) => checkSession(fx, ...args);
@@ -171,7 +150,7 @@ describe('STARTTLS', () => {
   test('STARTTLS stripped by a man in the middle: refused, nothing sent in clear', async () => {
     const { server } = await tlsServer(['mx.stripped.test']);
     const mitm = await Mitm.start(server, { kind: 'strip-starttls' });
-    servers.push(mitm);
+    fx.closeLater(mitm);
     publishMx(fx, 'stripped.test', [{ name: 'mx.stripped.test' }]);
     assertVerdict(await check('stripped.test', mitm.port), 'refuse', 'starttls-not-supported');
     assert.equal(server.sawMailFrom, false);
@@ -181,7 +160,7 @@ describe('STARTTLS', () => {
   test('STARTTLS stripped in front of a DANE host: deferred, never refused, nothing sent', async () => {
     const { server, leaf } = await tlsServer(['mx.dane-stripped.test'], { issuer: null });
     const mitm = await Mitm.start(server, { kind: 'strip-starttls' });
-    servers.push(mitm);
+    fx.closeLater(mitm);
     fx.dns.sign('dane-stripped.test');
     publishMx(fx, 'dane-stripped.test', [{ name: 'mx.dane-stripped.test' }]);
     fx.dns.set(`_${mitm.port}._tcp.mx.dane-stripped.test`, [
@@ -228,7 +207,7 @@ describe('STARTTLS', () => {
       kind: 'inject-after-starttls',
       bytes: '554 5.7.0 injected\r\n',
     });
-    servers.push(mitm);
+    fx.closeLater(mitm);
     publishMx(fx, 'mitminject.test', [{ name: 'mx.mitminject.test' }]);
     const result = await check('mitminject.test', mitm.port);
     assertDelivers(result, 'pkix');

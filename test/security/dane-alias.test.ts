@@ -8,26 +8,19 @@ import { after, before, describe, test } from 'node:test';
 import { openSecureSession, type SecureSessionResult } from '../../src/security/open-session.ts';
 import type { SecurityOptions } from '../../src/security/options.ts';
 import { chainPem, makeLeaf, type TestCert } from '../support/certs.ts';
-import { TestSmtpServer } from '../support/smtp-server.ts';
+import type { TestSmtpServer } from '../support/smtp-server.ts';
 import { deps, type Fixture, options, startFixture, tlsaData } from './fixture.ts';
 
 let fx: Fixture;
-const servers: TestSmtpServer[] = [];
-
 before(async () => {
   fx = await startFixture();
 });
 after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
   await fx.close();
 });
 
-async function server(leaf: TestCert, ...above: TestCert[]): Promise<TestSmtpServer> {
-  const started = await TestSmtpServer.start({
-    tls: { key: leaf.keyPem, cert: chainPem(leaf, ...above) },
-  });
-  servers.push(started);
-  return started;
+function server(leaf: TestCert, ...above: TestCert[]): Promise<TestSmtpServer> {
+  return fx.smtpServer({ tls: { key: leaf.keyPem, cert: chainPem(leaf, ...above) } });
 }
 
 async function check(

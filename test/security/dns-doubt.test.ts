@@ -10,9 +10,9 @@ import {
   openSecureSession,
   type SecureSessionResult,
 } from '../../src/security/open-session.ts';
-import { chainPem, makeLeaf } from '../support/certs.ts';
+import { makeLeaf } from '../support/certs.ts';
 import { policyText } from '../support/https-policy-server.ts';
-import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
+import type { TestSmtpOptions } from '../support/smtp-server.ts';
 import {
   type CheckArgs,
   checkSession,
@@ -24,25 +24,14 @@ import {
 } from './fixture.ts';
 
 let fx: Fixture;
-const servers: TestSmtpServer[] = [];
-
 before(async () => {
   fx = await startFixture();
 });
 after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
   await fx.close();
 });
 
-async function tlsServer(names: string[], extra: TestSmtpOptions = {}) {
-  const leaf = await makeLeaf({ names, issuer: fx.ca });
-  const server = await TestSmtpServer.start({
-    tls: { key: leaf.keyPem, cert: chainPem(leaf) },
-    ...extra,
-  });
-  servers.push(server);
-  return { server, leaf };
-}
+const tlsServer = (names: string[], extra: TestSmtpOptions = {}) => fx.tlsServer(names, {}, extra);
 
 /** The verdict for mail to a domain, with this file's fixture. */
 const check = (...args: CheckArgs) => checkSession(fx, ...args);

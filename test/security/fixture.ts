@@ -12,6 +12,7 @@ import type { SecurityDeps, SecurityOptions } from '../../src/security/options.t
 import { chainPem, makeCa, makeLeaf, type TestCert } from '../support/certs.ts';
 import { TestDnsServer } from '../support/dns-server.ts';
 import { HttpsPolicyServer } from '../support/https-policy-server.ts';
+import { type TestSmtpOptions, TestSmtpServer } from '../support/smtp-server.ts';
 
 export const STS_DOMAINS = [
   'sts-match.test',
@@ -36,6 +37,19 @@ export interface Fixture {
   ca: TestCert;
   policyServer: HttpsPolicyServer;
   untrustedPolicyServer: HttpsPolicyServer;
+  /** An SMTP test server, closed with the fixture. */
+  smtpServer(options: TestSmtpOptions): Promise<TestSmtpServer>;
+  /**
+   * An SMTP test server with STARTTLS and a certificate for `names`, from the test CA unless
+   * `cert.issuer` says otherwise (`null`: self-signed); closed with the fixture.
+   */
+  tlsServer(
+    names: string[],
+    cert?: { issuer?: TestCert | null; expired?: boolean },
+    extra?: TestSmtpOptions,
+  ): Promise<{ server: TestSmtpServer; leaf: TestCert }>;
+  /** Anything else a test starts (a man in the middle), closed with the fixture. */
+  closeLater(server: { close(): Promise<void> }): void;
   close(): Promise<void>;
 }
 
@@ -61,13 +75,37 @@ export async function startFixture(): Promise<Fixture> {
     cert: selfSigned.pem,
   });
   for (const name of stsNames) dns.set(name, [{ type: 'A', data: '127.0.0.1' }]);
+  const started: Array<{ close(): Promise<void> }> = [];
+  const smtpServer = async (options: TestSmtpOptions) => {
+    const server = await TestSmtpServer.start(options);
+    started.push(server);
+    return server;
+  };
   return {
     dns,
     resolver,
     ca,
     policyServer,
     untrustedPolicyServer,
+    smtpServer,
+    async tlsServer(names, cert = {}, extra = {}) {
+      const issuer = cert.issuer === null ? undefined : (cert.issuer ?? ca);
+      const leaf = await makeLeaf({
+        names,
+        ...(issuer ? { issuer } : {}),
+        expired: cert.expired ?? false,
+      });
+      const server = await smtpServer({
+        tls: { key: leaf.keyPem, cert: chainPem(leaf) },
+        ...extra,
+      });
+      return { server, leaf };
+    },
+    closeLater: (server) => {
+      started.push(server);
+    },
     async close() {
+      await Promise.all(started.map((s) => s.close()));
       await resolver.close();
       await policyServer.close();
       await untrustedPolicyServer.close();
