@@ -10,12 +10,11 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FINAL_STATUSES } from '../../src/vocabulary/recipient-statuses.ts';
 import { requestToken } from '../support/app.ts';
 import type { TestSmtpServer } from '../support/smtp-server.ts';
 import {
+  finalCount,
   openProcessDatabase,
-  type ProcessDatabase,
   processDialects,
   receivedCounts,
   recipientLedger,
@@ -102,7 +101,7 @@ describe('a worker process killed mid-send', { concurrency: true }, () => {
         assert.ok(first.running, `the first worker exited on its own:\n${first.output}`);
         await first.kill();
         const atKill = received();
-        const finalAtKill = await countFinal(database, messageId);
+        const finalAtKill = await finalCount(database.store, messageId);
         t.diagnostic(`killed at ${Date.now() - t0} ms: ${atKill} received, ${finalAtKill} final`);
         assert.ok(
           finalAtKill < TOTAL && atKill < TOTAL,
@@ -115,7 +114,7 @@ describe('a worker process killed mid-send', { concurrency: true }, () => {
         children.push(second);
         // The killed worker's claims come back long before their lease runs out.
         await waitFor(
-          async () => (await countFinal(database, messageId)) === TOTAL || !second.running,
+          async () => (await finalCount(database.store, messageId)) === TOTAL || !second.running,
           RECOVERY_MS,
           () => `only ${received()} of ${TOTAL} received after the restart:\n${second.output}`,
           200,
@@ -164,13 +163,3 @@ describe('a worker process killed mid-send', { concurrency: true }, () => {
     }
   }
 });
-
-async function countFinal(database: ProcessDatabase, messageId: string): Promise<number> {
-  const row = await database.store.db
-    .selectFrom('recipients')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('message_id', '=', messageId)
-    .where('status', 'in', FINAL_STATUSES)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}

@@ -14,11 +14,16 @@ import { describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { openStore, type Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrations.ts';
-import { FINAL_STATUSES } from '../../src/vocabulary/recipient-statuses.ts';
 import { postgresUrl } from '../support/db.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
-import { extraWorker, receivedCounts, recipientLedger, waitFor } from './process-support.ts';
-import { mime, SENDER_DOMAIN, startWorld, type World } from './support.ts';
+import {
+  extraWorker,
+  finalCount,
+  receivedCounts,
+  recipientLedger,
+  waitFor,
+} from './process-support.ts';
+import { sendMessage, startWorld, type World } from './support.ts';
 
 const COUNT = 40;
 /** Per message, so the send takes seconds and the outage lands in the middle of it. */
@@ -26,16 +31,6 @@ const DATA_DELAY_MS = 100;
 const AWAY_MS = 4_000;
 /** From the database's return to every recipient final: the backoff and the rest of the send. */
 const RECOVERY_MS = 25_000;
-
-async function finalCount(store: Store, messageId: string): Promise<number> {
-  const row = await store.db
-    .selectFrom('recipients')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('message_id', '=', messageId)
-    .where('status', 'in', FINAL_STATUSES)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
 
 interface Outage {
   /** The store the world and the worker use. */
@@ -105,13 +100,7 @@ describe('a worker whose database goes away mid-send', () => {
       w = await startWorld(outage.store);
       const server = await w.addMx('away.test', '127.0.0.41', { dataDelayMs: DATA_DELAY_MS });
       const recipients = Array.from({ length: COUNT }, (_, i) => `user${i}@away.test`);
-      const accepted = await w.submit({
-        sender: `news@${SENDER_DOMAIN}`,
-        recipients,
-        message: mime({}),
-      });
-      assert.equal(accepted.statusCode, 202, accepted.body);
-      const messageId: string = accepted.json().id;
+      const messageId = await sendMessage(w, recipients);
 
       const delivery = extraWorker(w, outage.store, {
         SECUREMAIL_WORKER_CONCURRENCY: '2',
@@ -199,13 +188,7 @@ describe('a claim whose answer was lost', () => {
     w = await startWorld(outage.store);
     const server = await w.addMx('lost.test', '127.0.0.43');
     const recipients = Array.from({ length: 5 }, (_, i) => `user${i}@lost.test`);
-    const accepted = await w.submit({
-      sender: `news@${SENDER_DOMAIN}`,
-      recipients,
-      message: mime({}),
-    });
-    assert.equal(accepted.statusCode, 202, accepted.body);
-    const messageId: string = accepted.json().id;
+    const messageId = await sendMessage(w, recipients);
     // Not due yet, so the worker idles (and claims every second) until the outage.
     const later = w.clock.now + 3_600_000;
     await outage.observer.db

@@ -12,7 +12,7 @@ import type { Store } from '../../src/store/database.ts';
 import { registerWorker } from '../../src/store/workers.repository.ts';
 import { dialects, type TestStore } from '../support/db.ts';
 import { extraWorker, recipientLedger, waitFor } from './process-support.ts';
-import { mime, SENDER_DOMAIN, startWorld, type World } from './support.ts';
+import { sendMessage, startWorld, type World } from './support.ts';
 
 /** The smallest stale time the setting allows; workers beat every 2 s. */
 const STALE_SECONDS = 4;
@@ -24,15 +24,12 @@ const ENV = {
   SECUREMAIL_WORKER_BATCH: '50',
 };
 
-async function submitTo(w: World, domain: string, count: number): Promise<string> {
-  const recipients = Array.from({ length: count }, (_, i) => `user${i}@${domain}`);
-  const accepted = await w.submit({
-    sender: `news@${SENDER_DOMAIN}`,
-    recipients,
-    message: mime({}),
-  });
-  assert.equal(accepted.statusCode, 202, accepted.body);
-  return accepted.json().id;
+/** A message to `count` recipients at `domain`. */
+function submitTo(w: World, domain: string, count: number): Promise<string> {
+  return sendMessage(
+    w,
+    Array.from({ length: count }, (_, i) => `user${i}@${domain}`),
+  );
 }
 
 /** A worker that registered and claimed everything due, then stopped (never beats again). */

@@ -16,6 +16,7 @@ import { createDeliveryWorker } from '../../src/delivery/start.ts';
 import type { DeliveryWorker } from '../../src/delivery/worker.ts';
 import { openStore, type Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrations.ts';
+import { FINAL_STATUSES } from '../../src/vocabulary/recipient-statuses.ts';
 import { postgresUrl } from '../support/db.ts';
 import type { World } from './support.ts';
 
@@ -205,6 +206,17 @@ export function extraWorker(
     now: () => w.clock.now,
     autoStart: false,
   });
+}
+
+/** How many recipients of `messageId` are in a final state. */
+export async function finalCount(store: Store, messageId: string): Promise<number> {
+  const row = await store.db
+    .selectFrom('recipients')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('message_id', '=', messageId)
+    .where('status', 'in', FINAL_STATUSES)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 /** Per recipient of `messageId`: its status and how many attempts of each verdict it has. */

@@ -6,19 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { dialects, type TestStore } from '../support/db.ts';
-import { mime, SENDER_DOMAIN, startWorld, type World } from './support.ts';
+import { sendMessage, startWorld, type World } from './support.ts';
 
 const sqlite = dialects().find((d) => d.name === 'sqlite')!;
-
-async function send(w: World, recipients: string[]): Promise<string> {
-  const accepted = await w.submit({
-    sender: `news@${SENDER_DOMAIN}`,
-    recipients,
-    message: mime({}),
-  });
-  assert.equal(accepted.statusCode, 202, accepted.body);
-  return accepted.json().id;
-}
 
 async function statuses(w: World, messageId: string) {
   return w.store.db
@@ -59,7 +49,7 @@ describe('per-destination concurrency and back-off', () => {
       mailReplies: Array.from({ length: 200 }, () => '421 4.7.0 Too many connections, try later'),
       repliesAcrossConnections: true,
     });
-    const id = await send(w, [...users(80, 'good.test'), ...users(80, 'busy.test')]);
+    const id = await sendMessage(w, [...users(80, 'good.test'), ...users(80, 'busy.test')]);
     await w.worker.runOnce();
 
     t.diagnostic(
@@ -119,7 +109,7 @@ describe('process-wide and per-host caps', () => {
     for (const [i, domain] of ['cap-a.test', 'cap-b.test', 'cap-c.test'].entries()) {
       servers.push(await w.addMx(domain, `127.0.0.${i + 11}`, { dataDelayMs: 20 }));
     }
-    const id = await send(w, [
+    const id = await sendMessage(w, [
       ...users(20, 'cap-a.test'),
       ...users(20, 'cap-b.test'),
       ...users(20, 'cap-c.test'),
@@ -142,10 +132,10 @@ describe('process-wide and per-host caps', () => {
     // A second domain on the same MX host and address.
     w.dns.set('host-b.test', [{ type: 'MX', preference: 10, exchange: 'mx.host-a.test' }]);
     // One message first, so the worker knows which host the domains are on.
-    await send(w, ['first@host-a.test', 'first@host-b.test']);
+    await sendMessage(w, ['first@host-a.test', 'first@host-b.test']);
     await w.worker.runOnce();
     const before = shared.peakConnections;
-    const id = await send(w, [...users(20, 'host-a.test'), ...users(20, 'host-b.test')]);
+    const id = await sendMessage(w, [...users(20, 'host-a.test'), ...users(20, 'host-b.test')]);
     await w.worker.runOnce();
     const rows = await statuses(w, id);
     assert.deepEqual([...new Set(rows.map((r) => r.status))], ['delivered']);
@@ -188,10 +178,10 @@ describe('a connection between messages (claiming continuously)', () => {
   test('stays with its destination for the next messages, and assesses it again after a minute', async () => {
     const server = await w.addMx('linger.test', '127.0.0.31');
     w.worker.start();
-    const first = await send(w, ['a@linger.test']);
+    const first = await sendMessage(w, ['a@linger.test']);
     await delivered(first);
     w.worker.poke();
-    const second = await send(w, ['b@linger.test']);
+    const second = await sendMessage(w, ['b@linger.test']);
     w.worker.poke();
     await delivered(second);
     // One connection, one assessment: the second message went out on the first's session.
@@ -200,7 +190,7 @@ describe('a connection between messages (claiming continuously)', () => {
     assert.equal(s1, s2, 'the same assessment and session evidence');
     // A minute later the destination is assessed afresh (the session may be the same one).
     w.clock.now += 61_000;
-    const third = await send(w, ['c@linger.test']);
+    const third = await sendMessage(w, ['c@linger.test']);
     w.worker.poke();
     await delivered(third);
     const [s3] = await sessionsOf([third]);

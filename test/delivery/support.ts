@@ -2,6 +2,7 @@
 // server that signs the recipient zones, and SMTP servers with certificates from a test CA.
 // A sending account is created and verified through the API exactly as a user would.
 
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
@@ -66,6 +67,17 @@ export function mime(
     .filter(([, v]) => v !== '')
     .map(([k, v]) => `${k}: ${v}`);
   return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+/** POST /message from the sending account to `recipients`; asserts the 202 and returns the id. */
+export async function sendMessage(w: World, recipients: string[], body?: string): Promise<string> {
+  const accepted = await w.submit({
+    sender: `news@${SENDER_DOMAIN}`,
+    recipients,
+    message: mime({}, body),
+  });
+  assert.equal(accepted.statusCode, 202, accepted.body);
+  return accepted.json().id;
 }
 
 export async function startWorld(

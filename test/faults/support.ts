@@ -2,10 +2,9 @@
 // times and leases then pass as they would in service), a probe of the event loop's delay,
 // and the recipients' states read from the store.
 
-import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import type { Store } from '../../src/store/database.ts';
-import { mime, SENDER_DOMAIN, START, type World } from '../delivery/support.ts';
+import { START, type World } from '../delivery/support.ts';
 
 /** Makes `w`'s clock run with the real one from now on (from START). */
 export function realTime(w: World): void {
@@ -38,15 +37,7 @@ export function users(n: number, domain: string, prefix = 'u'): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${i}@${domain}`);
 }
 
-export async function submit(w: World, recipients: string[], body?: string): Promise<string> {
-  const accepted = await w.submit({
-    sender: `news@${SENDER_DOMAIN}`,
-    recipients,
-    message: mime({}, body),
-  });
-  assert.equal(accepted.statusCode, 202, accepted.body);
-  return accepted.json().id;
-}
+export { sendMessage as submit } from '../delivery/support.ts';
 
 /** Recipients per status, over all messages. */
 export async function statuses(store: Store): Promise<Map<string, number>> {
