@@ -41,7 +41,7 @@ import { deleteInboundBefore } from './store/inbound.repository.ts';
 import { migrateToLatest } from './store/migrations.ts';
 import type { PermissionWarning } from './store/private-files.ts';
 import { deleteQuotaBefore } from './store/quota.repository.ts';
-import { lockSqliteDatabase, type SqliteLock } from './store/sqlite-lock.ts';
+import { lockSqliteDatabase } from './store/sqlite-lock.ts';
 import { StorageOutage } from './store/unavailable.ts';
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
@@ -114,13 +114,18 @@ export async function startService(
     config.databaseUrl === undefined
       ? lockSqliteDatabase(config.sqlitePath, (details, message) => logger.warn(details, message))
       : undefined;
-  const { store: openedStore, masterKey } = await openReadyStore(config, logger).catch(
-    (error: unknown) => {
+  const { store, masterKey } = await openReadyStore(config, logger).catch((error: unknown) => {
+    sqliteLock?.release();
+    throw error;
+  });
+  /** The store, then the SQLite lock: given up only once the database is closed. */
+  const closeStore = async () => {
+    try {
+      await store.close();
+    } finally {
       sqliteLock?.release();
-      throw error;
-    },
-  );
-  const store = withLockRelease(openedStore, sqliteLock);
+    }
+  };
   logger.info({ database: store.description, roles }, 'starting');
   logSettingsOfNote(config, logger);
   // One registry for every role of this process (docs/operations.md, "Metrics").
@@ -150,7 +155,7 @@ export async function startService(
   const metricsServer = await startMetricsListener(shared).catch(async (error: unknown) => {
     await shared.deliveryResolver.close();
     await shared.verificationResolver.close();
-    await store.close();
+    await closeStore();
     throw error;
   });
   const resolverWatch = watchResolvers(config, logger);
@@ -179,7 +184,7 @@ export async function startService(
       await background?.dispatcher.stop();
       await shared.deliveryResolver.close();
       await shared.verificationResolver.close();
-      await store.close();
+      await closeStore();
     })();
     return stopping;
   };
@@ -190,22 +195,6 @@ export async function startService(
     registry,
     metricsPort: metricsServer?.port,
     stop,
-  };
-}
-
-/** The store, whose close() also gives up the SQLite lock, after the database is closed. */
-function withLockRelease(store: Store, lock: SqliteLock | undefined): Store {
-  if (lock === undefined) return store;
-  const close = store.close.bind(store);
-  return {
-    ...store,
-    close: async () => {
-      try {
-        await close();
-      } finally {
-        lock.release();
-      }
-    },
   };
 }
 

@@ -151,9 +151,10 @@ export class DeliveryWorker {
   /** Ends the claim loop's pause; `#wakeOnRoom` only when it waits for room to claim. */
   #wake: (() => void) | undefined;
   #wakeOnRoom = false;
-  /** Claimed recipients not yet recorded nor handed back. */
-  #held = 0;
-  /** Their ids (what a lease of this worker that is not here can be told apart from). */
+  /**
+   * The ids of the claimed recipients not yet recorded nor handed back: how many the worker
+   * holds, and what tells its live leases from those of a claim whose answer was lost.
+   */
   readonly #heldIds = new Set<string>();
   /**
    * A claim failed, perhaps after its COMMIT took effect (the connection dropped before the
@@ -336,14 +337,14 @@ export class DeliveryWorker {
           lastLeaseCheck = now();
           await this.#handBackExpiring();
         }
-        if (this.#held <= this.#maxHeld - batch) {
-          const limit = Math.min(batch, this.#maxHeld - this.#held);
+        if (this.#heldIds.size <= this.#maxHeld - batch) {
+          const limit = Math.min(batch, this.#maxHeld - this.#heldIds.size);
           const claimed = await this.#claim(limit);
           this.#claimOutage.succeeded();
           // A full claim: more may be due at once.
           if (claimed === limit) continue;
           if (claimed === 0) {
-            if (this.#held === 0) {
+            if (this.#heldIds.size === 0) {
               await this.#complete();
               this.#destinations.sweep(now());
             }
@@ -410,7 +411,6 @@ export class DeliveryWorker {
     this.counters.claims++;
     if (claimed.length === 0) return 0;
     this.counters.claimed += claimed.length;
-    this.#held += claimed.length;
     for (const r of claimed) this.#heldIds.add(r.id);
     try {
       await this.#messages.hold(claimed);
@@ -425,7 +425,7 @@ export class DeliveryWorker {
 
   /** Resolves when nothing is held any more (every claimed recipient recorded or handed back). */
   #settled(): Promise<void> {
-    if (this.#held === 0) return Promise.resolve();
+    if (this.#heldIds.size === 0) return Promise.resolve();
     return new Promise<void>((resolve) => this.#drained.push(resolve));
   }
 
@@ -435,11 +435,10 @@ export class DeliveryWorker {
       this.#messages.letGo(r);
       this.#heldIds.delete(r.id);
     }
-    this.#held -= recipients.length;
-    if (this.#wakeOnRoom && this.#held <= this.#maxHeld - this.#deps.settings.batchSize) {
+    if (this.#wakeOnRoom && this.#heldIds.size <= this.#maxHeld - this.#deps.settings.batchSize) {
       this.#wake?.();
     }
-    if (this.#held === 0) for (const resolve of this.#drained.splice(0)) resolve();
+    if (this.#heldIds.size === 0) for (const resolve of this.#drained.splice(0)) resolve();
   }
 
   /** Starts the connections the destinations want now (once per event-loop turn). */
