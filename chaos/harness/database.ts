@@ -111,8 +111,11 @@ export async function startPrivateCluster(dir: string): Promise<PrivateCluster> 
     '--no-instructions',
   ]);
   await run(cmd, initArgs, { timeout: PG_CTL_DEADLINE_MS });
+  /** pg_ctl on this cluster, as the postgres user: the command and its arguments. */
+  const pgCtlCommand = (args: string[]) =>
+    asPostgres([path.join(PG_BIN, 'pg_ctl'), '-D', data, ...args]);
   const pgCtl = (args: string[]) => {
-    const [c, a] = asPostgres([path.join(PG_BIN, 'pg_ctl'), '-D', data, ...args]);
+    const [c, a] = pgCtlCommand(args);
     return run(c, a, { timeout: PG_CTL_DEADLINE_MS });
   };
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=100`;
@@ -122,15 +125,8 @@ export async function startPrivateCluster(dir: string): Promise<PrivateCluster> 
   await start();
   const forget = onCleanup(`PostgreSQL cluster in ${dir}`, {
     sync: () => {
-      const [c, a] = asPostgres([
-        path.join(PG_BIN, 'pg_ctl'),
-        '-D',
-        data,
-        '-m',
-        'immediate',
-        '-w',
-        'stop',
-      ]);
+      // Synchronous: this runs while the runner exits.
+      const [c, a] = pgCtlCommand(['-m', 'immediate', '-w', 'stop']);
       try {
         execFileSync(c, a, { timeout: PG_CTL_DEADLINE_MS, stdio: 'ignore' });
       } catch {
